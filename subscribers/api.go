@@ -1,0 +1,85 @@
+package subscribers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"email-alert/jsonapi"
+)
+
+// API serves the subscriber, list and subscription endpoints of the JSON
+// API (the email-alert-api contract).
+type API struct {
+	store *Store
+}
+
+// NewAPI returns the handlers over store.
+func NewAPI(store *Store) *API {
+	return &API{store: store}
+}
+
+// fail answers with the status that fits err: the one place that maps the
+// domain's errors to HTTP. Anything unexpected is logged and hidden.
+func fail(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		jsonapi.Abort(c, http.StatusNotFound, "Not found", nil)
+	case errors.Is(err, ErrListNotFound):
+		jsonapi.Abort(c, http.StatusNotFound, "Subscriber list not found", nil)
+	case errors.Is(err, ErrAddressTaken):
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Address is already used by another subscriber",
+			jsonapi.Details{"new_address": {"is already used by another subscriber"}})
+	case errors.Is(err, ErrInvalidOrder):
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Order parameter not valid", nil)
+	default:
+		slog.ErrorContext(c.Request.Context(), "request failed", "path", c.FullPath(), "error", err)
+		jsonapi.Abort(c, http.StatusInternalServerError, "Internal error", nil)
+	}
+}
+
+// subscriberID parses the :id of a subscriber path; a malformed id is
+// answered as an unknown one.
+func subscriberID(c *gin.Context) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		jsonapi.Abort(c, http.StatusNotFound, "Not found", nil)
+		return 0, false
+	}
+	return id, true
+}
+
+// subscriptionID parses the :id of a subscription path.
+func subscriptionID(c *gin.Context) (uuid.UUID, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		jsonapi.Abort(c, http.StatusNotFound, "Not found", nil)
+		return uuid.UUID{}, false
+	}
+	return id, true
+}
+
+// frequency validates an optional frequency field, adding to problems.
+func frequency(value *string, fallback Frequency, problems jsonapi.Details) Frequency {
+	if value == nil {
+		return fallback
+	}
+	f, ok := ParseFrequency(*value)
+	if !ok {
+		problems["frequency"] = append(problems["frequency"], "must be one of immediately, daily or weekly")
+	}
+	return f
+}
+
+func required(problems jsonapi.Details, fields map[string]bool) bool {
+	for field, present := range fields {
+		if !present {
+			problems[field] = append(problems[field], "is required")
+		}
+	}
+	return len(problems) == 0
+}

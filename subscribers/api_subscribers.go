@@ -1,0 +1,77 @@
+package subscribers
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"email-alert/jsonapi"
+)
+
+// Subscriptions handles GET /subscribers/:id/subscriptions?order=.
+func (a *API) Subscriptions(c *gin.Context) {
+	id, ok := subscriberID(c)
+	if !ok {
+		return
+	}
+	order := c.DefaultQuery("order", DefaultOrder)
+	subscriber, subs, err := a.store.ActiveSubscriptions(c.Request.Context(), id, order)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if subs == nil {
+		subs = []Subscription{}
+	}
+	c.JSON(http.StatusOK, gin.H{"subscriber": subscriber, "subscriptions": subs})
+}
+
+// ChangeAddress handles PATCH /subscribers/:id.
+func (a *API) ChangeAddress(c *gin.Context) {
+	id, ok := subscriberID(c)
+	if !ok {
+		return
+	}
+	var body struct {
+		NewAddress *string `json:"new_address"`
+		OnConflict *string `json:"on_conflict"`
+	}
+	if !jsonapi.Decode(c, &body) {
+		return
+	}
+	if body.NewAddress == nil {
+		jsonapi.Abort(c, http.StatusBadRequest, "Missing parameters", jsonapi.Details{"new_address": {"is required"}})
+		return
+	}
+	problems := jsonapi.Details{}
+	address, valid := NormalizeAddress(*body.NewAddress)
+	if !valid {
+		problems["new_address"] = append(problems["new_address"], "is not a valid email address")
+	}
+	if body.OnConflict != nil && *body.OnConflict != "merge" {
+		problems["on_conflict"] = append(problems["on_conflict"], `must be "merge" when given`)
+	}
+	if len(problems) > 0 {
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Address change is not valid", problems)
+		return
+	}
+	subscriber, err := a.store.ChangeAddress(c.Request.Context(), id, address, body.OnConflict != nil)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"subscriber": subscriber})
+}
+
+// UnsubscribeAll handles DELETE /subscribers/:id.
+func (a *API) UnsubscribeAll(c *gin.Context) {
+	id, ok := subscriberID(c)
+	if !ok {
+		return
+	}
+	if _, err := a.store.UnsubscribeAll(c.Request.Context(), id, EndedUnsubscribed); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

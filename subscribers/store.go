@@ -1,0 +1,97 @@
+// Package subscribers owns subscriber lists, subscribers and their
+// subscriptions: the types, their SQL, the operations on them and their JSON
+// API. PostgreSQL enforces the invariants (one address per subscriber,
+// case-insensitively; one active subscription per subscriber and list), and
+// every operation that touches a subscriber's subscriptions first locks that
+// subscriber's row, so concurrent requests for one person are serialised
+// while requests for different people run in parallel.
+package subscribers
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Domain errors. Handlers map them to statuses with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrListNotFound  = errors.New("subscriber list not found")
+	ErrAddressTaken  = errors.New("address is used by another subscriber")
+	ErrInvalidOrder  = errors.New("order parameter not valid")
+	errRetryConflict = errors.New("concurrent change, retry")
+)
+
+// OnSubscribed is called inside the transaction that creates a subscription,
+// unless the caller asked to skip the confirmation email. It is where the
+// email outbox writes the "You've subscribed" email, so that the email exists
+// exactly when the subscription does.
+type OnSubscribed func(ctx context.Context, tx *sqlx.Tx, sub Subscription) error
+
+// Store runs the subscriber operations against PostgreSQL.
+type Store struct {
+	db           *sqlx.DB
+	onSubscribed OnSubscribed
+}
+
+// NewStore returns a Store on db. onSubscribed may be nil.
+func NewStore(db *sqlx.DB, onSubscribed OnSubscribed) *Store {
+	return &Store{db: db, onSubscribed: onSubscribed}
+}
+
+// inTx runs fn in a transaction, committing when it returns nil. A change
+// that lost a race on a unique index (errRetryConflict) is retried a few
+// times: the second attempt sees the winner's committed row.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.tryTx(ctx, fn)
+		if !errors.Is(err, errRetryConflict) || attempt == 2 {
+			return err
+		}
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return mapConstraint(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", mapConstraint(err))
+	}
+	return nil
+}
+
+// mapConstraint turns the unique-index violations this package expects into
+// domain errors, and leaves any other error as it is.
+func mapConstraint(err error) error {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) || pqErr.Code != "23505" {
+		return err
+	}
+	switch pqErr.Constraint {
+	case "subscribers_address_key", "subscriptions_one_active_key":
+		// Another transaction committed the same row first; the retry
+		// sees it and takes the path for an existing row.
+		return errRetryConflict
+	}
+	return err
+}
+
+// notFound turns sql.ErrNoRows into the given domain error.
+func notFound(err, domain error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain
+	}
+	return err
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

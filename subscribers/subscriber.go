@@ -1,0 +1,74 @@
+package subscribers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Subscriber is a person known by an email address, and, once linked, by
+// their GOV.UK One Login account.
+type Subscriber struct {
+	ID             int64      `db:"id" json:"id"`
+	Address        *string    `db:"address" json:"address"`
+	GovukAccountID *string    `db:"govuk_account_id" json:"govuk_account_id"`
+	LinkedAt       *time.Time `db:"linked_at" json:"-"`
+	CreatedAt      time.Time  `db:"created_at" json:"created_at"`
+	UpdatedAt      time.Time  `db:"updated_at" json:"updated_at"`
+}
+
+const subscriberColumns = `id, address, govuk_account_id, linked_at, created_at, updated_at`
+
+// SubscriberByID returns the subscriber with id, or ErrNotFound.
+func (s *Store) SubscriberByID(ctx context.Context, id int64) (Subscriber, error) {
+	var sub Subscriber
+	err := s.db.GetContext(ctx, &sub, `SELECT `+subscriberColumns+` FROM subscribers WHERE id = $1`, id)
+	if err != nil {
+		return Subscriber{}, fmt.Errorf("subscriber %d: %w", id, notFound(err, ErrNotFound))
+	}
+	return sub, nil
+}
+
+// lockSubscriber locks the subscriber's row for the rest of tx and returns
+// it, or ErrNotFound.
+func lockSubscriber(ctx context.Context, tx *sqlx.Tx, id int64) (Subscriber, error) {
+	var sub Subscriber
+	err := tx.GetContext(ctx, &sub, `SELECT `+subscriberColumns+` FROM subscribers WHERE id = $1 FOR UPDATE`, id)
+	if err != nil {
+		return Subscriber{}, fmt.Errorf("lock subscriber %d: %w", id, notFound(err, ErrNotFound))
+	}
+	return sub, nil
+}
+
+// findOrCreateSubscriber returns the subscriber with address (compared
+// case-insensitively), creating one if needed, with its row locked for the
+// rest of tx.
+func findOrCreateSubscriber(ctx context.Context, tx *sqlx.Tx, address string) (Subscriber, error) {
+	var sub Subscriber
+	const find = `SELECT ` + subscriberColumns + ` FROM subscribers WHERE lower(address) = lower($1) FOR UPDATE`
+	err := tx.GetContext(ctx, &sub, find, address)
+	if err == nil {
+		return sub, nil
+	}
+	if err = notFound(err, ErrNotFound); !isNotFound(err) {
+		return Subscriber{}, fmt.Errorf("find subscriber: %w", err)
+	}
+	// A concurrent insert of the same address makes this one wait and then
+	// do nothing; the retry of find below sees the committed row.
+	err = tx.GetContext(ctx, &sub, `
+		INSERT INTO subscribers (address) VALUES ($1)
+		ON CONFLICT ((lower(address))) DO NOTHING
+		RETURNING `+subscriberColumns, address)
+	if err == nil {
+		return sub, nil
+	}
+	if err = notFound(err, ErrNotFound); !isNotFound(err) {
+		return Subscriber{}, fmt.Errorf("create subscriber: %w", err)
+	}
+	if err := tx.GetContext(ctx, &sub, find, address); err != nil {
+		return Subscriber{}, fmt.Errorf("find new subscriber: %w", err)
+	}
+	return sub, nil
+}

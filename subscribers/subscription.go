@@ -1,0 +1,144 @@
+package subscribers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+)
+
+// Frequency is how often a subscriber hears about a list.
+type Frequency string
+
+// The frequencies, most frequent first.
+const (
+	Immediately Frequency = "immediately"
+	Daily       Frequency = "daily"
+	Weekly      Frequency = "weekly"
+)
+
+// ParseFrequency returns the frequency named s, and false for anything else.
+func ParseFrequency(s string) (Frequency, bool) {
+	switch f := Frequency(s); f {
+	case Immediately, Daily, Weekly:
+		return f, true
+	}
+	return "", false
+}
+
+// moreFrequentThan reports whether f sends more often than other.
+func (f Frequency) moreFrequentThan(other Frequency) bool {
+	rank := map[Frequency]int{Immediately: 0, Daily: 1, Weekly: 2}
+	return rank[f] < rank[other]
+}
+
+// Why a subscription was created (Source) or ended (EndedReason).
+const (
+	SourceUserSignedUp     = "user_signed_up"
+	SourceFrequencyChanged = "frequency_changed"
+	SourceSubscriberMerged = "subscriber_merged"
+
+	EndedUnsubscribed     = "unsubscribed"
+	EndedFrequencyChanged = "frequency_changed"
+	EndedSubscriberMerged = "subscriber_merged"
+)
+
+// Subscription is one subscriber's subscription to one list. Changing the
+// frequency ends it and creates a new one, so a subscription never changes
+// after it ends.
+type Subscription struct {
+	ID          uuid.UUID  `db:"id" json:"id"`
+	Frequency   Frequency  `db:"frequency" json:"frequency"`
+	Source      string     `db:"source" json:"source"`
+	CreatedAt   time.Time  `db:"created_at" json:"created_at"`
+	UpdatedAt   time.Time  `db:"updated_at" json:"updated_at"`
+	EndedAt     *time.Time `db:"ended_at" json:"ended_at"`
+	EndedReason *string    `db:"ended_reason" json:"ended_reason"`
+	List        List       `db:"list" json:"subscriber_list"`
+	Subscriber  Subscriber `db:"subscriber" json:"subscriber"`
+}
+
+// Active reports whether the subscription has not ended.
+func (s Subscription) Active() bool { return s.EndedAt == nil }
+
+// subscriptionSelect selects a subscription with its list and subscriber,
+// in the column names sqlx maps onto Subscription.
+const subscriptionSelect = `
+	SELECT s.id, s.frequency, s.source, s.created_at, s.updated_at, s.ended_at, s.ended_reason,
+	       l.id AS "list.id", l.slug AS "list.slug", l.title AS "list.title", l.url AS "list.url",
+	       l.description AS "list.description", l.created_at AS "list.created_at",
+	       l.updated_at AS "list.updated_at",
+	       p.id AS "subscriber.id", p.address AS "subscriber.address",
+	       p.govuk_account_id AS "subscriber.govuk_account_id", p.linked_at AS "subscriber.linked_at",
+	       p.created_at AS "subscriber.created_at", p.updated_at AS "subscriber.updated_at"
+	FROM subscriptions s
+	JOIN subscriber_lists l ON l.id = s.subscriber_list_id
+	JOIN subscribers p ON p.id = s.subscriber_id`
+
+func subscriptionByID(ctx context.Context, q sqlx.QueryerContext, id uuid.UUID) (Subscription, error) {
+	var sub Subscription
+	if err := sqlx.GetContext(ctx, q, &sub, subscriptionSelect+` WHERE s.id = $1`, id); err != nil {
+		return Subscription{}, fmt.Errorf("subscription %s: %w", id, notFound(err, ErrNotFound))
+	}
+	return sub, nil
+}
+
+// Subscription returns the subscription with id, ended or not, or ErrNotFound.
+func (s *Store) Subscription(ctx context.Context, id uuid.UUID) (Subscription, error) {
+	return subscriptionByID(ctx, s.db, id)
+}
+
+// LatestSubscription returns the newest subscription of the same subscriber
+// to the same list as the subscription with id (which may be that one).
+func (s *Store) LatestSubscription(ctx context.Context, id uuid.UUID) (Subscription, error) {
+	var sub Subscription
+	err := s.db.GetContext(ctx, &sub, subscriptionSelect+`
+		WHERE (s.subscriber_id, s.subscriber_list_id) =
+		      (SELECT subscriber_id, subscriber_list_id FROM subscriptions WHERE id = $1)
+		ORDER BY s.created_at DESC, s.id DESC
+		LIMIT 1`, id)
+	if err != nil {
+		return Subscription{}, fmt.Errorf("latest subscription of %s: %w", id, notFound(err, ErrNotFound))
+	}
+	return sub, nil
+}
+
+// activeSubscription returns subscriber's active subscription to list, or
+// ErrNotFound. The caller holds the subscriber's lock.
+func activeSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64) (Subscription, error) {
+	var sub Subscription
+	err := tx.GetContext(ctx, &sub, subscriptionSelect+`
+		WHERE s.subscriber_id = $1 AND s.subscriber_list_id = $2 AND s.ended_at IS NULL`, subscriberID, listID)
+	if err != nil {
+		return Subscription{}, fmt.Errorf("active subscription: %w", notFound(err, ErrNotFound))
+	}
+	return sub, nil
+}
+
+// endSubscription ends the active subscription id with reason; it reports
+// whether there was one to end.
+func endSubscription(ctx context.Context, tx *sqlx.Tx, id uuid.UUID, reason string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `
+		UPDATE subscriptions SET ended_at = now(), ended_reason = $2, updated_at = now()
+		WHERE id = $1 AND ended_at IS NULL`, id, reason)
+	if err != nil {
+		return false, fmt.Errorf("end subscription %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// insertSubscription creates an active subscription and returns it with its
+// list and subscriber. The caller holds the subscriber's lock.
+func insertSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, f Frequency, source string) (Subscription, error) {
+	var id uuid.UUID
+	err := tx.GetContext(ctx, &id, `
+		INSERT INTO subscriptions (subscriber_id, subscriber_list_id, frequency, source)
+		VALUES ($1, $2, $3, $4) RETURNING id`, subscriberID, listID, f, source)
+	if err != nil {
+		return Subscription{}, fmt.Errorf("insert subscription: %w", err)
+	}
+	return subscriptionByID(ctx, tx, id)
+}

@@ -1,0 +1,58 @@
+package subscribers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// SubscribeRequest is a request to subscribe an address to a list.
+type SubscribeRequest struct {
+	Address         string // already normalised
+	ListID          int64
+	Frequency       Frequency
+	SkipConfirmMail bool
+}
+
+// Subscribe makes sure req.Address is subscribed to the list at the
+// frequency, finding or creating the subscriber. An identical active
+// subscription is returned as it is (created false); one at another
+// frequency is ended and replaced. Every new subscription runs the
+// OnSubscribed hook unless the request skips the email.
+func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) (sub Subscription, created bool, err error) {
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := listByID(ctx, tx, req.ListID); err != nil {
+			return err
+		}
+		subscriber, err := findOrCreateSubscriber(ctx, tx, req.Address)
+		if err != nil {
+			return err
+		}
+		source := SourceUserSignedUp
+		existing, err := activeSubscription(ctx, tx, subscriber.ID, req.ListID)
+		switch {
+		case err == nil && existing.Frequency == req.Frequency:
+			sub, created = existing, false
+			return nil
+		case err == nil:
+			if _, err := endSubscription(ctx, tx, existing.ID, EndedFrequencyChanged); err != nil {
+				return err
+			}
+			source = SourceFrequencyChanged
+		case !isNotFound(err):
+			return err
+		}
+		if sub, err = insertSubscription(ctx, tx, subscriber.ID, req.ListID, req.Frequency, source); err != nil {
+			return err
+		}
+		created = true
+		if s.onSubscribed != nil && !req.SkipConfirmMail {
+			if err := s.onSubscribed(ctx, tx, sub); err != nil {
+				return fmt.Errorf("on subscribed: %w", err)
+			}
+		}
+		return nil
+	})
+	return sub, created, err
+}

@@ -1,0 +1,93 @@
+package subscribers
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// orders maps the API's order parameter to an ORDER BY clause. Every order
+// ends with the subscription id, so pages are stable.
+var orders = map[string]string{
+	"title":       "l.title ASC, s.id ASC",
+	"-title":      "l.title DESC, s.id DESC",
+	"created_at":  "s.created_at ASC, s.id ASC",
+	"-created_at": "s.created_at DESC, s.id DESC",
+}
+
+// DefaultOrder is the order of ActiveSubscriptions when none is given.
+const DefaultOrder = "-created_at"
+
+// ActiveSubscriptions returns the subscriber id with its active
+// subscriptions in order (one of title, -title, created_at, -created_at), in
+// one round trip to PostgreSQL. An unknown subscriber is ErrNotFound; an
+// unknown order is ErrInvalidOrder.
+func (s *Store) ActiveSubscriptions(ctx context.Context, id int64, order string) (Subscriber, []Subscription, error) {
+	orderBy, ok := orders[order]
+	if !ok {
+		return Subscriber{}, nil, ErrInvalidOrder
+	}
+	// The subscriber row comes back even with no subscriptions (LEFT JOIN),
+	// so a single query tells "unknown" from "none".
+	rows, err := s.db.QueryxContext(ctx, `
+		SELECT p.id, p.address, p.govuk_account_id, p.linked_at, p.created_at, p.updated_at,
+		       s.id, s.frequency, s.source, s.created_at, s.updated_at,
+		       l.id, l.slug, l.title, l.url, l.description, l.created_at, l.updated_at
+		FROM subscribers p
+		LEFT JOIN subscriptions s ON s.subscriber_id = p.id AND s.ended_at IS NULL
+		LEFT JOIN subscriber_lists l ON l.id = s.subscriber_list_id
+		WHERE p.id = $1
+		ORDER BY `+orderBy, id)
+	if err != nil {
+		return Subscriber{}, nil, fmt.Errorf("subscriptions of %d: %w", id, err)
+	}
+	defer rows.Close()
+
+	var (
+		subscriber Subscriber
+		found      bool
+		subs       []Subscription
+	)
+	for rows.Next() {
+		var (
+			subID                        uuid.NullUUID
+			frequency, source            sql.NullString
+			createdAt, updatedAt         sql.NullTime
+			listID                       sql.NullInt64
+			slug, title, description     sql.NullString
+			url                          *string
+			listCreatedAt, listUpdatedAt sql.NullTime
+		)
+		err := rows.Scan(&subscriber.ID, &subscriber.Address, &subscriber.GovukAccountID, &subscriber.LinkedAt,
+			&subscriber.CreatedAt, &subscriber.UpdatedAt,
+			&subID, &frequency, &source, &createdAt, &updatedAt,
+			&listID, &slug, &title, &url, &description, &listCreatedAt, &listUpdatedAt)
+		if err != nil {
+			return Subscriber{}, nil, fmt.Errorf("subscriptions of %d: %w", id, err)
+		}
+		found = true
+		if !subID.Valid {
+			continue
+		}
+		subs = append(subs, Subscription{
+			ID: subID.UUID, Frequency: Frequency(frequency.String), Source: source.String,
+			CreatedAt: createdAt.Time, UpdatedAt: updatedAt.Time,
+			List: List{
+				ID: listID.Int64, Slug: slug.String, Title: title.String, URL: url,
+				Description: description.String, CreatedAt: listCreatedAt.Time, UpdatedAt: listUpdatedAt.Time,
+			},
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return Subscriber{}, nil, fmt.Errorf("subscriptions of %d: %w", id, err)
+	}
+	if !found {
+		return Subscriber{}, nil, fmt.Errorf("subscriptions of %d: %w", id, ErrNotFound)
+	}
+	for i := range subs {
+		subs[i].Subscriber = subscriber
+	}
+	return subscriber, subs, nil
+}
