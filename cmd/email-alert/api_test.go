@@ -1,0 +1,360 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"email-alert/internal/testdb"
+	"email-alert/subscribers"
+)
+
+const testToken = "test-token-0123456789"
+
+// testApp is the whole API on a fresh schema, as main builds it.
+func testApp(t *testing.T) (*app, *gin.Engine) {
+	t.Helper()
+	db, dbURL := testdb.New(t)
+	rdb := testdb.Redis(t)
+	env := map[string]string{
+		"DATABASE_URL": dbURL,
+		"REDIS_URL":    testdb.RedisURL(),
+		"API_TOKENS":   "other-token-abcdef," + testToken,
+	}
+	cfg, err := parseConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.TestMode)
+	a := newApp(cfg, db, rdb)
+	return a, apiRouter(a)
+}
+
+// apiFixture is a list, a subscriber and their subscription, made through
+// the API, whose ids the test cases refer to as {list}, {slug},
+// {subscriber} and {subscription}.
+type apiFixture struct {
+	router       *gin.Engine
+	listID       int64
+	slug         string
+	subscriberID int64
+	subscription string
+}
+
+func newAPIFixture(t *testing.T) *apiFixture {
+	t.Helper()
+	_, r := testApp(t)
+	f := &apiFixture{router: r}
+	var list struct {
+		SubscriberList subscribers.List `json:"subscriber_list"`
+	}
+	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news","url":"/tax"}`, &list)
+	f.listID, f.slug = list.SubscriberList.ID, list.SubscriberList.Slug
+	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Alpha"}`, nil)
+	var sub struct {
+		Subscription subscribers.Subscription `json:"subscription"`
+	}
+	f.mustDo(t, "POST", "/subscriptions",
+		fmt.Sprintf(`{"address":"ann@example.com","subscriber_list_id":%d,"frequency":"daily"}`, f.listID), &sub)
+	f.subscriberID, f.subscription = sub.Subscription.Subscriber.ID, sub.Subscription.ID.String()
+	return f
+}
+
+func (f *apiFixture) expand(s string) string {
+	return strings.NewReplacer(
+		"{list}", fmt.Sprint(f.listID),
+		"{slug}", f.slug,
+		"{subscriber}", fmt.Sprint(f.subscriberID),
+		"{subscription}", f.subscription,
+	).Replace(s)
+}
+
+func (f *apiFixture) do(method, path, body string, header http.Header) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, f.expand(path), strings.NewReader(f.expand(body)))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	w := httptest.NewRecorder()
+	f.router.ServeHTTP(w, req)
+	return w
+}
+
+func (f *apiFixture) mustDo(t *testing.T, method, path, body string, out any) {
+	t.Helper()
+	w := f.do(method, path, body, nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", method, path, w.Code, w.Body)
+	}
+	if out != nil {
+		if err := json.Unmarshal(w.Body.Bytes(), out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// get reads a dotted path ("subscription.subscriber_list.slug") from a
+// decoded JSON body.
+func get(body any, path string) any {
+	for _, key := range strings.Split(path, ".") {
+		switch v := body.(type) {
+		case map[string]any:
+			body = v[key]
+		case []any:
+			var i int
+			fmt.Sscan(key, &i)
+			if i >= len(v) {
+				return nil
+			}
+			body = v[i]
+		default:
+			return nil
+		}
+	}
+	return body
+}
+
+func TestAPI(t *testing.T) {
+	huge := `{"title":"` + strings.Repeat("a", 1<<20) + `"}`
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		header http.Header
+		status int
+		// want maps dotted paths in the JSON response to expected values
+		// (after expanding placeholders); "<set>" only asks for presence.
+		want map[string]any
+	}{
+		// Authentication
+		{name: "no token", method: "GET", path: "/subscriber-lists/{slug}",
+			header: http.Header{"Authorization": {""}}, status: 401, want: map[string]any{"error": "<set>"}},
+		{name: "wrong token", method: "GET", path: "/subscriber-lists/{slug}",
+			header: http.Header{"Authorization": {"Bearer nope"}}, status: 401},
+		{name: "basic auth instead of bearer", method: "GET", path: "/subscriber-lists/{slug}",
+			header: http.Header{"Authorization": {"Basic " + testToken}}, status: 401},
+		{name: "second configured token", method: "GET", path: "/subscriber-lists/{slug}",
+			header: http.Header{"Authorization": {"Bearer other-token-abcdef"}}, status: 200},
+		{name: "live without token", method: "GET", path: "/healthcheck/live",
+			header: http.Header{"Authorization": {""}}, status: 200, want: map[string]any{"status": "ok"}},
+		{name: "ready without token", method: "GET", path: "/healthcheck/ready",
+			header: http.Header{"Authorization": {""}}, status: 200,
+			want: map[string]any{"status": "ok", "checks.postgresql.status": "ok", "checks.redis.status": "ok"}},
+
+		// Subscriber lists
+		{name: "create list", method: "POST", path: "/subscriber-lists",
+			body: `{"title":"Brexit: what's new","description":"All of it"}`, status: 200,
+			want: map[string]any{"subscriber_list.slug": "brexit-what-s-new", "subscriber_list.url": nil,
+				"subscriber_list.description": "All of it"}},
+		{name: "existing slug finds the list", method: "POST", path: "/subscriber-lists",
+			body: `{"title":"Another","slug":"{slug}"}`, status: 200,
+			want: map[string]any{"subscriber_list.id": "{list}", "subscriber_list.title": "Tax news", "subscriber_list.url": "/tax"}},
+		{name: "list without title", method: "POST", path: "/subscriber-lists", body: `{"slug":"x"}`,
+			status: 422, want: map[string]any{"details.title.0": "can't be blank"}},
+		{name: "list with bad slug", method: "POST", path: "/subscriber-lists", body: `{"title":"T","slug":"Not A Slug"}`,
+			status: 422, want: map[string]any{"details.slug": "<set>"}},
+		{name: "list with absolute url", method: "POST", path: "/subscriber-lists", body: `{"title":"T","url":"https://evil.example"}`,
+			status: 422, want: map[string]any{"details.url": "<set>"}},
+		{name: "title of the wrong type", method: "POST", path: "/subscriber-lists", body: `{"title":5}`,
+			status: 400, want: map[string]any{"details.title.0": "must be a string"}},
+		{name: "malformed JSON", method: "POST", path: "/subscriber-lists", body: `{"title":`, status: 400},
+		{name: "JSON array", method: "POST", path: "/subscriber-lists", body: `[]`, status: 400},
+		{name: "two JSON objects", method: "POST", path: "/subscriber-lists", body: `{"title":"a"}{}`, status: 400},
+		{name: "empty body", method: "POST", path: "/subscriber-lists", body: ` `, status: 400},
+		{name: "body over 1 MiB", method: "POST", path: "/subscriber-lists", body: huge, status: 413},
+		{name: "form body", method: "POST", path: "/subscriber-lists", body: `title=x`,
+			header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, status: 415},
+		{name: "get list", method: "GET", path: "/subscriber-lists/{slug}", status: 200,
+			want: map[string]any{"subscriber_list.id": "{list}", "subscriber_list.created_at": "<set>"}},
+		{name: "get unknown list", method: "GET", path: "/subscriber-lists/nope", status: 404},
+
+		// Subscriptions
+		{name: "subscribe", method: "POST", path: "/subscriptions",
+			body: `{"address":"bob@example.com","subscriber_list_id":{list}}`, status: 200,
+			want: map[string]any{"subscription.frequency": "immediately", "subscription.source": "user_signed_up",
+				"subscription.ended_at": nil, "subscription.ended_reason": nil,
+				"subscription.subscriber_list.slug": "{slug}", "subscription.subscriber.address": "bob@example.com",
+				"subscription.subscriber.govuk_account_id": nil}},
+		{name: "subscribe again, same frequency, other case", method: "POST", path: "/subscriptions",
+			body: `{"address":"ANN@example.com","subscriber_list_id":{list},"frequency":"daily"}`, status: 200,
+			want: map[string]any{"subscription.id": "{subscription}"}},
+		{name: "subscribe at another frequency", method: "POST", path: "/subscriptions",
+			body: `{"address":"ann@example.com","subscriber_list_id":{list},"frequency":"weekly"}`, status: 200,
+			want: map[string]any{"subscription.source": "frequency_changed", "subscription.frequency": "weekly"}},
+		{name: "list id as a string", method: "POST", path: "/subscriptions",
+			body: `{"address":"bob@example.com","subscriber_list_id":"{list}","skip_confirmation_email":true}`, status: 200},
+		{name: "subscribe without address", method: "POST", path: "/subscriptions",
+			body: `{"subscriber_list_id":{list}}`, status: 400, want: map[string]any{"details.address.0": "is required"}},
+		{name: "subscribe without list", method: "POST", path: "/subscriptions",
+			body: `{"address":"bob@example.com","subscriber_list_id":null}`, status: 400,
+			want: map[string]any{"details.subscriber_list_id.0": "is required"}},
+		{name: "subscribe to unknown list", method: "POST", path: "/subscriptions",
+			body: `{"address":"bob@example.com","subscriber_list_id":987654}`, status: 404},
+		{name: "subscribe with bad address and frequency", method: "POST", path: "/subscriptions",
+			body: `{"address":"bob@example.com\r\nBcc: x@y.z","subscriber_list_id":{list},"frequency":"hourly"}`, status: 422,
+			want: map[string]any{"details.address": "<set>", "details.frequency": "<set>"}},
+		{name: "subscribe with a non-numeric list id", method: "POST", path: "/subscriptions",
+			body: `{"address":"bob@example.com","subscriber_list_id":"tax"}`, status: 422,
+			want: map[string]any{"details.subscriber_list_id": "<set>"}},
+		{name: "get subscription", method: "GET", path: "/subscriptions/{subscription}", status: 200,
+			want: map[string]any{"subscription.id": "{subscription}", "subscription.subscriber.id": "{subscriber}"}},
+		{name: "get unknown subscription", method: "GET", path: "/subscriptions/00000000-0000-0000-0000-000000000000", status: 404},
+		{name: "get malformed subscription id", method: "GET", path: "/subscriptions/1%27%20or%201=1", status: 404},
+		{name: "latest subscription", method: "GET", path: "/subscriptions/{subscription}/latest", status: 200,
+			want: map[string]any{"subscription.id": "{subscription}"}},
+		{name: "change frequency", method: "PATCH", path: "/subscriptions/{subscription}", body: `{"frequency":"weekly"}`,
+			status: 200, want: map[string]any{"subscription.frequency": "weekly", "subscription.source": "frequency_changed"}},
+		{name: "change to the same frequency", method: "PATCH", path: "/subscriptions/{subscription}", body: `{"frequency":"daily"}`,
+			status: 200, want: map[string]any{"subscription.id": "{subscription}"}},
+		{name: "change to a bad frequency", method: "PATCH", path: "/subscriptions/{subscription}", body: `{"frequency":"hourly"}`,
+			status: 422, want: map[string]any{"details.frequency": "<set>"}},
+		{name: "change without frequency", method: "PATCH", path: "/subscriptions/{subscription}", body: `{}`, status: 400},
+		{name: "change unknown subscription", method: "PATCH", path: "/subscriptions/00000000-0000-0000-0000-000000000000",
+			body: `{"frequency":"daily"}`, status: 404},
+		{name: "unsubscribe", method: "POST", path: "/unsubscribe/{subscription}", status: 204},
+		{name: "unsubscribe unknown", method: "POST", path: "/unsubscribe/00000000-0000-0000-0000-000000000000", status: 404},
+		{name: "unsubscribe malformed", method: "POST", path: "/unsubscribe/abc", status: 404},
+
+		// Subscribers
+		{name: "subscriptions of a subscriber", method: "GET", path: "/subscribers/{subscriber}/subscriptions", status: 200,
+			want: map[string]any{"subscriber.id": "{subscriber}", "subscriber.address": "ann@example.com",
+				"subscriptions.0.id": "{subscription}", "subscriptions.0.subscriber_list.id": "{list}"}},
+		{name: "subscriptions in title order", method: "GET", path: "/subscribers/{subscriber}/subscriptions?order=-title", status: 200},
+		{name: "subscriptions in a bad order", method: "GET", path: "/subscribers/{subscriber}/subscriptions?order=address",
+			status: 422, want: map[string]any{"error": "Order parameter not valid"}},
+		{name: "subscriptions of unknown subscriber", method: "GET", path: "/subscribers/987654/subscriptions", status: 404},
+		{name: "subscriptions of malformed id", method: "GET", path: "/subscribers/ann/subscriptions", status: 404},
+		{name: "subscriptions of an overflowing id", method: "GET", path: "/subscribers/99999999999999999999999/subscriptions", status: 404},
+		{name: "change address", method: "PATCH", path: "/subscribers/{subscriber}", body: `{"new_address":" ann@new.example.com "}`,
+			status: 200, want: map[string]any{"subscriber.address": "ann@new.example.com", "subscriber.id": "{subscriber}"}},
+		{name: "change to an invalid address", method: "PATCH", path: "/subscribers/{subscriber}", body: `{"new_address":"ann"}`,
+			status: 422, want: map[string]any{"details.new_address": "<set>"}},
+		{name: "change with unknown on_conflict", method: "PATCH", path: "/subscribers/{subscriber}",
+			body: `{"new_address":"x@example.com","on_conflict":"overwrite"}`, status: 422, want: map[string]any{"details.on_conflict": "<set>"}},
+		{name: "change without new_address", method: "PATCH", path: "/subscribers/{subscriber}", body: `{}`, status: 400},
+		{name: "change address of unknown subscriber", method: "PATCH", path: "/subscribers/987654",
+			body: `{"new_address":"x@example.com"}`, status: 404},
+		{name: "unsubscribe everything", method: "DELETE", path: "/subscribers/{subscriber}", status: 204},
+		{name: "unsubscribe everything of unknown subscriber", method: "DELETE", path: "/subscribers/987654", status: 404},
+
+		// Routing
+		{name: "unknown path", method: "GET", path: "/nope", status: 404, want: map[string]any{"error": "Not found"}},
+		{name: "wrong method", method: "PUT", path: "/subscriptions/{subscription}", body: `{}`, status: 405},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newAPIFixture(t)
+			w := f.do(tt.method, tt.path, tt.body, tt.header)
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d; body %s", w.Code, tt.status, w.Body)
+			}
+			if w.Code == http.StatusNoContent {
+				if w.Body.Len() != 0 {
+					t.Errorf("204 with a body: %s", w.Body)
+				}
+				return
+			}
+			if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q, want JSON", ct)
+			}
+			var body any
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("response is not JSON: %v: %s", err, w.Body)
+			}
+			if w.Code >= 400 {
+				if msg, _ := get(body, "error").(string); msg == "" {
+					t.Errorf("error response without an error message: %s", w.Body)
+				}
+			}
+			for path, want := range tt.want {
+				got := get(body, path)
+				if want == "<set>" {
+					if got == nil {
+						t.Errorf("%s missing from %s", path, w.Body)
+					}
+					continue
+				}
+				if s, ok := want.(string); ok {
+					want = f.expand(s)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s = %v, want %v", path, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestAPIMerge checks the merge rules end to end: subscriptions move, the
+// more frequent wins, and the other subscriber's address is released.
+func TestAPIMerge(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t) // ann: Tax news, daily
+	var bob struct {
+		Subscription subscribers.Subscription `json:"subscription"`
+	}
+	f.mustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":{list},"frequency":"immediately"}`, &bob)
+
+	if w := f.do("PATCH", "/subscribers/{subscriber}", `{"new_address":"Bob@example.com"}`, nil); w.Code != 422 {
+		t.Fatalf("taken address without merge: %d, want 422", w.Code)
+	}
+	w := f.do("PATCH", "/subscribers/{subscriber}", `{"new_address":"Bob@example.com","on_conflict":"merge"}`, nil)
+	if w.Code != 200 {
+		t.Fatalf("merge: %d %s", w.Code, w.Body)
+	}
+	var list struct {
+		Subscriptions []subscribers.Subscription `json:"subscriptions"`
+	}
+	f.mustDo(t, "GET", "/subscribers/{subscriber}/subscriptions", "", &list)
+	if len(list.Subscriptions) != 1 || list.Subscriptions[0].Frequency != subscribers.Immediately ||
+		list.Subscriptions[0].Source != subscribers.SourceSubscriberMerged {
+		t.Errorf("after merge: %+v, want one immediately subscription from subscriber_merged", list.Subscriptions)
+	}
+	var old struct {
+		Subscription subscribers.Subscription `json:"subscription"`
+	}
+	f.mustDo(t, "GET", "/subscriptions/"+bob.Subscription.ID.String(), "", &old)
+	if old.Subscription.EndedReason == nil || *old.Subscription.EndedReason != subscribers.EndedSubscriberMerged ||
+		old.Subscription.Subscriber.Address != nil {
+		t.Errorf("bob's old subscription: %+v, want ended subscriber_merged with bob's address nulled", old.Subscription)
+	}
+}
+
+func TestAPIConcurrentSubscribe(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t)
+	const n = 30
+	codes := make(chan int, n)
+	ids := make(chan string, n)
+	for range n {
+		go func() {
+			w := f.do("POST", "/subscriptions", `{"address":"carol@example.com","subscriber_list_id":{list},"frequency":"weekly"}`, nil)
+			var body struct {
+				Subscription struct{ ID string } `json:"subscription"`
+			}
+			_ = json.Unmarshal(w.Body.Bytes(), &body)
+			codes <- w.Code
+			ids <- body.Subscription.ID
+		}()
+	}
+	distinct := map[string]bool{}
+	for range n {
+		if code := <-codes; code != 200 {
+			t.Errorf("status %d, want 200", code)
+		}
+		distinct[<-ids] = true
+	}
+	if len(distinct) != 1 {
+		t.Errorf("%d different subscriptions returned, want 1", len(distinct))
+	}
+}

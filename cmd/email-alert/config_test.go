@@ -1,0 +1,114 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := parseConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{
+		"DATABASE_URL":                  cfg.DatabaseURL,
+		"REDIS_URL":                     cfg.RedisURL,
+		"API_ADDR":                      cfg.APIAddr,
+		"FRONTEND_ADDR":                 cfg.FrontendAddr,
+		"PUBLIC_URL":                    cfg.PublicURL.String(),
+		"API_TOKENS":                    cfg.APITokens,
+		"OIDC_ISSUER_URL":               cfg.OIDCIssuerURL,
+		"OIDC_SCOPES":                   cfg.OIDCScopes,
+		"OIDC_VTR":                      cfg.OIDCVTR,
+		"OIDC_REDIRECT_URL":             cfg.OIDCRedirectURL,
+		"OIDC_POST_LOGOUT_REDIRECT_URL": cfg.OIDCPostLogoutRedirectURL,
+		"RATE_LIMIT_PER_ADDRESS":        cfg.RateLimitPerAddress,
+		"RATE_LIMIT_PER_CLIENT":         cfg.RateLimitPerClient,
+		"EMAIL_DELIVERY":                cfg.EmailDelivery,
+		"EMAIL_FROM":                    cfg.EmailFrom,
+		"local":                         cfg.Local,
+	}
+	want := map[string]any{
+		"DATABASE_URL":                  "postgres:///email_alert?sslmode=disable",
+		"REDIS_URL":                     "redis://127.0.0.1:6379/0",
+		"API_ADDR":                      "127.0.0.1:3088",
+		"FRONTEND_ADDR":                 "127.0.0.1:3000",
+		"PUBLIC_URL":                    "http://localhost:3000",
+		"API_TOKENS":                    []string{devAPIToken},
+		"OIDC_ISSUER_URL":               "http://127.0.0.1:3099/",
+		"OIDC_SCOPES":                   []string{"openid", "email"},
+		"OIDC_VTR":                      []string{"Cl.Cm"},
+		"OIDC_REDIRECT_URL":             "http://localhost:3000/sign-in/callback",
+		"OIDC_POST_LOGOUT_REDIRECT_URL": "http://localhost:3000/signed-out",
+		"RATE_LIMIT_PER_ADDRESS":        []rateLimit{{4, time.Minute}, {11, time.Hour}},
+		"RATE_LIMIT_PER_CLIENT":         []rateLimit{{60, time.Minute}},
+		"EMAIL_DELIVERY":                "log",
+		"EMAIL_FROM":                    "GOV.UK emails <noreply@localhost>",
+		"local":                         true,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	production := map[string]string{
+		"PUBLIC_URL":              "https://www.gov.uk",
+		"API_TOKENS":              "a-long-enough-token",
+		"ACCOUNT_EVENTS_TOKEN":    "events-token",
+		"ACCOUNT_EVENTS_ISSUER":   "https://account.gov.uk/",
+		"ACCOUNT_EVENTS_JWKS_URL": "https://account.gov.uk/jwks.json",
+		"ACCOUNT_EVENTS_AUDIENCE": "https://www.gov.uk",
+		"OIDC_ISSUER_URL":         "https://oidc.account.gov.uk/",
+		"OIDC_CLIENT_ID":          "client",
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // variables the error must name; none: no error
+	}{
+		{"production with every secret", production, nil},
+		{"bad database URL", map[string]string{"DATABASE_URL": "mysql://x"}, []string{"DATABASE_URL"}},
+		{"bad redis URL", map[string]string{"REDIS_URL": "http://x"}, []string{"REDIS_URL"}},
+		{"bad listen address", map[string]string{"API_ADDR": "3088"}, []string{"API_ADDR"}},
+		{"relative public URL", map[string]string{"PUBLIC_URL": "www.gov.uk"}, []string{"PUBLIC_URL"}},
+		{"short API token", map[string]string{"API_TOKENS": "abc"}, []string{"API_TOKENS"}},
+		{"vtr not JSON", map[string]string{"OIDC_VTR": "Cl.Cm"}, []string{"OIDC_VTR"}},
+		{"scopes without openid", map[string]string{"OIDC_SCOPES": "email"}, []string{"OIDC_SCOPES"}},
+		{"bad rate limit", map[string]string{"RATE_LIMIT_PER_ADDRESS": "4/fortnight"}, []string{"RATE_LIMIT_PER_ADDRESS"}},
+		{"unknown delivery", map[string]string{"EMAIL_DELIVERY": "pigeon"}, []string{"EMAIL_DELIVERY"}},
+		{"smtp without URL", map[string]string{"EMAIL_DELIVERY": "smtp"}, []string{"SMTP_URL"}},
+		{"notify without key", map[string]string{"EMAIL_DELIVERY": "notify"}, []string{"NOTIFY_API_KEY", "NOTIFY_TEMPLATE_ID"}},
+		{"production without secrets", map[string]string{"PUBLIC_URL": "https://www.gov.uk"},
+			[]string{"API_TOKENS", "ACCOUNT_EVENTS_TOKEN", "OIDC_ISSUER_URL", "OIDC_CLIENT_ID"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig(func(k string) string { return tt.env[k] })
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want one naming %v", tt.want)
+			}
+			for _, name := range tt.want {
+				if !strings.Contains(err.Error(), name) {
+					t.Errorf("error %q does not name %s", err, name)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigVTRNone(t *testing.T) {
+	cfg, err := parseConfig(func(k string) string { return map[string]string{"OIDC_VTR": "none"}[k] })
+	if err != nil || cfg.OIDCVTR != nil {
+		t.Errorf("OIDC_VTR=none: vtr %v, err %v; want no vtr", cfg.OIDCVTR, err)
+	}
+}

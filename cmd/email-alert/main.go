@@ -1,0 +1,172 @@
+// Command email-alert runs the email-alert service. Each subcommand is one
+// process of the deployment; all state lives in PostgreSQL and Redis, so the
+// api, frontend and worker processes scale out separately.
+//
+//	email-alert migrate    apply the database migrations and exit
+//	email-alert api        serve the JSON API on API_ADDR
+//	email-alert frontend   serve the pages on FRONTEND_ADDR
+//	email-alert worker     run the background jobs
+//	email-alert all        api, frontend and worker in one process
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the PostgreSQL driver
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"email-alert/migrations"
+	"email-alert/subscribers"
+)
+
+const usage = `usage: email-alert <command>
+
+commands:
+  migrate    apply the database migrations and exit
+  api        serve the JSON API on API_ADDR
+  frontend   serve the pages on FRONTEND_ADDR
+  worker     run the background jobs
+  all        api, frontend and worker in one process
+
+Configuration is read from the environment; see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "email-alert:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage is returned for a missing or unknown subcommand.
+var errUsage = errors.New("see usage above")
+
+// run is main without the process: it returns when ctx is cancelled (a
+// signal) or a component fails.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	if len(args) != 1 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	command := args[0]
+	switch command {
+	case "migrate", "api", "frontend", "worker", "all":
+	case "help", "-h", "--help":
+		fmt.Fprint(stderr, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q: %w", command, errUsage)
+	}
+
+	cfg, err := parseConfig(getenv)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(newLogger(cfg.Local, stderr))
+	gin.SetMode(gin.ReleaseMode)
+
+	db, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	if command == "migrate" {
+		results, err := migrations.Up(ctx, db.DB)
+		for _, r := range results {
+			slog.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+		}
+		if err != nil {
+			return err
+		}
+		slog.Info("database schema is up to date", "applied", len(results))
+		return nil
+	}
+
+	if err := migrations.Check(ctx, db.DB); err != nil {
+		return fmt.Errorf("refusing to start: %w", err)
+	}
+	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return errors.New("REDIS_URL: unsupported Redis connection")
+	}
+	defer rdb.Close()
+
+	a := newApp(cfg, db, rdb)
+	g, ctx := errgroup.WithContext(ctx)
+	if command == "api" || command == "all" {
+		g.Go(func() error { return serve(ctx, "api", cfg.APIAddr, apiRouter(a)) })
+		if cfg.APITokensAreDefault {
+			slog.Info("API_TOKENS is not set: the API accepts the development token",
+				"header", "Authorization: Bearer "+devAPIToken)
+		}
+	}
+	if command == "frontend" || command == "all" {
+		g.Go(func() error { return serve(ctx, "frontend", cfg.FrontendAddr, frontendRouter(a)) })
+	}
+	if command == "worker" || command == "all" {
+		g.Go(func() error { return work(ctx, a) })
+	}
+	return g.Wait()
+}
+
+// app holds what the routers and the worker are built from.
+type app struct {
+	cfg         *config
+	db          *sqlx.DB
+	redis       redis.UniversalClient
+	subscribers *subscribers.API
+}
+
+func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient) *app {
+	// The "You've subscribed" email is not sent yet: the email outbox
+	// plugs in here as the store's OnSubscribed hook.
+	store := subscribers.NewStore(db, nil)
+	return &app{
+		cfg:         cfg,
+		db:          db,
+		redis:       rdb,
+		subscribers: subscribers.NewAPI(store),
+	}
+}
+
+// openDB connects to PostgreSQL and checks the connection, so that a wrong
+// DATABASE_URL stops the process at start.
+func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(40)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("DATABASE_URL: cannot connect to PostgreSQL: %w", err)
+	}
+	return db, nil
+}
+
+// newLogger logs text for people on a local setup and JSON elsewhere.
+func newLogger(local bool, w io.Writer) *slog.Logger {
+	if local {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}

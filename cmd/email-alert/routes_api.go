@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/gin-gonic/gin"
+
+	"email-alert/jsonapi"
+)
+
+// apiRouter is the table of contents of the JSON API served on API_ADDR.
+func apiRouter(a *app) *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(requestLog("api"), gin.CustomRecovery(recoverJSON))
+	r.NoRoute(jsonapi.NotFound)
+	r.NoMethod(jsonapi.MethodNotAllowed)
+
+	r.GET("/healthcheck/live", live)
+	r.GET("/healthcheck/ready", a.ready)
+
+	api := r.Group("/", jsonapi.BearerAuth(a.cfg.APITokens))
+
+	s := a.subscribers
+	// Subscriber lists
+	api.POST("/subscriber-lists", s.FindOrCreateList)
+	api.GET("/subscriber-lists/:slug", s.List)
+	// Subscriptions
+	api.POST("/subscriptions", s.Subscribe)
+	api.GET("/subscriptions/:id", s.Subscription)
+	api.GET("/subscriptions/:id/latest", s.LatestSubscription)
+	api.PATCH("/subscriptions/:id", s.ChangeFrequency)
+	api.POST("/unsubscribe/:id", s.Unsubscribe)
+	// Subscribers
+	api.GET("/subscribers/:id/subscriptions", s.Subscriptions)
+	api.PATCH("/subscribers/:id", s.ChangeAddress)
+	api.DELETE("/subscribers/:id", s.UnsubscribeAll)
+
+	return r
+}
