@@ -1,0 +1,27 @@
+# The two commands of the quick start are `make run` and `make test`.
+GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+
+.PHONY: run test lint build services
+
+## run: start PostgreSQL and Redis if needed, migrate, seed demo lists, run everything
+run:
+	@scripts/run.sh
+
+## test: start PostgreSQL and Redis if needed, then run every test (race detector on)
+test:
+	@scripts/services.sh email_alert_test
+	go test -race -count=1 ./...
+
+## lint: gofmt, go vet and golangci-lint (.golangci.yml)
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	go run $(GOLANGCI_LINT) run ./...
+
+## build: build bin/email-alert
+build:
+	go build -o bin/ ./cmd/...
+
+## services: start PostgreSQL and Redis, create the databases
+services:
+	@scripts/services.sh email_alert email_alert_test
