@@ -27,8 +27,8 @@ func provider(ctx context.Context, db *sql.DB) (*goose.Provider, error) {
 	h := fnv.New64a()
 	h.Write([]byte("email-alert migrations " + schema))
 	locker, err := lock.NewPostgresSessionLocker(
-		lock.WithLockID(int64(h.Sum64())),
-		lock.WithLockTimeout(1, 300), // poll every second, for up to 5 minutes
+		lock.WithLockID(int64(h.Sum64()>>1)), // any fixed non-negative id
+		lock.WithLockTimeout(1, 300),         // poll every second, for up to 5 minutes
 	)
 	if err != nil {
 		return nil, fmt.Errorf("migrations: locker: %w", err)

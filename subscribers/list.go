@@ -61,7 +61,7 @@ func (n *NewList) Validate() map[string][]string {
 		problems["slug"] = append(problems["slug"],
 			"must be lower-case letters, digits and single hyphens, at most 255 characters")
 	}
-	if n.URL != "" && !(strings.HasPrefix(n.URL, "/") && !strings.HasPrefix(n.URL, "//")) {
+	if n.URL != "" && (!strings.HasPrefix(n.URL, "/") || strings.HasPrefix(n.URL, "//")) {
 		problems["url"] = append(problems["url"], "must be a path on GOV.UK starting with /")
 	}
 	if len(n.URL) > 2000 {

@@ -18,6 +18,8 @@ import (
 // Local development defaults. They are accepted only while PUBLIC_URL
 // points at this machine, so a deployment that forgets a secret fails at
 // start instead of running with a value published here.
+//
+//nolint:gosec // published development values, refused outside local setups
 const (
 	devAPIToken           = "dev-api-token"
 	devAccountEventsToken = "dev-account-events-token"
