@@ -1,0 +1,62 @@
+// Package mail is the email outbox. Every email is a row in PostgreSQL,
+// written in the same transaction as the change that caused it, so an email
+// exists exactly when its cause does. Workers deliver each row once through
+// the configured Sender (log, SMTP or GOV.UK Notify): an asynq task per
+// email, woken by a NOTIFY at commit, with a periodic sweep that re-enqueues
+// whatever Redis lost and a purge of delivered bodies after 7 days.
+package mail
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+)
+
+// Email is an email to write to the outbox.
+type Email struct {
+	Kind    string // the template it was rendered from
+	To      string
+	Subject string
+	Body    string
+}
+
+// Message is one email ready to send.
+type Message struct {
+	ID      uuid.UUID // the outbox row id, unique per email
+	To      string
+	Subject string
+	Body    string // plain text
+}
+
+// Sender delivers one message and returns the provider's reference for it.
+type Sender interface {
+	Send(ctx context.Context, m Message) (reference string, err error)
+}
+
+// Finder is implemented by senders that can tell whether a message was
+// already accepted by the provider: after a worker died mid-send, the next
+// attempt asks before sending again.
+type Finder interface {
+	Find(ctx context.Context, id uuid.UUID) (reference string, found bool, err error)
+}
+
+// PermanentError marks a failure retrying cannot fix (e.g. an invalid address).
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Write adds e to the outbox inside tx. It is delivered after tx commits,
+// and never if tx rolls back.
+func Write(ctx context.Context, tx sqlx.ExtContext, e Email) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := sqlx.GetContext(ctx, tx, &id, `
+		INSERT INTO emails (kind, address, subject, body) VALUES ($1, $2, $3, $4) RETURNING id`,
+		e.Kind, e.To, e.Subject, e.Body)
+	if err != nil {
+		return uuid.UUID{}, fmt.Errorf("write %s email: %w", e.Kind, err)
+	}
+	return id, nil
+}
