@@ -72,3 +72,18 @@ func findOrCreateSubscriber(ctx context.Context, tx *sqlx.Tx, address string) (S
 	}
 	return sub, nil
 }
+
+// SubscriberByAddress returns the subscriber with address, compared
+// case-insensitively, or ErrNotFound.
+func SubscriberByAddress(ctx context.Context, q sqlx.QueryerContext, address string) (Subscriber, error) {
+	var sub Subscriber
+	err := sqlx.GetContext(ctx, q, &sub, `SELECT `+subscriberColumns+` FROM subscribers WHERE lower(address) = lower($1)`, address)
+	if err != nil {
+		return Subscriber{}, fmt.Errorf("subscriber by address: %w", notFound(err, ErrNotFound))
+	}
+	return sub, nil
+}
+
+// Linked reports whether the subscriber is linked to a GOV.UK One Login
+// account, and so manages its subscriptions only through it.
+func (s Subscriber) Linked() bool { return s.GovukAccountID != nil }

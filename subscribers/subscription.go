@@ -142,3 +142,16 @@ func insertSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID i
 	}
 	return subscriptionByID(ctx, tx, id)
 }
+
+// Sentence describes the frequency for emails and pages: "You'll get an
+// email <sentence>."
+func (f Frequency) Sentence() string {
+	switch f {
+	case Daily:
+		return "once a day, with all the updates from that day"
+	case Weekly:
+		return "once a week, with all the updates from that week"
+	default:
+		return "every time there’s an update"
+	}
+}

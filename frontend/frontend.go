@@ -1,0 +1,156 @@
+// Package frontend serves the pages where people manage their email
+// subscriptions (the email-alert-frontend routes). Handlers parse and
+// validate the request, call the domain packages, and redirect or render;
+// they hold no state of their own.
+package frontend
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jmoiron/sqlx"
+
+	"email-alert/linking"
+	"email-alert/subscribers"
+)
+
+// SessionCookie holds the session token (the API's govuk_account_session).
+const SessionCookie = "email_alert_session"
+
+// Config is what the pages need besides the domain services.
+type Config struct {
+	// SecureCookies marks cookies Secure (PUBLIC_URL is https).
+	SecureCookies bool
+	// DevOutbox serves /dev/outbox, listing the emails written locally.
+	DevOutbox bool
+	// SignInFloor is the least time a sign-in request takes to answer,
+	// so known, linked and unknown addresses cannot be told apart by timing.
+	SignInFloor time.Duration
+}
+
+// Pages serves the HTML pages.
+type Pages struct {
+	cfg        Config
+	db         *sqlx.DB
+	linking    *linking.Service
+	subs       *subscribers.Store
+	perAddress linking.Limiter
+	perClient  linking.Limiter
+	views      map[string]*template.Template
+}
+
+// New parses every page template in fsys (templates.Pages), failing on a
+// bad one, and returns the handlers.
+func New(cfg Config, db *sqlx.DB, l *linking.Service, subs *subscribers.Store, perAddress, perClient linking.Limiter, fsys fs.FS) (*Pages, error) {
+	layout, err := template.ParseFS(fsys, "pages/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("page templates: %w", err)
+	}
+	names, err := fs.Glob(fsys, "pages/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("page templates: %w", err)
+	}
+	views := map[string]*template.Template{}
+	for _, name := range names {
+		if name == "pages/layout.html" {
+			continue
+		}
+		view, err := template.Must(layout.Clone()).ParseFS(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("page templates: %w", err)
+		}
+		views[strings.TrimSuffix(strings.TrimPrefix(name, "pages/"), ".html")] = view
+	}
+	return &Pages{cfg: cfg, db: db, linking: l, subs: subs, perAddress: perAddress, perClient: perClient, views: views}, nil
+}
+
+// render writes the page name with status. Rendering goes to a buffer
+// first, so a template error becomes a clean 500 rather than half a page.
+func (p *Pages) render(c *gin.Context, status int, name string, data any) {
+	view, ok := p.views[name]
+	if !ok {
+		p.fail(c, fmt.Errorf("no page template %q", name))
+		return
+	}
+	var buf bytes.Buffer
+	if err := view.ExecuteTemplate(&buf, "layout", data); err != nil {
+		p.fail(c, fmt.Errorf("render %s: %w", name, err))
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// fail logs err and shows the error page, which says nothing about it.
+func (p *Pages) fail(c *gin.Context, err error) {
+	slog.ErrorContext(c.Request.Context(), "page failed", "path", c.Request.URL.Path, "error", err)
+	if name := "error"; p.views[name] != nil && !c.Writer.Written() {
+		var buf bytes.Buffer
+		data := map[string]string{"Heading": "Sorry, there is a problem with the service", "Message": "Try again later."}
+		if p.views[name].ExecuteTemplate(&buf, "layout", data) == nil {
+			c.Data(http.StatusInternalServerError, "text/html; charset=utf-8", buf.Bytes())
+			return
+		}
+	}
+	c.String(http.StatusInternalServerError, "Sorry, there is a problem with the service")
+}
+
+// NotFound is the page for unknown paths and for anything that is not the
+// signed-in person's.
+func (p *Pages) NotFound(c *gin.Context) {
+	p.render(c, http.StatusNotFound, "error", map[string]string{
+		"Heading": "Page not found",
+		"Message": "If you typed the web address, check it is correct.",
+	})
+}
+
+// personal marks a response as belonging to one person: never cached.
+func personal(c *gin.Context) {
+	c.Header("Cache-Control", "private, no-store")
+}
+
+// setSession sets the session cookie; an empty token clears it.
+func (p *Pages) setSession(c *gin.Context, token string) {
+	maxAge := int(linking.SessionTTL.Seconds())
+	if token == "" {
+		maxAge = -1
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: SessionCookie, Value: token, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: p.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// session returns the signed-in person's session, if any.
+func (p *Pages) session(c *gin.Context) (linking.Session, bool) {
+	token, err := c.Cookie(SessionCookie)
+	if err != nil || token == "" {
+		return linking.Session{}, false
+	}
+	s, err := p.linking.Session(c.Request.Context(), token)
+	if err != nil {
+		if !errors.Is(err, linking.ErrNoSession) {
+			slog.ErrorContext(c.Request.Context(), "session lookup failed", "error", err)
+		}
+		return linking.Session{}, false
+	}
+	return s, true
+}
+
+// renewSession ends the session the browser had, if any, and sets the new
+// one: a fresh token at every sign-in, so a planted cookie is worthless.
+func (p *Pages) renewSession(c *gin.Context, token string) {
+	if old, err := c.Cookie(SessionCookie); err == nil && old != "" {
+		if err := p.linking.EndSession(c.Request.Context(), old); err != nil {
+			slog.WarnContext(c.Request.Context(), "ending the previous session", "error", err)
+		}
+	}
+	p.setSession(c, token)
+}

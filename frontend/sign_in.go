@@ -1,0 +1,99 @@
+package frontend
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"email-alert/linking"
+	"email-alert/subscribers"
+)
+
+// AuthenticateForm handles GET /email/manage/authenticate.
+func (p *Pages) AuthenticateForm(c *gin.Context) {
+	p.render(c, http.StatusOK, "authenticate", map[string]string{})
+}
+
+// Authenticate handles POST /email/manage/authenticate: whatever the
+// address, the answer is "check your email", after the same minimum time.
+func (p *Pages) Authenticate(c *gin.Context) {
+	start := time.Now()
+	raw := c.PostForm("address")
+	address, ok := subscribers.NormalizeAddress(raw)
+	if !ok {
+		message := "Enter an email address in the correct format, like name@example.com"
+		if strings.TrimSpace(raw) == "" {
+			message = "Enter your email address"
+		}
+		p.render(c, http.StatusUnprocessableEntity, "authenticate", map[string]string{"Address": raw, "Error": message})
+		return
+	}
+	if !p.allow(c, address) {
+		return
+	}
+	if err := p.linking.RequestManageLink(c.Request.Context(), address); err != nil {
+		p.fail(c, err)
+		return
+	}
+	time.Sleep(time.Until(start.Add(p.cfg.SignInFloor)))
+	p.render(c, http.StatusOK, "check_email", map[string]string{
+		"Address": address, "Purpose": "with a link to manage your subscriptions",
+	})
+}
+
+// ProcessSignIn handles GET /email/manage/authenticate/process?token=.
+func (p *Pages) ProcessSignIn(c *gin.Context) {
+	c.Header("Referrer-Policy", "no-referrer")
+	personal(c)
+	session, _, err := p.linking.RedeemSignIn(c.Request.Context(), c.Query("token"))
+	if errors.Is(err, linking.ErrTokenInvalid) {
+		p.render(c, http.StatusGone, "expired", map[string]string{"Again": "/email/manage/authenticate"})
+		return
+	}
+	if err != nil {
+		p.fail(c, err)
+		return
+	}
+	p.renewSession(c, session)
+	c.Redirect(http.StatusSeeOther, "/email/manage")
+}
+
+// allow applies the per-client and per-address limits on requests that
+// send email, rendering the 429 page when one is reached. A limiter that
+// cannot be asked (Redis down) lets the request through.
+func (p *Pages) allow(c *gin.Context, address string) bool {
+	for _, check := range []struct {
+		limiter linking.Limiter
+		key     string
+	}{{p.perClient, c.ClientIP()}, {p.perAddress, strings.ToLower(address)}} {
+		ok, retryAfter, err := check.limiter.Allow(c.Request.Context(), check.key)
+		if err != nil {
+			slog.WarnContext(c.Request.Context(), "rate limiter unavailable", "error", err)
+			continue
+		}
+		if !ok {
+			seconds := int(math.Ceil(retryAfter.Seconds()))
+			c.Header("Retry-After", fmt.Sprint(seconds))
+			p.render(c, http.StatusTooManyRequests, "too_many_requests", map[string]string{"Wait": waitText(retryAfter)})
+			return false
+		}
+	}
+	return true
+}
+
+func waitText(d time.Duration) string {
+	switch minutes := int(math.Ceil(d.Minutes())); {
+	case minutes <= 1:
+		return "a minute"
+	case minutes < 60:
+		return fmt.Sprintf("%d minutes", minutes)
+	default:
+		return "an hour"
+	}
+}

@@ -1,0 +1,144 @@
+package linking
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"email-alert/jsonapi"
+	"email-alert/subscribers"
+)
+
+// Limiter throttles requests per key (an address, a client).
+type Limiter interface {
+	Allow(ctx context.Context, key string) (allowed bool, retryAfter time.Duration, err error)
+}
+
+// API serves the auth-token endpoints of the JSON API.
+type API struct {
+	service    *Service
+	perAddress Limiter
+}
+
+// NewAPI returns the handlers; perAddress throttles emails to one address.
+func NewAPI(service *Service, perAddress Limiter) *API {
+	return &API{service: service, perAddress: perAddress}
+}
+
+// CreateSignInToken handles POST /subscribers/auth-token.
+func (a *API) CreateSignInToken(c *gin.Context) {
+	var body struct {
+		Address     *string `json:"address"`
+		Destination *string `json:"destination"`
+	}
+	if !jsonapi.Decode(c, &body) {
+		return
+	}
+	problems := jsonapi.Details{}
+	address := checkAddress(body.Address, "address", problems)
+	switch {
+	case body.Destination == nil || *body.Destination == "":
+		problems["destination"] = append(problems["destination"], "is required")
+	case CheckDestination(*body.Destination) != nil:
+		problems["destination"] = append(problems["destination"], "must be a path on GOV.UK starting with /")
+	}
+	if len(problems) > 0 {
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Request is not valid", problems)
+		return
+	}
+	if !a.allow(c, address) {
+		return
+	}
+	subscriber, err := a.service.RequestSignIn(c.Request.Context(), address, *body.Destination)
+	switch {
+	case errors.Is(err, subscribers.ErrNotFound):
+		jsonapi.Abort(c, http.StatusNotFound, "Subscriber not found", nil)
+	case errors.Is(err, ErrLinked):
+		jsonapi.Abort(c, http.StatusForbidden, "Subscriber is linked to a GOV.UK One Login account", nil)
+	case err != nil:
+		internalError(c, err)
+	default:
+		c.JSON(http.StatusCreated, gin.H{"subscriber": subscriber})
+	}
+}
+
+// CreateConfirmationToken handles POST /subscriptions/auth-token.
+func (a *API) CreateConfirmationToken(c *gin.Context) {
+	var body struct {
+		Address   *string `json:"address"`
+		TopicID   *string `json:"topic_id"`
+		Frequency *string `json:"frequency"`
+	}
+	if !jsonapi.Decode(c, &body) {
+		return
+	}
+	problems := jsonapi.Details{}
+	address := checkAddress(body.Address, "address", problems)
+	if body.TopicID == nil || *body.TopicID == "" {
+		problems["topic_id"] = append(problems["topic_id"], "is required")
+	}
+	var frequency subscribers.Frequency
+	if body.Frequency == nil {
+		problems["frequency"] = append(problems["frequency"], "is required")
+	} else if f, ok := subscribers.ParseFrequency(*body.Frequency); !ok {
+		problems["frequency"] = append(problems["frequency"], "must be one of immediately, daily or weekly")
+	} else {
+		frequency = f
+	}
+	if len(problems) > 0 {
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Request is not valid", problems)
+		return
+	}
+	if !a.allow(c, address) {
+		return
+	}
+	err := a.service.RequestConfirmation(c.Request.Context(), address, *body.TopicID, frequency)
+	switch {
+	case errors.Is(err, subscribers.ErrListNotFound):
+		jsonapi.Abort(c, http.StatusNotFound, "Subscriber list not found", nil)
+	case err != nil:
+		internalError(c, err)
+	default:
+		c.JSON(http.StatusOK, gin.H{})
+	}
+}
+
+// allow applies the per-address limit, answering 429 when it is reached.
+// A limiter that cannot be asked (Redis down) lets the request through:
+// throttling is protection, not a reason to stop sign-in.
+func (a *API) allow(c *gin.Context, address string) bool {
+	ok, retryAfter, err := a.perAddress.Allow(c.Request.Context(), strings.ToLower(address))
+	if err != nil {
+		slog.WarnContext(c.Request.Context(), "rate limiter unavailable", "error", err)
+		return true
+	}
+	if !ok {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter.Seconds()))))
+		jsonapi.Abort(c, http.StatusTooManyRequests, "Too many requests for this address; try again later", nil)
+	}
+	return ok
+}
+
+func checkAddress(raw *string, field string, problems jsonapi.Details) string {
+	if raw == nil || *raw == "" {
+		problems[field] = append(problems[field], "is required")
+		return ""
+	}
+	address, ok := subscribers.NormalizeAddress(*raw)
+	if !ok {
+		problems[field] = append(problems[field], "is not a valid email address")
+	}
+	return address
+}
+
+func internalError(c *gin.Context, err error) {
+	slog.ErrorContext(c.Request.Context(), "request failed", "path", c.FullPath(), "error", err)
+	jsonapi.Abort(c, http.StatusInternalServerError, "Internal error", nil)
+}

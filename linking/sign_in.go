@@ -1,0 +1,103 @@
+package linking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/jmoiron/sqlx"
+
+	"email-alert/mail"
+	"email-alert/subscribers"
+)
+
+// ManagePath is where the frontend redeems a sign-in token.
+const ManagePath = "/email/manage/authenticate/process"
+
+// RequestSignIn emails the subscriber with address a sign-in link to
+// PUBLIC_URL + destination + ?token=…, for the JSON API. An unknown
+// address is subscribers.ErrNotFound; a linked subscriber is ErrLinked and
+// gets no email.
+func (s *Service) RequestSignIn(ctx context.Context, address, destination string) (subscribers.Subscriber, error) {
+	if err := CheckDestination(destination); err != nil {
+		return subscribers.Subscriber{}, err
+	}
+	var subscriber subscribers.Subscriber
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if subscriber, err = subscribers.SubscriberByAddress(ctx, tx, address); err != nil {
+			return err
+		}
+		if subscriber.Linked() {
+			return ErrLinked
+		}
+		return s.sendSignIn(ctx, tx, subscriber, destination)
+	})
+	return subscriber, err
+}
+
+// RequestManageLink is the frontend's "manage your subscriptions" request:
+// a sign-in link for a known unlinked subscriber, the "use GOV.UK One
+// Login" email for a linked one, and nothing at all for an unknown
+// address. The caller answers the same way in every case.
+func (s *Service) RequestManageLink(ctx context.Context, address string) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		subscriber, err := subscribers.SubscriberByAddress(ctx, tx, address)
+		switch {
+		case errors.Is(err, subscribers.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		case subscriber.Linked():
+			return s.writeEmail(ctx, tx, mail.KindUseOneLogin, *subscriber.Address, map[string]any{
+				"SignInURL": s.link("/email/manage/authenticate/account", nil),
+			})
+		}
+		return s.sendSignIn(ctx, tx, subscriber, ManagePath)
+	})
+}
+
+func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscribers.Subscriber, destination string) error {
+	token, err := insertToken(ctx, tx, PurposeSignIn, &subscriber.ID, *subscriber.Address, "", "", SignInTTL)
+	if err != nil {
+		return err
+	}
+	return s.writeEmail(ctx, tx, mail.KindSignIn, *subscriber.Address, map[string]any{
+		"Link":      s.link(destination, url.Values{"token": {token}}),
+		"ManageURL": s.link("/email/manage/authenticate", nil),
+	})
+}
+
+// RedeemSignIn uses a sign-in token once and opens a magic-link session
+// for its subscriber, returning the session token. A token that is unknown,
+// used, expired, for another purpose, or whose subscriber has since been
+// linked to an account, is ErrTokenInvalid.
+func (s *Service) RedeemSignIn(ctx context.Context, token string) (string, subscribers.Subscriber, error) {
+	if !wellFormed(token) {
+		return "", subscribers.Subscriber{}, ErrTokenInvalid
+	}
+	var (
+		session    string
+		subscriber subscribers.Subscriber
+	)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var subscriberID int64
+		err := tx.GetContext(ctx, &subscriberID, `
+			UPDATE auth_tokens SET used_at = now()
+			WHERE token_hash = $1 AND purpose = 'sign_in' AND used_at IS NULL AND expires_at > now()
+			RETURNING subscriber_id`, hashToken(token))
+		if err != nil {
+			return fmt.Errorf("redeem sign-in token: %w", orInvalid(err))
+		}
+		if subscriber, err = s.subs.SubscriberByID(ctx, subscriberID); err != nil {
+			return err
+		}
+		if subscriber.Linked() || subscriber.Address == nil {
+			return ErrTokenInvalid
+		}
+		session, err = createSession(ctx, tx, subscriber.ID, MethodMagicLink)
+		return err
+	})
+	return session, subscriber, err
+}
