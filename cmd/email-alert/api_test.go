@@ -31,7 +31,11 @@ func testApp(t *testing.T) (*app, *gin.Engine) {
 		t.Fatal(err)
 	}
 	gin.SetMode(gin.TestMode)
-	a := newApp(cfg, db, rdb)
+	a, err := newApp(cfg, db, rdb, testdb.Queue(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
 	return a, apiRouter(a)
 }
 

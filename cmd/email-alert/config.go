@@ -8,11 +8,12 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+
+	"email-alert/ratelimit"
 )
 
 // Local development defaults. They are accepted only while PUBLIC_URL
@@ -55,8 +56,8 @@ type config struct {
 	OIDCRedirectURL           string
 	OIDCPostLogoutRedirectURL string
 
-	RateLimitPerAddress []rateLimit
-	RateLimitPerClient  []rateLimit
+	RateLimitPerAddress []ratelimit.Limit
+	RateLimitPerClient  []ratelimit.Limit
 
 	EmailDelivery    string
 	SMTPURL          string
@@ -64,12 +65,6 @@ type config struct {
 	NotifyBaseURL    string
 	NotifyTemplateID string
 	EmailFrom        string
-}
-
-// rateLimit allows Count events per Per.
-type rateLimit struct {
-	Count int
-	Per   time.Duration
 }
 
 // configErrors lists every bad variable, so one start shows them all.
@@ -182,10 +177,10 @@ func parseConfig(getenv func(string) string) (*config, error) {
 		}
 	}
 
-	if c.RateLimitPerAddress, err = parseRateLimits(get("RATE_LIMIT_PER_ADDRESS", "4/minute,11/hour")); err != nil {
+	if c.RateLimitPerAddress, err = ratelimit.Parse(get("RATE_LIMIT_PER_ADDRESS", "4/minute,11/hour")); err != nil {
 		bad("RATE_LIMIT_PER_ADDRESS", "%v", err)
 	}
-	if c.RateLimitPerClient, err = parseRateLimits(get("RATE_LIMIT_PER_CLIENT", "60/minute")); err != nil {
+	if c.RateLimitPerClient, err = ratelimit.Parse(get("RATE_LIMIT_PER_CLIENT", "60/minute")); err != nil {
 		bad("RATE_LIMIT_PER_CLIENT", "%v", err)
 	}
 
@@ -205,8 +200,8 @@ func parseConfig(getenv func(string) string) (*config, error) {
 		if c.NotifyAPIKey == "" {
 			bad("NOTIFY_API_KEY", "is required when EMAIL_DELIVERY is notify")
 		}
-		if c.NotifyTemplateID == "" {
-			bad("NOTIFY_TEMPLATE_ID", "is required when EMAIL_DELIVERY is notify")
+		if _, err := uuid.Parse(c.NotifyTemplateID); err != nil {
+			bad("NOTIFY_TEMPLATE_ID", "must be the template's id (a UUID) when EMAIL_DELIVERY is notify")
 		}
 		if !isHTTPURL(c.NotifyBaseURL) {
 			bad("NOTIFY_BASE_URL", "must be an http(s) URL")
@@ -249,20 +244,4 @@ func isLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// parseRateLimits parses "4/minute,11/hour".
-func parseRateLimits(raw string) ([]rateLimit, error) {
-	units := map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
-	var limits []rateLimit
-	for _, part := range strings.Split(raw, ",") {
-		count, unit, ok := strings.Cut(strings.TrimSpace(part), "/")
-		n, err := strconv.Atoi(count)
-		per, known := units[unit]
-		if !ok || err != nil || n <= 0 || !known {
-			return nil, fmt.Errorf("must be limits like 4/minute,11/hour (units: second, minute, hour, day)")
-		}
-		limits = append(limits, rateLimit{Count: n, Per: per})
-	}
-	return limits, nil
 }

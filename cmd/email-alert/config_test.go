@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"email-alert/ratelimit"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -43,8 +45,8 @@ func TestConfigDefaults(t *testing.T) {
 		"OIDC_VTR":                      []string{"Cl.Cm"},
 		"OIDC_REDIRECT_URL":             "http://localhost:3000/sign-in/callback",
 		"OIDC_POST_LOGOUT_REDIRECT_URL": "http://localhost:3000/signed-out",
-		"RATE_LIMIT_PER_ADDRESS":        []rateLimit{{4, time.Minute}, {11, time.Hour}},
-		"RATE_LIMIT_PER_CLIENT":         []rateLimit{{60, time.Minute}},
+		"RATE_LIMIT_PER_ADDRESS":        []ratelimit.Limit{{Count: 4, Per: time.Minute}, {Count: 11, Per: time.Hour}},
+		"RATE_LIMIT_PER_CLIENT":         []ratelimit.Limit{{Count: 60, Per: time.Minute}},
 		"EMAIL_DELIVERY":                "log",
 		"EMAIL_FROM":                    "GOV.UK emails <noreply@localhost>",
 		"local":                         true,

@@ -15,19 +15,26 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the PostgreSQL driver
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"email-alert/frontend"
+	"email-alert/linking"
+	"email-alert/mail"
 	"email-alert/migrations"
+	"email-alert/ratelimit"
 	"email-alert/subscribers"
+	"email-alert/templates"
 )
 
 const usage = `usage: email-alert <command>
@@ -106,7 +113,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer rdb.Close()
 
-	a := newApp(cfg, db, rdb)
+	a, err := newApp(cfg, db, rdb, defaultQueue)
+	if err != nil {
+		return err
+	}
+	defer a.close()
 	g, ctx := errgroup.WithContext(ctx)
 	if command == "api" || command == "all" {
 		g.Go(func() error { return serve(ctx, "api", cfg.APIAddr, apiRouter(a)) })
@@ -116,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}
 	if command == "frontend" || command == "all" {
-		g.Go(func() error { return serve(ctx, "frontend", cfg.FrontendAddr, frontendRouter(a)) })
+		g.Go(func() error { return serve(ctx, "frontend", cfg.FrontendAddr, frontendHandler(a)) })
 	}
 	if command == "worker" || command == "all" {
 		g.Go(func() error { return work(ctx, a) })
@@ -124,23 +135,85 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return g.Wait()
 }
 
+// defaultQueue is the asynq queue of every task. Tests use their own.
+const defaultQueue = "email-alert"
+
 // app holds what the routers and the worker are built from.
 type app struct {
 	cfg         *config
 	db          *sqlx.DB
 	redis       redis.UniversalClient
+	queue       string
+	asynq       *asynq.Client
 	subscribers *subscribers.API
+	linking     *linking.API
+	pages       *frontend.Pages
+	dispatcher  *mail.Dispatcher
+	deliverer   *mail.Deliverer
 }
 
-func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient) *app {
-	// The "You've subscribed" email is not sent yet: the email outbox
-	// plugs in here as the store's OnSubscribed hook.
-	store := subscribers.NewStore(db, nil)
+func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, queue string) (*app, error) {
+	emails, err := mail.ParseTemplates(templates.Email)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := newSender(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store := subscribers.NewStore(db, subscribers.SubscribedEmail(emails, cfg.PublicURL))
+	signIn := linking.NewService(db, store, emails, cfg.PublicURL)
+	perAddress := ratelimit.New(rdb, "address", cfg.RateLimitPerAddress)
+	perClient := ratelimit.New(rdb, "client", cfg.RateLimitPerClient)
+	pages, err := frontend.New(frontend.Config{
+		SecureCookies: cfg.PublicURL.Scheme == "https",
+		DevOutbox:     cfg.Local && cfg.EmailDelivery == "log",
+		SignInFloor:   signInFloor,
+	}, db, signIn, store, perAddress, perClient, templates.Pages)
+	if err != nil {
+		return nil, err
+	}
+	client := asynq.NewClientFromRedisClient(rdb)
 	return &app{
 		cfg:         cfg,
 		db:          db,
 		redis:       rdb,
+		queue:       queue,
+		asynq:       client,
 		subscribers: subscribers.NewAPI(store),
+		linking:     linking.NewAPI(signIn, perAddress),
+		pages:       pages,
+		dispatcher:  mail.NewDispatcher(db, cfg.DatabaseURL, client, queue),
+		deliverer:   mail.NewDeliverer(db, sender),
+	}, nil
+}
+
+// signInFloor is the least time a sign-in request takes: well above the
+// work it does, so every address gets its answer after the same time.
+const signInFloor = 250 * time.Millisecond
+
+func (a *app) close() {
+	_ = a.asynq.Close()
+}
+
+// newSender returns the email sender EMAIL_DELIVERY names.
+func newSender(cfg *config) (mail.Sender, error) {
+	switch cfg.EmailDelivery {
+	case "smtp":
+		s, err := mail.NewSMTPSender(cfg.SMTPURL, cfg.EmailFrom)
+		if err != nil {
+			return nil, fmt.Errorf("SMTP_URL: %w", err)
+		}
+		return s, nil
+	case "notify":
+		s, err := mail.NewNotifySender(cfg.NotifyBaseURL, cfg.NotifyAPIKey, cfg.NotifyTemplateID,
+			&http.Client{Timeout: 15 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("NOTIFY_API_KEY, NOTIFY_TEMPLATE_ID or NOTIFY_BASE_URL: %w", err)
+		}
+		return s, nil
+	default:
+		return mail.NewLogSender(cfg.Local), nil
 	}
 }
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"gopkg.in/yaml.v3"
 )
 
@@ -19,6 +21,14 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	loaded, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	if err := loaded.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not valid OpenAPI 3: %v", err)
+	}
+
 	type operation struct {
 		Security    *[]map[string][]string `yaml:"security"`
 		RequestBody any                    `yaml:"requestBody"`

@@ -33,6 +33,10 @@ func apiRouter(a *app) *gin.Engine {
 	api.GET("/subscribers/:id/subscriptions", s.Subscriptions)
 	api.PATCH("/subscribers/:id", s.ChangeAddress)
 	api.DELETE("/subscribers/:id", s.UnsubscribeAll)
+	// Magic links
+	l := a.linking
+	api.POST("/subscribers/auth-token", l.CreateSignInToken)
+	api.POST("/subscriptions/auth-token", l.CreateConfirmationToken)
 
 	return r
 }

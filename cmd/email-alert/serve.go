@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"email-alert/mail"
 )
 
 // shutdownGrace is how long in-flight requests and jobs get after a signal.
@@ -53,18 +55,49 @@ func serve(ctx context.Context, name, addr string, h http.Handler) error {
 func work(ctx context.Context, a *app) error {
 	srv := asynq.NewServer(a.cfg.Redis, asynq.Config{
 		Concurrency:     10,
+		Queues:          map[string]int{a.queue: 1},
 		ShutdownTimeout: shutdownGrace,
 		LogLevel:        asynq.WarnLevel,
 	})
-	// Task handlers are registered here as the capabilities that need
-	// background work arrive.
 	mux := asynq.NewServeMux()
+	mux.Handle(mail.TypeDeliver, a.deliverer)
+	mux.HandleFunc(mail.TypeSweep, a.dispatcher.SweepHandler)
+	mux.HandleFunc(mail.TypePurge, a.dispatcher.PurgeHandler)
+
+	// Periodic tasks. Every worker schedules them; asynq.Unique keeps one
+	// run per period however many workers there are.
+	scheduler := asynq.NewScheduler(a.cfg.Redis, &asynq.SchedulerOpts{LogLevel: asynq.WarnLevel})
+	for _, p := range []struct {
+		spec, task string
+		unique     time.Duration
+	}{
+		{"@every 1m", mail.TypeSweep, 50 * time.Second},
+		{"@every 1h", mail.TypePurge, 50 * time.Minute},
+	} {
+		if _, err := scheduler.Register(p.spec, asynq.NewTask(p.task, nil), asynq.Queue(a.queue), asynq.Unique(p.unique)); err != nil {
+			return fmt.Errorf("worker: schedule %s: %w", p.task, err)
+		}
+	}
+
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	slog.Info("worker started")
-	<-ctx.Done()
+	if err := scheduler.Start(); err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("worker: scheduler: %w", err)
+	}
+	listenDone := make(chan error, 1)
+	go func() { listenDone <- a.dispatcher.Listen(ctx) }()
+	slog.Info("worker started", "queue", a.queue)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-listenDone:
+		err = fmt.Errorf("worker: %w", err)
+	}
 	slog.Info("shutting down", "server", "worker")
+	scheduler.Shutdown()
 	srv.Shutdown()
-	return nil
+	return err
 }

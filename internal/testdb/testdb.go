@@ -128,3 +128,9 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Queue returns an asynq queue name of the test's own, so workers of tests
+// running in parallel never take each other's tasks.
+func Queue(t testing.TB) string {
+	return "test-" + randomHex(6)
+}
