@@ -122,6 +122,7 @@ func (p *Pages) setSession(c *gin.Context, token string) {
 	if token == "" {
 		maxAge = -1
 	}
+	//nolint:gosec // Secure is set whenever PUBLIC_URL is https; a local http setup cannot use it
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: SessionCookie, Value: token, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: p.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,

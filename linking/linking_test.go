@@ -318,3 +318,33 @@ func TestMagicLinkSessionEndsWhenLinked(t *testing.T) {
 		t.Errorf("magic-link session after linking: err = %v, want ErrNoSession", err)
 	}
 }
+
+func TestPurge(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	f.subscriber(t, "ann@example.com")
+	for range 2 {
+		if _, err := f.service.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, token := f.lastLink(t)
+	if _, _, err := f.service.RedeemSignIn(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	// One token and the session expired two days ago; the other token is live.
+	if _, err := f.db.Exec(`UPDATE auth_tokens SET expires_at = now() - interval '2 days' WHERE used_at IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Exec(`UPDATE sessions SET expires_at = now() - interval '2 days'`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := linking.Purge(ctx, f.db)
+	if err != nil || n != 2 {
+		t.Errorf("Purge = %d, %v; want 2 rows", n, err)
+	}
+	var left int
+	if err := f.db.Get(&left, `SELECT count(*) FROM auth_tokens`); err != nil || left != 1 {
+		t.Errorf("%d tokens left, want the live one", left)
+	}
+}

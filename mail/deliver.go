@@ -81,7 +81,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id uuid.UUID) (err error) {
 	}
 	defer conn.Close()
 
-	key := int64(binary.BigEndian.Uint64(id[:8]))
+	key := int64(binary.BigEndian.Uint64(id[:8]) >> 1) // any stable non-negative key per email
 	var locked bool
 	if err := conn.GetContext(ctx, &locked, `SELECT pg_try_advisory_lock($1)`, key); err != nil {
 		return fmt.Errorf("deliver %s: lock: %w", id, err)

@@ -120,8 +120,8 @@ func (s *NotifySender) Send(ctx context.Context, m Message) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("email %s: %w", m.ID, err)
 	}
-	switch {
-	case status == http.StatusCreated:
+	switch status {
+	case http.StatusCreated:
 		var created struct {
 			ID string `json:"id"`
 		}
@@ -132,7 +132,7 @@ func (s *NotifySender) Send(ctx context.Context, m Message) (string, error) {
 			return "", fmt.Errorf("email %s: notify reply has no notification id", m.ID)
 		}
 		return created.ID, nil
-	case status == http.StatusBadRequest:
+	case http.StatusBadRequest:
 		return "", &PermanentError{Err: fmt.Errorf("email %s: %w", m.ID, notifyError(status, resp))}
 	default:
 		return "", fmt.Errorf("email %s: %w", m.ID, notifyError(status, resp))

@@ -289,7 +289,7 @@ func TestSMTPSenderDelivers(t *testing.T) {
 			if err != nil || mediaType != "text/plain" || !strings.EqualFold(params["charset"], "utf-8") {
 				t.Errorf("Content-Type = %q, want text/plain; charset=UTF-8", msg.Header.Get("Content-Type"))
 			}
-			var body io.Reader = msg.Body
+			body := msg.Body
 			switch cte := strings.ToLower(msg.Header.Get("Content-Transfer-Encoding")); cte {
 			case "quoted-printable":
 				body = quotedprintable.NewReader(msg.Body)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -250,6 +251,28 @@ func TestAPI(t *testing.T) {
 		{name: "unsubscribe everything", method: "DELETE", path: "/subscribers/{subscriber}", status: 204},
 		{name: "unsubscribe everything of unknown subscriber", method: "DELETE", path: "/subscribers/987654", status: 404},
 
+		// Magic links
+		{name: "sign-in token", method: "POST", path: "/subscribers/auth-token",
+			body: `{"address":"ANN@example.com","destination":"/email/manage/authenticate/process"}`, status: 201,
+			want: map[string]any{"subscriber.id": "{subscriber}", "subscriber.address": "ann@example.com"}},
+		{name: "sign-in token for unknown address", method: "POST", path: "/subscribers/auth-token",
+			body: `{"address":"nobody@example.com","destination":"/email/manage"}`, status: 404},
+		{name: "sign-in token to another host", method: "POST", path: "/subscribers/auth-token",
+			body: `{"address":"ann@example.com","destination":"//evil.example/x"}`, status: 422, want: map[string]any{"details.destination": "<set>"}},
+		{name: "sign-in token to an absolute URL", method: "POST", path: "/subscribers/auth-token",
+			body: `{"address":"ann@example.com","destination":"http://evil.example/"}`, status: 422},
+		{name: "sign-in token to a backslash path", method: "POST", path: "/subscribers/auth-token",
+			body: `{"address":"ann@example.com","destination":"/\\evil.example"}`, status: 422},
+		{name: "sign-in token without fields", method: "POST", path: "/subscribers/auth-token", body: `{}`,
+			status: 422, want: map[string]any{"details.address": "<set>", "details.destination": "<set>"}},
+		{name: "confirmation token", method: "POST", path: "/subscriptions/auth-token",
+			body: `{"address":"new@example.com","topic_id":"{slug}","frequency":"weekly"}`, status: 200},
+		{name: "confirmation token for unknown list", method: "POST", path: "/subscriptions/auth-token",
+			body: `{"address":"new@example.com","topic_id":"nope","frequency":"weekly"}`, status: 404},
+		{name: "confirmation token with bad fields", method: "POST", path: "/subscriptions/auth-token",
+			body: `{"address":"new","topic_id":"","frequency":"hourly"}`, status: 422,
+			want: map[string]any{"details.address": "<set>", "details.topic_id": "<set>", "details.frequency": "<set>"}},
+
 		// Routing
 		{name: "unknown path", method: "GET", path: "/nope", status: 404, want: map[string]any{"error": "Not found"}},
 		{name: "wrong method", method: "PUT", path: "/subscriptions/{subscription}", body: `{}`, status: 405},
@@ -360,5 +383,37 @@ func TestAPIConcurrentSubscribe(t *testing.T) {
 	}
 	if len(distinct) != 1 {
 		t.Errorf("%d different subscriptions returned, want 1", len(distinct))
+	}
+}
+
+// TestAPIAuthTokenEmails checks what the auth-token endpoints write to the
+// outbox: a link for an unlinked subscriber, nothing for a linked one.
+func TestAPIAuthTokenEmails(t *testing.T) {
+	t.Parallel()
+	a, r := testApp(t)
+	f := &apiFixture{router: r}
+	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	f.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
+	f.mustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
+	if _, err := a.db.Exec(`UPDATE subscribers SET govuk_account_id = 'urn:fdc:gov.uk:2022:bob' WHERE address = 'bob@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+
+	if w := f.do("POST", "/subscribers/auth-token", `{"address":"bob@example.com","destination":"/email/manage"}`, nil); w.Code != 403 {
+		t.Errorf("linked subscriber: %d, want 403", w.Code)
+	}
+	if w := f.do("POST", "/subscribers/auth-token", `{"address":"ann@example.com","destination":"/email/manage?x=1"}`, nil); w.Code != 201 {
+		t.Fatalf("ann: %d %s", w.Code, w.Body)
+	}
+	var emails []struct {
+		Address string `db:"address"`
+		Body    string `db:"body"`
+	}
+	if err := a.db.Select(&emails, `SELECT address, body FROM emails`); err != nil {
+		t.Fatal(err)
+	}
+	if len(emails) != 1 || emails[0].Address != "ann@example.com" ||
+		!regexp.MustCompile(`http://localhost:3000/email/manage\?token=[A-Za-z0-9_-]{43}&x=1`).MatchString(emails[0].Body) {
+		t.Errorf("emails %+v, want one to ann with a link to PUBLIC_URL/email/manage", emails)
 	}
 }

@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer rdb.Close()
 
-	a, err := newApp(cfg, db, rdb, defaultQueue)
+	a, err := newApp(cfg, db, rdb, defaultNamespace)
 	if err != nil {
 		return err
 	}
@@ -135,8 +135,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return g.Wait()
 }
 
-// defaultQueue is the asynq queue of every task. Tests use their own.
-const defaultQueue = "email-alert"
+// defaultNamespace names the asynq queue of every task and prefixes the
+// rate-limit keys in Redis. Tests use one of their own.
+const defaultNamespace = "email-alert"
 
 // app holds what the routers and the worker are built from.
 type app struct {
@@ -152,7 +153,7 @@ type app struct {
 	deliverer   *mail.Deliverer
 }
 
-func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, queue string) (*app, error) {
+func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace string) (*app, error) {
 	emails, err := mail.ParseTemplates(templates.Email)
 	if err != nil {
 		return nil, err
@@ -163,8 +164,8 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, queue string) (
 	}
 	store := subscribers.NewStore(db, subscribers.SubscribedEmail(emails, cfg.PublicURL))
 	signIn := linking.NewService(db, store, emails, cfg.PublicURL)
-	perAddress := ratelimit.New(rdb, "address", cfg.RateLimitPerAddress)
-	perClient := ratelimit.New(rdb, "client", cfg.RateLimitPerClient)
+	perAddress := ratelimit.New(rdb, "address", cfg.RateLimitPerAddress).WithPrefix(namespace + ":")
+	perClient := ratelimit.New(rdb, "client", cfg.RateLimitPerClient).WithPrefix(namespace + ":")
 	pages, err := frontend.New(frontend.Config{
 		SecureCookies: cfg.PublicURL.Scheme == "https",
 		DevOutbox:     cfg.Local && cfg.EmailDelivery == "log",
@@ -178,12 +179,12 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, queue string) (
 		cfg:         cfg,
 		db:          db,
 		redis:       rdb,
-		queue:       queue,
+		queue:       namespace,
 		asynq:       client,
 		subscribers: subscribers.NewAPI(store),
 		linking:     linking.NewAPI(signIn, perAddress),
 		pages:       pages,
-		dispatcher:  mail.NewDispatcher(db, cfg.DatabaseURL, client, queue),
+		dispatcher:  mail.NewDispatcher(db, cfg.DatabaseURL, client, namespace),
 		deliverer:   mail.NewDeliverer(db, sender),
 	}, nil
 }

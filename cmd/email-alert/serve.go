@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"email-alert/linking"
 	"email-alert/mail"
 )
 
@@ -63,6 +64,7 @@ func work(ctx context.Context, a *app) error {
 	mux.Handle(mail.TypeDeliver, a.deliverer)
 	mux.HandleFunc(mail.TypeSweep, a.dispatcher.SweepHandler)
 	mux.HandleFunc(mail.TypePurge, a.dispatcher.PurgeHandler)
+	mux.Handle(linking.TypePurge, linking.PurgeHandler(a.db))
 
 	// Periodic tasks. Every worker schedules them; asynq.Unique keeps one
 	// run per period however many workers there are.
@@ -73,6 +75,7 @@ func work(ctx context.Context, a *app) error {
 	}{
 		{"@every 1m", mail.TypeSweep, 50 * time.Second},
 		{"@every 1h", mail.TypePurge, 50 * time.Minute},
+		{"@every 1h", linking.TypePurge, 50 * time.Minute},
 	} {
 		if _, err := scheduler.Register(p.spec, asynq.NewTask(p.task, nil), asynq.Queue(a.queue), asynq.Unique(p.unique)); err != nil {
 			return fmt.Errorf("worker: schedule %s: %w", p.task, err)

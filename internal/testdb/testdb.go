@@ -129,8 +129,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Queue returns an asynq queue name of the test's own, so workers of tests
-// running in parallel never take each other's tasks.
+// Queue returns a name of the test's own, for an asynq queue or a Redis
+// key prefix, so tests running in parallel never share tasks or counters.
 func Queue(t testing.TB) string {
 	return "test-" + randomHex(6)
 }

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"email-alert/frontend"
+)
+
+// site is the frontend of a test app, driven like a browser with a cookie
+// jar, plus the app's database for reading the emails it writes.
+type site struct {
+	t      *testing.T
+	a      *app
+	server *httptest.Server
+	client *http.Client
+	api    *apiFixture
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	t.Parallel()
+	a, r := testApp(t)
+	server := httptest.NewServer(frontendHandler(a))
+	t.Cleanup(server.Close)
+	jar, _ := cookiejar.New(nil)
+	s := &site{t: t, a: a, server: server, client: &http.Client{Jar: jar}}
+	s.api = &apiFixture{router: r}
+	return s
+}
+
+type page struct {
+	status int
+	url    *url.URL
+	header http.Header
+	body   string
+}
+
+func (s *site) do(req *http.Request) page {
+	s.t.Helper()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, url: resp.Request.URL, header: resp.Header, body: string(body)}
+}
+
+func (s *site) get(path string) page {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.server.URL+path, nil)
+	return s.do(req)
+}
+
+func (s *site) post(path string, form url.Values, header http.Header) page {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.server.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return s.do(req)
+}
+
+var emailLink = regexp.MustCompile(`http://localhost:3000(/\S+)`)
+
+// lastEmail returns the kind of the newest email to address and the path
+// of the first link in it (PUBLIC_URL removed), or "" when there is none.
+func (s *site) lastEmail(address string) (kind, link string) {
+	s.t.Helper()
+	var e struct {
+		Kind string `db:"kind"`
+		Body string `db:"body"`
+	}
+	err := s.a.db.Get(&e, `SELECT kind, body FROM emails WHERE address = $1 ORDER BY created_at DESC LIMIT 1`, address)
+	if err != nil {
+		return "", ""
+	}
+	if m := emailLink.FindStringSubmatch(e.Body); m != nil {
+		link = m[1]
+	}
+	return e.Kind, link
+}
+
+func (s *site) emailCount() int {
+	s.t.Helper()
+	var n int
+	if err := s.a.db.Get(&n, `SELECT count(*) FROM emails`); err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+func mustContain(t *testing.T, p page, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(p.body, w) {
+			t.Errorf("%s (%d) does not contain %q:\n%s", p.url.Path, p.status, w, p.body)
+		}
+	}
+}
+
+func TestMagicLinkJourney(t *testing.T) {
+	s := newSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"frequency":"daily","skip_confirmation_email":true}`, nil)
+
+	p := s.get("/email/manage")
+	if p.url.Path != "/email/manage/authenticate" || p.status != 200 {
+		t.Fatalf("/email/manage without a session: ended at %s (%d), want the sign-in page", p.url, p.status)
+	}
+	start := time.Now()
+	p = s.post("/email/manage/authenticate", url.Values{"address": {" Ann@Example.com "}}, nil)
+	if took := time.Since(start); took < signInFloor {
+		t.Errorf("sign-in request answered in %s, before the %s floor", took, signInFloor)
+	}
+	mustContain(t, p, "Check your email", "Ann@Example.com")
+
+	kind, link := s.lastEmail("ann@example.com")
+	if kind != "sign_in" || !strings.HasPrefix(link, "/email/manage/authenticate/process?token=") {
+		t.Fatalf("email: %s with link %q, want a sign-in link", kind, link)
+	}
+
+	// The sign-in response itself: a new session cookie with the right flags.
+	noFollow := *s.client
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noFollow.Get(s.server.URL + link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookie := resp.Header.Get("Set-Cookie")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/email/manage" ||
+		!strings.HasPrefix(cookie, frontend.SessionCookie+"=") || !strings.Contains(cookie, "HttpOnly") ||
+		!strings.Contains(cookie, "SameSite=Lax") || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("sign-in: %d to %q, cookie %q, Referrer-Policy %q", resp.StatusCode, resp.Header.Get("Location"),
+			cookie, resp.Header.Get("Referrer-Policy"))
+	}
+	for _, c := range resp.Cookies() {
+		noFollow.Jar.SetCookies(resp.Request.URL, []*http.Cookie{c})
+	}
+
+	p = s.get("/email/manage")
+	if p.status != 200 || p.url.Path != "/email/manage" {
+		t.Fatalf("/email/manage after sign-in: %s (%d)", p.url, p.status)
+	}
+	mustContain(t, p, "Subscriptions for ann@example.com", "Tax news", "once a day")
+	if cc := p.header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
+		t.Errorf("personal page Cache-Control %q, want no-store", cc)
+	}
+
+	p = s.get(link)
+	if p.status != http.StatusGone {
+		t.Errorf("second use of the link: %d, want 410", p.status)
+	}
+	mustContain(t, p, "This link has expired")
+	p = s.get("/email/manage/authenticate/process?token=%3Cscript%3E")
+	if p.status != http.StatusGone {
+		t.Errorf("garbage token: %d, want 410", p.status)
+	}
+}
+
+// TestSignInRequestsLookAlike: known, linked and unknown addresses get the
+// same page; only the known ones get an email, and a linked one the One
+// Login email.
+func TestSignInRequestsLookAlike(t *testing.T) {
+	s := newSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	for _, a := range []string{"ann@example.com", "bob@example.com"} {
+		s.api.mustDo(t, "POST", "/subscriptions", `{"address":"`+a+`","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
+	}
+	if _, err := s.a.db.Exec(`UPDATE subscribers SET govuk_account_id = 'urn:fdc:gov.uk:2022:bob' WHERE address = 'bob@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	normalise := regexp.MustCompile(`\S+@example\.com`)
+	var pages []string
+	for _, address := range []string{"ann@example.com", "bob@example.com", "nobody@example.com"} {
+		p := s.post("/email/manage/authenticate", url.Values{"address": {address}}, nil)
+		if p.status != 200 {
+			t.Errorf("%s: status %d", address, p.status)
+		}
+		pages = append(pages, normalise.ReplaceAllString(p.body, "ADDRESS"))
+	}
+	if pages[0] != pages[1] || pages[1] != pages[2] {
+		t.Errorf("the pages differ between known, linked and unknown addresses")
+	}
+	if kind, _ := s.lastEmail("ann@example.com"); kind != "sign_in" {
+		t.Errorf("ann got %q, want sign_in", kind)
+	}
+	if kind, link := s.lastEmail("bob@example.com"); kind != "use_one_login" || strings.Contains(link, "token") {
+		t.Errorf("bob got %q with link %q, want use_one_login without a token", kind, link)
+	}
+	if kind, _ := s.lastEmail("nobody@example.com"); kind != "" {
+		t.Errorf("an unknown address got %q", kind)
+	}
+}
+
+func TestSignInFormErrors(t *testing.T) {
+	s := newSite(t)
+	for _, tt := range []struct{ address, want string }{
+		{"", "Enter your email address"},
+		{"ann", "Enter an email address in the correct format"},
+		{"<script>alert(1)</script>@x.com", "Enter an email address in the correct format"},
+	} {
+		p := s.post("/email/manage/authenticate", url.Values{"address": {tt.address}}, nil)
+		if p.status != http.StatusUnprocessableEntity {
+			t.Errorf("%q: status %d, want 422", tt.address, p.status)
+		}
+		mustContain(t, p, tt.want, "There is a problem")
+		if strings.Contains(p.body, "<script>alert") {
+			t.Errorf("%q is echoed unescaped", tt.address)
+		}
+	}
+	if n := s.emailCount(); n != 0 {
+		t.Errorf("%d emails written for invalid addresses", n)
+	}
+}
+
+func TestCrossSitePostIsRefused(t *testing.T) {
+	s := newSite(t)
+	for _, h := range []http.Header{
+		{"Origin": {"https://evil.example"}},
+		{"Sec-Fetch-Site": {"cross-site"}},
+	} {
+		p := s.post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}}, h)
+		if p.status != http.StatusForbidden {
+			t.Errorf("POST with %v: %d, want 403", h, p.status)
+		}
+	}
+	same := s.post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}},
+		http.Header{"Origin": {s.server.URL}, "Sec-Fetch-Site": {"same-origin"}})
+	if same.status != 200 {
+		t.Errorf("same-origin POST: %d, want 200", same.status)
+	}
+}
+
+func TestSignInRateLimit(t *testing.T) {
+	s := newSite(t)
+	var last page
+	for i := range 5 { // RATE_LIMIT_PER_ADDRESS defaults to 4/minute
+		last = s.post("/email/manage/authenticate", url.Values{"address": {fmt.Sprintf("ANN@example.com%s", strings.Repeat(" ", i))}}, nil)
+	}
+	if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" {
+		t.Fatalf("5th request for one address: %d (Retry-After %q), want 429", last.status, last.header.Get("Retry-After"))
+	}
+	mustContain(t, last, "You have asked for too many emails")
+	if p := s.post("/email/manage/authenticate", url.Values{"address": {"other@example.com"}}, nil); p.status != 200 {
+		t.Errorf("another address: %d, want 200", p.status)
+	}
+}
+
+func TestSubscribeByConfirmationJourney(t *testing.T) {
+	s := newSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Travel advice: France","slug":"france"}`, nil)
+
+	p := s.get("/email/subscriptions/verify?topic_id=france&frequency=weekly")
+	mustContain(t, p, "What’s your email address?", "Travel advice: France")
+	p = s.post("/email/subscriptions/verify", url.Values{"topic_id": {"france"}, "frequency": {"weekly"}, "address": {"carol@example.com"}}, nil)
+	mustContain(t, p, "Check your email", "carol@example.com")
+	var rows int
+	if err := s.a.db.Get(&rows, `SELECT count(*) FROM subscriptions`); err != nil || rows != 0 {
+		t.Fatalf("%d subscriptions before the link was clicked, want 0", rows)
+	}
+
+	kind, link := s.lastEmail("carol@example.com")
+	if kind != "confirm_subscription" {
+		t.Fatalf("email %q, want confirm_subscription", kind)
+	}
+	p = s.get(link)
+	if p.url.Path != "/email/manage" || p.status != 200 {
+		t.Fatalf("confirmation link ended at %s (%d), want /email/manage", p.url, p.status)
+	}
+	mustContain(t, p, "You’ve subscribed to Travel advice: France", "Subscriptions for carol@example.com", "once a week")
+	if kind, _ := s.lastEmail("carol@example.com"); kind != "subscribed" {
+		t.Errorf("last email %q, want the subscribed email", kind)
+	}
+
+	if p := s.get("/email/subscriptions/verify?topic_id=nope&frequency=weekly"); p.status != 404 {
+		t.Errorf("unknown topic: %d, want 404", p.status)
+	}
+	tampered := strings.Replace(link, "frequency=weekly", "frequency=daily", 1)
+	if p := s.get(tampered); p.status != http.StatusGone {
+		t.Errorf("link with its frequency changed: %d, want 410", p.status)
+	}
+}
+
+func TestDevOutbox(t *testing.T) {
+	s := newSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1}`, nil)
+	p := s.get("/dev/outbox")
+	mustContain(t, p, "Development outbox", "You’ve subscribed to: Tax news", "ann@example.com")
+
+	cfg := *s.a.cfg
+	cfg.Local = false
+	prod := &app{cfg: &cfg, pages: s.a.pages}
+	r := frontendRouter(prod)
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest("GET", "/dev/outbox", nil))
+	if w.Code != 404 {
+		t.Errorf("/dev/outbox outside a local setup: %d, want 404", w.Code)
+	}
+}
