@@ -18,7 +18,8 @@ token="${token%%,*}"
 cat <<TXT
 
   email-alert is starting.
-    Pages:     ${PUBLIC_URL:-http://localhost:3000}
+    Pages:     ${PUBLIC_URL:-http://localhost:3000}/email/manage/authenticate
+    Outbox:    ${PUBLIC_URL:-http://localhost:3000}/dev/outbox   (emails written locally)
     JSON API:  $api   (Authorization: Bearer $token)
     Health:    $api/healthcheck/ready
 
