@@ -25,6 +25,14 @@ import (
 // SessionCookie holds the session token (the API's govuk_account_session).
 const SessionCookie = "email_alert_session"
 
+// The GOV.UK Account headers, by which GOV.UK's CDN carries the session
+// instead of the cookie.
+const (
+	headerSession       = "GOVUK-Account-Session"
+	headerSessionExists = "GOVUK-Account-Session-Exists"
+	headerEndSession    = "GOVUK-Account-End-Session"
+)
+
 // Config is what the pages need besides the domain services.
 type Config struct {
 	// SecureCookies marks cookies Secure (PUBLIC_URL is https).
@@ -111,16 +119,34 @@ func (p *Pages) NotFound(c *gin.Context) {
 	})
 }
 
-// personal marks a response as belonging to one person: never cached.
+// personal marks a response as belonging to one person: never cached,
+// and varying with the session header where a CDN carries it.
 func personal(c *gin.Context) {
 	c.Header("Cache-Control", "private, no-store")
+	c.Header("Vary", headerSession)
 }
 
-// setSession sets the session cookie; an empty token clears it.
+// sessionToken returns the session token the request carries: in the
+// GOVUK-Account-Session header ("<token>[$$flash,keys]") behind GOV.UK's
+// CDN, else in the cookie.
+func sessionToken(c *gin.Context) string {
+	if h := c.GetHeader(headerSession); h != "" {
+		token, _, _ := strings.Cut(h, "$$")
+		return token
+	}
+	token, _ := c.Cookie(SessionCookie)
+	return token
+}
+
+// setSession sets the session, as a cookie and in the GOV.UK Account
+// header; an empty token ends it.
 func (p *Pages) setSession(c *gin.Context, token string) {
 	maxAge := int(linking.SessionTTL.Seconds())
 	if token == "" {
 		maxAge = -1
+		c.Header(headerEndSession, "1")
+	} else {
+		c.Header(headerSession, token)
 	}
 	//nolint:gosec // Secure is set whenever PUBLIC_URL is https; a local http setup cannot use it
 	http.SetCookie(c.Writer, &http.Cookie{
@@ -131,8 +157,8 @@ func (p *Pages) setSession(c *gin.Context, token string) {
 
 // session returns the signed-in person's session, if any.
 func (p *Pages) session(c *gin.Context) (linking.Session, bool) {
-	token, err := c.Cookie(SessionCookie)
-	if err != nil || token == "" {
+	token := sessionToken(c)
+	if token == "" {
 		return linking.Session{}, false
 	}
 	s, err := p.linking.Session(c.Request.Context(), token)
@@ -148,7 +174,7 @@ func (p *Pages) session(c *gin.Context) (linking.Session, bool) {
 // renewSession ends the session the browser had, if any, and sets the new
 // one: a fresh token at every sign-in, so a planted cookie is worthless.
 func (p *Pages) renewSession(c *gin.Context, token string) {
-	if old, err := c.Cookie(SessionCookie); err == nil && old != "" {
+	if old := sessionToken(c); old != "" {
 		if err := p.linking.EndSession(c.Request.Context(), old); err != nil {
 			slog.WarnContext(c.Request.Context(), "ending the previous session", "error", err)
 		}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"email-alert/linking"
 )
 
 // Manage handles GET /email/manage: the signed-in subscriber's active
@@ -13,6 +15,15 @@ func (p *Pages) Manage(c *gin.Context) {
 	s, ok := p.session(c)
 	if !ok {
 		c.Redirect(http.StatusFound, "/email/manage/authenticate")
+		return
+	}
+	if !s.HasSubscriber() {
+		// Signed in with One Login, but the account's email is not
+		// verified, so nothing could be linked.
+		p.render(c, http.StatusForbidden, "error", map[string]string{
+			"Heading": "You need to confirm your email address",
+			"Message": "Confirm your email address in your GOV.UK One Login, then sign in again to manage your subscriptions.",
+		})
 		return
 	}
 	subscriber, subs, err := p.subs.ActiveSubscriptions(c.Request.Context(), s.Subscriber.ID, "title")
@@ -34,5 +45,6 @@ func (p *Pages) Manage(c *gin.Context) {
 	}
 	p.render(c, http.StatusOK, "manage", map[string]any{
 		"Address": address, "Subscriptions": subs, "Subscribed": subscribed,
+		"Account": s.Method == linking.MethodAccount,
 	})
 }

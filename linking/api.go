@@ -142,3 +142,76 @@ func internalError(c *gin.Context, err error) {
 	slog.ErrorContext(c.Request.Context(), "request failed", "path", c.FullPath(), "error", err)
 	jsonapi.Abort(c, http.StatusInternalServerError, "Internal error", nil)
 }
+
+// accountSession reads the govuk_account_session of the request body and
+// returns its account, answering 401 for a missing, unknown, expired or
+// ended session (and for a magic-link one) and 403 for an account whose
+// email is not verified.
+func (a *API) accountSession(c *gin.Context) (Account, bool) {
+	var body struct {
+		Session *string `json:"govuk_account_session"`
+	}
+	if !jsonapi.Decode(c, &body) {
+		return Account{}, false
+	}
+	if body.Session == nil || *body.Session == "" {
+		jsonapi.Abort(c, http.StatusBadRequest, "Missing parameters", jsonapi.Details{"govuk_account_session": {"is required"}})
+		return Account{}, false
+	}
+	token, _, _ := strings.Cut(*body.Session, "$$") // the header form may carry flash keys
+	session, err := a.service.Session(c.Request.Context(), token)
+	switch {
+	case errors.Is(err, ErrNoSession) || (err == nil && session.Method != MethodAccount):
+		jsonapi.Abort(c, http.StatusUnauthorized, "Account session is invalid, expired or ended", nil)
+		return Account{}, false
+	case err != nil:
+		internalError(c, err)
+		return Account{}, false
+	}
+	if _, err := accountAddress(session.Account); err != nil {
+		jsonapi.Abort(c, http.StatusForbidden, "The account's email address is missing or not verified", nil)
+		return Account{}, false
+	}
+	return session.Account, true
+}
+
+// FindAccountSubscriber handles POST /subscribers/govuk-account.
+func (a *API) FindAccountSubscriber(c *gin.Context) {
+	account, ok := a.accountSession(c)
+	if !ok {
+		return
+	}
+	subscriber, err := a.service.FindOrCreateForAccount(c.Request.Context(), account)
+	if err != nil {
+		internalError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"subscriber": subscriber})
+}
+
+// LinkAccountSubscriber handles POST /subscribers/govuk-account/link.
+func (a *API) LinkAccountSubscriber(c *gin.Context) {
+	account, ok := a.accountSession(c)
+	if !ok {
+		return
+	}
+	subscriber, err := a.service.Link(c.Request.Context(), account)
+	if err != nil {
+		internalError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"subscriber": subscriber})
+}
+
+// AccountSubscriber handles GET /subscribers/govuk-account/:govuk_account_id.
+func (a *API) AccountSubscriber(c *gin.Context) {
+	subscriber, err := a.service.subs.SubscriberByAccount(c.Request.Context(), c.Param("govuk_account_id"))
+	switch {
+	case errors.Is(err, subscribers.ErrNotFound):
+		jsonapi.Abort(c, http.StatusNotFound, "Not found", nil)
+	case err != nil:
+		internalError(c, err)
+	default:
+		c.JSON(http.StatusOK, gin.H{"subscriber": subscriber})
+	}
+}

@@ -61,11 +61,13 @@ type Service struct {
 	subs      *subscribers.Store
 	templates *mail.Templates
 	publicURL *url.URL
+	rp        *RelyingParty // nil: no One Login
 }
 
-// NewService returns a Service; links in emails start with publicURL.
-func NewService(db *sqlx.DB, subs *subscribers.Store, templates *mail.Templates, publicURL *url.URL) *Service {
-	return &Service{db: db, subs: subs, templates: templates, publicURL: publicURL}
+// NewService returns a Service; links in emails start with publicURL. rp
+// may be nil, leaving One Login sign-in out.
+func NewService(db *sqlx.DB, subs *subscribers.Store, templates *mail.Templates, publicURL *url.URL, rp *RelyingParty) *Service {
+	return &Service{db: db, subs: subs, templates: templates, publicURL: publicURL, rp: rp}
 }
 
 // newToken returns a random token and the hash that is stored for it.

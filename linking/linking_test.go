@@ -34,7 +34,7 @@ func setup(t *testing.T) *fixture {
 	}
 	public, _ := url.Parse("https://www.gov.uk")
 	store := subscribers.NewStore(db, subscribers.SubscribedEmail(emails, public))
-	f := &fixture{db: db, store: store, service: linking.NewService(db, store, emails, public)}
+	f := &fixture{db: db, store: store, service: linking.NewService(db, store, emails, public, nil)}
 	f.list, _, err = store.FindOrCreateList(context.Background(), subscribers.NewList{Title: "Tax news", Slug: "tax-news"})
 	if err != nil {
 		t.Fatal(err)

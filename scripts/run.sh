@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole service locally: PostgreSQL and Redis (installed and
-# started when missing), migrations, demo lists, then api + frontend +
-# worker in one process. Ctrl-C stops it.
+# started when missing), migrations, demo lists, the development identity
+# provider (dev-oidc), then api + frontend + worker in one process.
+# Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,14 +13,22 @@ go build -o bin/ ./cmd/...
 bin/email-alert migrate
 psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -f scripts/demo-lists.sql
 
+# The service's OIDC defaults point at dev-oidc on 127.0.0.1:3099.
+bin/dev-oidc &
+idp=$!
+trap 'kill "$idp" 2>/dev/null; wait "$idp" 2>/dev/null' EXIT
+
+public="${PUBLIC_URL:-http://localhost:3000}"
 api="http://${API_ADDR:-127.0.0.1:3088}"
 token="${API_TOKENS:-dev-api-token}"
 token="${token%%,*}"
 cat <<TXT
 
   email-alert is starting.
-    Pages:     ${PUBLIC_URL:-http://localhost:3000}/email/manage/authenticate
-    Outbox:    ${PUBLIC_URL:-http://localhost:3000}/dev/outbox   (emails written locally)
+    Sign in:   $public/email/manage/authenticate   (by email, or with the dev identity provider)
+    Subscribe: $public/email/subscriptions/verify?topic_id=hmrc-tax-updates&frequency=daily
+    Outbox:    $public/dev/outbox   (emails written locally)
+    Dev IdP:   http://${DEV_OIDC_ADDR:-127.0.0.1:3099}/   (back-channel logout buttons)
     JSON API:  $api   (Authorization: Bearer $token)
     Health:    $api/healthcheck/ready
 
@@ -27,4 +36,4 @@ cat <<TXT
     curl -H 'Authorization: Bearer $token' $api/subscriber-lists/hmrc-tax-updates
 
 TXT
-exec bin/email-alert all
+bin/email-alert all

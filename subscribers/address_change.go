@@ -15,7 +15,17 @@ import (
 // changes none of its subscriptions.
 func (s *Store) ChangeAddress(ctx context.Context, id int64, newAddress string, merge bool) (Subscriber, error) {
 	var result Subscriber
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.InTx(ctx, func(tx *sqlx.Tx) (err error) {
+		result, err = ChangeAddressIn(ctx, tx, id, newAddress, merge)
+		return err
+	})
+	return result, err
+}
+
+// ChangeAddressIn is ChangeAddress inside the caller's transaction.
+func ChangeAddressIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress string, merge bool) (Subscriber, error) {
+	var result Subscriber
+	err := func() error {
 		// Lock both rows in id order, in one statement, so that two merges
 		// of the same pair in opposite directions cannot deadlock.
 		var locked []Subscriber
@@ -52,7 +62,7 @@ func (s *Store) ChangeAddress(ctx context.Context, id int64, newAddress string, 
 		return tx.GetContext(ctx, &result, `
 			UPDATE subscribers SET address = $2, updated_at = now()
 			WHERE id = $1 RETURNING `+subscriberColumns, id, newAddress)
-	})
+	}()
 	return result, err
 }
 

@@ -13,7 +13,7 @@ import (
 // unknown or ended subscription is ErrNotFound. No email is sent.
 func (s *Store) ChangeFrequency(ctx context.Context, id uuid.UUID, f Frequency) (Subscription, error) {
 	var result Subscription
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		current, err := subscriptionByID(ctx, tx, id)
 		if err != nil {
 			return err

@@ -43,10 +43,11 @@ func NewStore(db *sqlx.DB, onSubscribed OnSubscribed) *Store {
 	return &Store{db: db, onSubscribed: onSubscribed}
 }
 
-// inTx runs fn in a transaction, committing when it returns nil. A change
+// InTx runs fn in a transaction, committing when it returns nil. A change
 // that lost a race on a unique index (errRetryConflict) is retried a few
-// times: the second attempt sees the winner's committed row.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+// times: the second attempt sees the winner's committed row. Other
+// packages use it to combine this package's *In operations atomically.
+func (s *Store) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := s.tryTx(ctx, fn)
 		if !errors.Is(err, errRetryConflict) || attempt == 2 {
@@ -78,7 +79,7 @@ func mapConstraint(err error) error {
 		return err
 	}
 	switch pqErr.Constraint {
-	case "subscribers_address_key", "subscriptions_one_active_key":
+	case "subscribers_address_key", "subscriptions_one_active_key", "subscribers_govuk_account_id_key":
 		// Another transaction committed the same row first; the retry
 		// sees it and takes the path for an existing row.
 		return errRetryConflict

@@ -42,10 +42,10 @@ func lockSubscriber(ctx context.Context, tx *sqlx.Tx, id int64) (Subscriber, err
 	return sub, nil
 }
 
-// findOrCreateSubscriber returns the subscriber with address (compared
+// FindOrCreateSubscriber returns the subscriber with address (compared
 // case-insensitively), creating one if needed, with its row locked for the
 // rest of tx.
-func findOrCreateSubscriber(ctx context.Context, tx *sqlx.Tx, address string) (Subscriber, error) {
+func FindOrCreateSubscriber(ctx context.Context, tx *sqlx.Tx, address string) (Subscriber, error) {
 	var sub Subscriber
 	const find = `SELECT ` + subscriberColumns + ` FROM subscribers WHERE lower(address) = lower($1) FOR UPDATE`
 	err := tx.GetContext(ctx, &sub, find, address)
@@ -87,3 +87,39 @@ func SubscriberByAddress(ctx context.Context, q sqlx.QueryerContext, address str
 // Linked reports whether the subscriber is linked to a GOV.UK One Login
 // account, and so manages its subscriptions only through it.
 func (s Subscriber) Linked() bool { return s.GovukAccountID != nil }
+
+// LockSubscriberByAccount returns the subscriber linked to the One Login
+// subject sub, locked for the rest of tx, or ErrNotFound.
+func LockSubscriberByAccount(ctx context.Context, tx *sqlx.Tx, sub string) (Subscriber, error) {
+	var s Subscriber
+	err := tx.GetContext(ctx, &s, `SELECT `+subscriberColumns+` FROM subscribers WHERE govuk_account_id = $1 FOR UPDATE`, sub)
+	if err != nil {
+		return Subscriber{}, fmt.Errorf("subscriber of account: %w", notFound(err, ErrNotFound))
+	}
+	return s, nil
+}
+
+// SubscriberByAccount returns the subscriber linked to sub, or ErrNotFound.
+func (s *Store) SubscriberByAccount(ctx context.Context, sub string) (Subscriber, error) {
+	var found Subscriber
+	err := s.db.GetContext(ctx, &found, `SELECT `+subscriberColumns+` FROM subscribers WHERE govuk_account_id = $1`, sub)
+	if err != nil {
+		return Subscriber{}, fmt.Errorf("subscriber of account: %w", notFound(err, ErrNotFound))
+	}
+	return found, nil
+}
+
+// LinkAccountIn links the subscriber id to the One Login subject sub,
+// replacing any earlier link, inside the caller's transaction. The caller
+// holds the subscriber's lock and has checked that no other subscriber is
+// linked to sub (the unique index refuses it otherwise).
+func LinkAccountIn(ctx context.Context, tx *sqlx.Tx, id int64, sub string) (Subscriber, error) {
+	var s Subscriber
+	err := tx.GetContext(ctx, &s, `
+		UPDATE subscribers SET govuk_account_id = $2, linked_at = now(), updated_at = now()
+		WHERE id = $1 RETURNING `+subscriberColumns, id, sub)
+	if err != nil {
+		return Subscriber{}, fmt.Errorf("link subscriber %d: %w", id, err)
+	}
+	return s, nil
+}

@@ -21,11 +21,11 @@ type SubscribeRequest struct {
 // frequency is ended and replaced. Every new subscription runs the
 // OnSubscribed hook unless the request skips the email.
 func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) (sub Subscription, created bool, err error) {
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := listByID(ctx, tx, req.ListID); err != nil {
 			return err
 		}
-		subscriber, err := findOrCreateSubscriber(ctx, tx, req.Address)
+		subscriber, err := FindOrCreateSubscriber(ctx, tx, req.Address)
 		if err != nil {
 			return err
 		}

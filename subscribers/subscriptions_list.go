@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 )
 
 // orders maps the API's order parameter to an ORDER BY clause. Every order
@@ -25,13 +26,19 @@ const DefaultOrder = "-created_at"
 // one round trip to PostgreSQL. An unknown subscriber is ErrNotFound; an
 // unknown order is ErrInvalidOrder.
 func (s *Store) ActiveSubscriptions(ctx context.Context, id int64, order string) (Subscriber, []Subscription, error) {
+	return ActiveSubscriptionsIn(ctx, s.db, id, order)
+}
+
+// ActiveSubscriptionsIn is ActiveSubscriptions on q: the store's pool or a
+// transaction.
+func ActiveSubscriptionsIn(ctx context.Context, q sqlx.QueryerContext, id int64, order string) (Subscriber, []Subscription, error) {
 	orderBy, ok := orders[order]
 	if !ok {
 		return Subscriber{}, nil, ErrInvalidOrder
 	}
 	// The subscriber row comes back even with no subscriptions (LEFT JOIN),
 	// so a single query tells "unknown" from "none".
-	rows, err := s.db.QueryxContext(ctx, `
+	rows, err := q.QueryxContext(ctx, `
 		SELECT p.id, p.address, p.govuk_account_id, p.linked_at, p.created_at, p.updated_at,
 		       s.id, s.frequency, s.source, s.created_at, s.updated_at,
 		       l.id, l.slug, l.title, l.url, l.description, l.created_at, l.updated_at

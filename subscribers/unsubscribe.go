@@ -11,7 +11,7 @@ import (
 // Unsubscribe ends the active subscription id. An unknown or already ended
 // subscription is ErrNotFound.
 func (s *Store) Unsubscribe(ctx context.Context, id uuid.UUID) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.InTx(ctx, func(tx *sqlx.Tx) error {
 		ended, err := endSubscription(ctx, tx, id, EndedUnsubscribed)
 		if err != nil {
 			return err
@@ -27,7 +27,7 @@ func (s *Store) Unsubscribe(ctx context.Context, id uuid.UUID) error {
 // reason, and returns how many it ended. An unknown subscriber is ErrNotFound.
 func (s *Store) UnsubscribeAll(ctx context.Context, id int64, reason string) (int64, error) {
 	var ended int64
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := lockSubscriber(ctx, tx, id); err != nil {
 			return err
 		}

@@ -126,7 +126,8 @@ func clientPublicKey(file string) (*rsa.PublicKey, error) {
 		}
 		return &key.PublicKey, nil
 	}
-	pemBytes, err := os.ReadFile(file)
+	pemBytes, err := os.ReadFile(file) //nolint:gosec // the operator names the key file
+
 	if err != nil {
 		return nil, fmt.Errorf("OIDC_PRIVATE_KEY_FILE: %w", err)
 	}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"email-alert/internal/devkeys"
 	"email-alert/ratelimit"
 )
 
@@ -50,6 +53,7 @@ type config struct {
 	OIDCIssuerURL             string
 	OIDCClientID              string
 	OIDCPrivateKeyFile        string
+	OIDCPrivateKey            *rsa.PrivateKey // private_key_jwt; nil: OIDCClientSecret
 	OIDCClientSecret          string
 	OIDCScopes                []string
 	OIDCVTR                   []string // nil: send no vtr and skip the vot check
@@ -151,6 +155,21 @@ func parseConfig(getenv func(string) string) (*config, error) {
 	c.OIDCClientID = devDefault("OIDC_CLIENT_ID", devOIDCClientID)
 	c.OIDCPrivateKeyFile = get("OIDC_PRIVATE_KEY_FILE", "")
 	c.OIDCClientSecret = get("OIDC_CLIENT_SECRET", "")
+	switch {
+	case c.OIDCPrivateKeyFile != "":
+		pemBytes, err := os.ReadFile(c.OIDCPrivateKeyFile)
+		if err == nil {
+			c.OIDCPrivateKey, err = devkeys.ParseRSAPrivateKey(pemBytes)
+		}
+		if err != nil {
+			bad("OIDC_PRIVATE_KEY_FILE", "must name a readable PEM RSA private key (%v)", err)
+		}
+	case c.OIDCClientSecret != "":
+	case c.Local:
+		c.OIDCPrivateKey, _ = devkeys.ClientKey() // embedded, parsed by its tests
+	default:
+		bad("OIDC_PRIVATE_KEY_FILE", "or OIDC_CLIENT_SECRET is required when PUBLIC_URL is not on this machine")
+	}
 	c.OIDCScopes = strings.Fields(get("OIDC_SCOPES", "openid email"))
 	if !slices.Contains(c.OIDCScopes, "openid") {
 		bad("OIDC_SCOPES", "must include openid")

@@ -66,6 +66,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"ACCOUNT_EVENTS_AUDIENCE": "https://www.gov.uk",
 		"OIDC_ISSUER_URL":         "https://oidc.account.gov.uk/",
 		"OIDC_CLIENT_ID":          "client",
+		"OIDC_CLIENT_SECRET":      "secret",
 	}
 	tests := []struct {
 		name string
@@ -85,7 +86,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"smtp without URL", map[string]string{"EMAIL_DELIVERY": "smtp"}, []string{"SMTP_URL"}},
 		{"notify without key", map[string]string{"EMAIL_DELIVERY": "notify"}, []string{"NOTIFY_API_KEY", "NOTIFY_TEMPLATE_ID"}},
 		{"production without secrets", map[string]string{"PUBLIC_URL": "https://www.gov.uk"},
-			[]string{"API_TOKENS", "ACCOUNT_EVENTS_TOKEN", "OIDC_ISSUER_URL", "OIDC_CLIENT_ID"}},
+			[]string{"API_TOKENS", "ACCOUNT_EVENTS_TOKEN", "OIDC_ISSUER_URL", "OIDC_CLIENT_ID", "OIDC_PRIVATE_KEY_FILE"}},
+		{"unreadable private key", map[string]string{"OIDC_PRIVATE_KEY_FILE": "/nonexistent.pem"}, []string{"OIDC_PRIVATE_KEY_FILE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -163,7 +163,18 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		return nil, err
 	}
 	store := subscribers.NewStore(db, subscribers.SubscribedEmail(emails, cfg.PublicURL))
-	signIn := linking.NewService(db, store, emails, cfg.PublicURL)
+	rp := linking.NewRelyingParty(linking.OIDCConfig{
+		IssuerURL:             cfg.OIDCIssuerURL,
+		ClientID:              cfg.OIDCClientID,
+		PrivateKey:            cfg.OIDCPrivateKey,
+		ClientSecret:          cfg.OIDCClientSecret,
+		Scopes:                cfg.OIDCScopes,
+		VTR:                   cfg.OIDCVTR,
+		RedirectURL:           cfg.OIDCRedirectURL,
+		PostLogoutRedirectURL: cfg.OIDCPostLogoutRedirectURL,
+		UserAgent:             "email-alert (+" + cfg.PublicURL.String() + ")",
+	})
+	signIn := linking.NewService(db, store, emails, cfg.PublicURL, rp)
 	perAddress := ratelimit.New(rdb, "address", cfg.RateLimitPerAddress).WithPrefix(namespace + ":")
 	perClient := ratelimit.New(rdb, "client", cfg.RateLimitPerClient).WithPrefix(namespace + ":")
 	pages, err := frontend.New(frontend.Config{

@@ -37,6 +37,10 @@ func apiRouter(a *app) *gin.Engine {
 	l := a.linking
 	api.POST("/subscribers/auth-token", l.CreateSignInToken)
 	api.POST("/subscriptions/auth-token", l.CreateConfirmationToken)
+	// GOV.UK One Login accounts
+	api.POST("/subscribers/govuk-account", l.FindAccountSubscriber)
+	api.POST("/subscribers/govuk-account/link", l.LinkAccountSubscriber)
+	api.GET("/subscribers/govuk-account/:govuk_account_id", l.AccountSubscriber)
 
 	return r
 }

@@ -25,6 +25,12 @@ func frontendRouter(a *app) *gin.Engine {
 	r.GET("/email/manage/authenticate", p.AuthenticateForm)
 	r.POST("/email/manage/authenticate", p.Authenticate)
 	r.GET("/email/manage/authenticate/process", p.ProcessSignIn)
+	// Sign in with GOV.UK One Login
+	r.GET("/email/manage/authenticate/account", p.StartAccountSignIn)
+	r.GET("/sign-in/callback", p.SignInCallback)
+	r.GET("/sign-out", p.SignOut)
+	r.GET("/signed-out", p.SignedOut)
+	r.POST("/sign-in/backchannel-logout", p.BackchannelLogout)
 	// Manage subscriptions
 	r.GET("/email/manage", p.Manage)
 	// Subscribe, confirming the address by email
@@ -39,7 +45,11 @@ func frontendRouter(a *app) *gin.Engine {
 }
 
 // frontendHandler is the frontend router behind cross-origin protection:
-// a POST from another site (by Origin or Sec-Fetch-Site) gets 403.
+// a POST from another site (by Origin or Sec-Fetch-Site) gets 403. The
+// back-channel logout is exempt: One Login calls it server to server, and
+// it is authenticated by its signed token instead.
 func frontendHandler(a *app) http.Handler {
-	return http.NewCrossOriginProtection().Handler(frontendRouter(a))
+	cop := http.NewCrossOriginProtection()
+	cop.AddInsecureBypassPattern("POST /sign-in/backchannel-logout")
+	return cop.Handler(frontendRouter(a))
 }

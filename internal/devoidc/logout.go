@@ -90,7 +90,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("state"); s != "" {
 		extra.Set("state", s)
 	}
-	http.Redirect(w, r, withQuery(target, extra), http.StatusFound)
+	http.Redirect(w, r, withQuery(target, extra), http.StatusFound) //nolint:gosec // target is one of the registered URIs, checked above
 }
 
 // homePage is the data of the home page.

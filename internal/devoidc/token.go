@@ -16,7 +16,9 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-const jwtBearerAssertion = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+// jwtBearerAssertion names the private_key_jwt assertion type (a URN, not
+// a credential).
+const jwtBearerAssertion = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" //nolint:gosec // see above
 
 // tokenError is an RFC 6749 section 5.2 error response.
 type tokenError struct {

@@ -1,0 +1,170 @@
+package linking
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"golang.org/x/oauth2"
+)
+
+// signInTTL is how long a sign-in may stay at the provider.
+const signInTTL = 15 * time.Minute
+
+// StartSignIn records a sign-in at One Login and returns the provider URL
+// to send the browser to, and the browser token to set in a cookie: the
+// callback is accepted only from the browser holding it. redirectPath must
+// be a local path (CheckDestination); mfa false asks for the "Cl" level.
+func (s *Service) StartSignIn(ctx context.Context, redirectPath string, mfa bool) (authURL, browser string, err error) {
+	if s.rp == nil {
+		return "", "", fmt.Errorf("%w: One Login is not configured", ErrSignIn)
+	}
+	if CheckDestination(redirectPath) != nil {
+		redirectPath = "/email/manage"
+	}
+	state, stateHash := newToken()
+	browser, browserHash := newToken()
+	nonce, _ := newToken()
+	verifier := oauth2.GenerateVerifier()
+	vtr := s.rp.LevelFor(mfa)
+	var vtrText *string
+	if vtr != nil {
+		joined := strings.Join(vtr, " ")
+		vtrText = &joined
+	}
+	authURL, err = s.rp.AuthCodeURL(ctx, state, nonce, verifier, vtr)
+	if err != nil {
+		return "", "", err
+	}
+	_, err = s.db.ExecContext(ctx, `
+		INSERT INTO oidc_sign_ins (state_hash, browser_hash, nonce, code_verifier, vtr, redirect_path, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval)`,
+		stateHash, browserHash, nonce, verifier, vtrText, redirectPath, fmt.Sprintf("%d seconds", int64(signInTTL.Seconds())))
+	if err != nil {
+		return "", "", fmt.Errorf("record sign-in: %w", err)
+	}
+	return authURL, browser, nil
+}
+
+// SignedIn is the outcome of a One Login sign-in.
+type SignedIn struct {
+	Session      string // the new session token
+	RedirectPath string // where the person asked to land
+	Account      Account
+	// Linked is false when the account's email is not verified: the person
+	// is signed in, but no subscriber is linked.
+	Linked bool
+}
+
+// FinishSignIn completes a sign-in at the callback: the state must be one
+// this browser started (once), the code is exchanged and the tokens
+// checked, the account linked (when its email is verified) and a session
+// opened. Every failure wraps ErrSignIn; nothing is left half made.
+func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string) (SignedIn, error) {
+	if s.rp == nil || !wellFormed(state) || !wellFormed(browser) || code == "" {
+		return SignedIn{}, fmt.Errorf("%w: missing or malformed state, code or browser cookie", ErrSignIn)
+	}
+	var req struct {
+		BrowserHash  []byte  `db:"browser_hash"`
+		Nonce        string  `db:"nonce"`
+		CodeVerifier string  `db:"code_verifier"`
+		VTR          *string `db:"vtr"`
+		RedirectPath string  `db:"redirect_path"`
+	}
+	// Deleting it makes the state single use, whatever happens next.
+	err := s.db.GetContext(ctx, &req, `
+		DELETE FROM oidc_sign_ins WHERE state_hash = $1 AND expires_at > now()
+		RETURNING browser_hash, nonce, code_verifier, vtr, redirect_path`, hashToken(state))
+	if errors.Is(err, sql.ErrNoRows) {
+		return SignedIn{}, fmt.Errorf("%w: unknown, used or expired state", ErrSignIn)
+	}
+	if err != nil {
+		return SignedIn{}, fmt.Errorf("%w: %w", ErrSignIn, err)
+	}
+	if subtle.ConstantTimeCompare(req.BrowserHash, hashToken(browser)) != 1 {
+		return SignedIn{}, fmt.Errorf("%w: state was started by another browser", ErrSignIn)
+	}
+	var vtr []string
+	if req.VTR != nil {
+		vtr = strings.Fields(*req.VTR)
+	}
+	account, idToken, err := s.rp.Exchange(ctx, code, req.CodeVerifier, req.Nonce, vtr)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	result := SignedIn{RedirectPath: req.RedirectPath, Account: account}
+	if _, err := s.Link(ctx, account); err == nil {
+		result.Linked = true
+	} else if !errors.Is(err, ErrEmailUnverified) {
+		return SignedIn{}, fmt.Errorf("%w: linking: %w", ErrSignIn, err)
+	}
+	err = s.inTx(ctx, func(tx *sqlx.Tx) (err error) {
+		result.Session, err = createAccountSession(ctx, tx, account, idToken)
+		return err
+	})
+	if err != nil {
+		return SignedIn{}, fmt.Errorf("%w: %w", ErrSignIn, err)
+	}
+	return result, nil
+}
+
+// SignOut ends the session of token and returns where to send the browser:
+// the provider's end-session endpoint for an account session (with the ID
+// token as hint), else /signed-out.
+func (s *Service) SignOut(ctx context.Context, token string) (string, error) {
+	const signedOut = "/signed-out"
+	if !wellFormed(token) {
+		return signedOut, nil
+	}
+	var ended struct {
+		Method  string  `db:"method"`
+		IDToken *string `db:"id_token"`
+	}
+	err := s.db.GetContext(ctx, &ended, `DELETE FROM sessions WHERE token_hash = $1 RETURNING method, id_token`, hashToken(token))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && ended.Method != MethodAccount) {
+		return signedOut, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("sign out: %w", err)
+	}
+	state, _ := newToken()
+	hint := ""
+	if ended.IDToken != nil {
+		hint = *ended.IDToken
+	}
+	u, err := s.rp.EndSessionURL(ctx, hint, state)
+	if err != nil || u == "" {
+		return signedOut, err
+	}
+	return u, nil
+}
+
+// BackchannelLogout ends every session of the account named by a verified
+// back-channel logout token. A token whose jti was seen before is refused.
+func (s *Service) BackchannelLogout(ctx context.Context, raw string) error {
+	if s.rp == nil {
+		return fmt.Errorf("%w: One Login is not configured", ErrSignIn)
+	}
+	token, err := s.rp.VerifyLogoutToken(ctx, raw)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO oidc_logout_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+			token.TokenID, token.Expiry)
+		if err != nil {
+			return fmt.Errorf("record logout jti: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("logout token %s replayed", token.TokenID)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE govuk_account_id = $1`, token.Subject)
+		return err
+	})
+}

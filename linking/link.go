@@ -1,0 +1,123 @@
+package linking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"email-alert/mail"
+	"email-alert/subscribers"
+)
+
+// ErrEmailUnverified is an account without a verified, valid email: it
+// cannot be linked, since linking trusts the email.
+var ErrEmailUnverified = errors.New("account email is missing or not verified")
+
+// accountAddress returns the account's email as an address, or
+// ErrEmailUnverified.
+func accountAddress(a Account) (string, error) {
+	if !a.EmailVerified {
+		return "", ErrEmailUnverified
+	}
+	address, ok := subscribers.NormalizeAddress(a.Email)
+	if !ok {
+		return "", ErrEmailUnverified
+	}
+	return address, nil
+}
+
+// Link links the account to a subscriber, in one transaction with the rows
+// locked, by DESIGN.md's rules:
+//  1. a subscriber already linked to the account's sub is the one; if its
+//     address is not the account's email, the email is applied as an
+//     address change with merge (the account is the source of truth);
+//  2. else the subscriber with the account's email (created if there is
+//     none) is linked, replacing any link it had to another sub: the
+//     account that now owns the verified address wins;
+//  3. the first link of a subscriber with active subscriptions writes one
+//     email listing them.
+//
+// Linking ends the subscriber's magic-link sessions and sign-in tokens.
+func (s *Service) Link(ctx context.Context, a Account) (subscribers.Subscriber, error) {
+	address, err := accountAddress(a)
+	if err != nil {
+		return subscribers.Subscriber{}, err
+	}
+	var result subscribers.Subscriber
+	err = s.subs.InTx(ctx, func(tx *sqlx.Tx) error {
+		linked, err := subscribers.LockSubscriberByAccount(ctx, tx, a.Sub)
+		switch {
+		case err == nil:
+			result = linked
+			// Addresses are compared case-insensitively everywhere: a
+			// difference of case alone is the same address.
+			if linked.Address == nil || !strings.EqualFold(*linked.Address, address) {
+				result, err = subscribers.ChangeAddressIn(ctx, tx, linked.ID, address, true)
+			}
+			return err
+		case !errors.Is(err, subscribers.ErrNotFound):
+			return err
+		}
+
+		owner, err := subscribers.FindOrCreateSubscriber(ctx, tx, address)
+		if err != nil {
+			return err
+		}
+		firstLink := owner.GovukAccountID == nil
+		if result, err = subscribers.LinkAccountIn(ctx, tx, owner.ID, a.Sub); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM auth_tokens WHERE subscriber_id = $1 AND purpose = 'sign_in'`, owner.ID); err != nil {
+			return fmt.Errorf("end sign-in tokens: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE subscriber_id = $1 AND method = 'magic_link'`, owner.ID); err != nil {
+			return fmt.Errorf("end magic-link sessions: %w", err)
+		}
+		if firstLink {
+			return s.linkedEmail(ctx, tx, result)
+		}
+		return nil
+	})
+	return result, err
+}
+
+// linkedEmail writes the "now linked" email listing the subscriber's
+// active subscriptions; a subscriber with none gets no email.
+func (s *Service) linkedEmail(ctx context.Context, tx *sqlx.Tx, subscriber subscribers.Subscriber) error {
+	_, subs, err := subscribers.ActiveSubscriptionsIn(ctx, tx, subscriber.ID, "title")
+	if err != nil || len(subs) == 0 {
+		return err
+	}
+	type line struct{ Title, FrequencySentence string }
+	lines := make([]line, len(subs))
+	for i, sub := range subs {
+		lines[i] = line{Title: sub.List.Title, FrequencySentence: sub.Frequency.Sentence()}
+	}
+	return s.writeEmail(ctx, tx, mail.KindAccountLinked, *subscriber.Address, map[string]any{
+		"SignInURL":     s.link("/email/manage/authenticate/account", nil),
+		"Subscriptions": lines,
+	})
+}
+
+// FindOrCreateForAccount returns the subscriber of the account, by link,
+// else by its email, creating one if needed, without linking it.
+func (s *Service) FindOrCreateForAccount(ctx context.Context, a Account) (subscribers.Subscriber, error) {
+	address, err := accountAddress(a)
+	if err != nil {
+		return subscribers.Subscriber{}, err
+	}
+	if linked, err := s.subs.SubscriberByAccount(ctx, a.Sub); err == nil {
+		return linked, nil
+	} else if !errors.Is(err, subscribers.ErrNotFound) {
+		return subscribers.Subscriber{}, err
+	}
+	var result subscribers.Subscriber
+	err = s.subs.InTx(ctx, func(tx *sqlx.Tx) (err error) {
+		result, err = subscribers.FindOrCreateSubscriber(ctx, tx, address)
+		return err
+	})
+	return result, err
+}
