@@ -51,7 +51,7 @@ func (p *Pages) SignInCallback(c *gin.Context) {
 // see for all of them.
 func (p *Pages) signInProblem(c *gin.Context, err error) {
 	slog.WarnContext(c.Request.Context(), "sign-in failed", "error", err)
-	p.render(c, http.StatusBadRequest, "error", map[string]string{
+	p.render(c, http.StatusBadRequest, "error", map[string]any{
 		"Heading": "There is a problem signing you in",
 		"Message": "Try signing in again. If it keeps happening, try again later.",
 	})
@@ -72,7 +72,7 @@ func (p *Pages) SignOut(c *gin.Context) {
 
 // SignedOut handles GET /signed-out.
 func (p *Pages) SignedOut(c *gin.Context) {
-	p.render(c, http.StatusOK, "error", map[string]string{
+	p.render(c, http.StatusOK, "error", map[string]any{
 		"Heading": "You have signed out",
 		"Message": "You have signed out of your GOV.UK email subscriptions.",
 	})

@@ -82,7 +82,10 @@ func New(cfg Config, db *sqlx.DB, l *linking.Service, subs *subscribers.Store, p
 
 // render writes the page name with status. Rendering goes to a buffer
 // first, so a template error becomes a clean 500 rather than half a page.
-func (p *Pages) render(c *gin.Context, status int, name string, data any) {
+// Every page learns whether someone is signed in (for the header's
+// sign-out link) as .SignedIn.
+func (p *Pages) render(c *gin.Context, status int, name string, data map[string]any) {
+	data["SignedIn"] = signedIn(c)
 	view, ok := p.views[name]
 	if !ok {
 		p.fail(c, fmt.Errorf("no page template %q", name))
@@ -101,7 +104,7 @@ func (p *Pages) fail(c *gin.Context, err error) {
 	slog.ErrorContext(c.Request.Context(), "page failed", "path", c.Request.URL.Path, "error", err)
 	if name := "error"; p.views[name] != nil && !c.Writer.Written() {
 		var buf bytes.Buffer
-		data := map[string]string{"Heading": "Sorry, there is a problem with the service", "Message": "Try again later."}
+		data := map[string]any{"Heading": "Sorry, there is a problem with the service", "Message": "Try again later."}
 		if p.views[name].ExecuteTemplate(&buf, "layout", data) == nil {
 			c.Data(http.StatusInternalServerError, "text/html; charset=utf-8", buf.Bytes())
 			return
@@ -113,7 +116,7 @@ func (p *Pages) fail(c *gin.Context, err error) {
 // NotFound is the page for unknown paths and for anything that is not the
 // signed-in person's.
 func (p *Pages) NotFound(c *gin.Context) {
-	p.render(c, http.StatusNotFound, "error", map[string]string{
+	p.render(c, http.StatusNotFound, "error", map[string]any{
 		"Heading": "Page not found",
 		"Message": "If you typed the web address, check it is correct.",
 	})
@@ -136,6 +139,14 @@ func sessionToken(c *gin.Context) string {
 	}
 	token, _ := c.Cookie(SessionCookie)
 	return token
+}
+
+// signedIn reports whether the request seems to come from someone signed
+// in, without looking the session up: behind GOV.UK's CDN the
+// GOVUK-Account-Session-Exists header says so, else a session cookie or
+// header is present. It is for page furniture only, never for access.
+func signedIn(c *gin.Context) bool {
+	return c.GetHeader(headerSessionExists) == "1" || sessionToken(c) != ""
 }
 
 // setSession sets the session, as a cookie and in the GOV.UK Account

@@ -20,7 +20,7 @@ func (p *Pages) Manage(c *gin.Context) {
 	if !s.HasSubscriber() {
 		// Signed in with One Login, but the account's email is not
 		// verified, so nothing could be linked.
-		p.render(c, http.StatusForbidden, "error", map[string]string{
+		p.render(c, http.StatusForbidden, "error", map[string]any{
 			"Heading": "You need to confirm your email address",
 			"Message": "Confirm your email address in your GOV.UK One Login, then sign in again to manage your subscriptions.",
 		})

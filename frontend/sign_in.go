@@ -17,7 +17,7 @@ import (
 
 // AuthenticateForm handles GET /email/manage/authenticate.
 func (p *Pages) AuthenticateForm(c *gin.Context) {
-	p.render(c, http.StatusOK, "authenticate", map[string]string{})
+	p.render(c, http.StatusOK, "authenticate", map[string]any{})
 }
 
 // Authenticate handles POST /email/manage/authenticate: whatever the
@@ -31,7 +31,7 @@ func (p *Pages) Authenticate(c *gin.Context) {
 		if strings.TrimSpace(raw) == "" {
 			message = "Enter your email address"
 		}
-		p.render(c, http.StatusUnprocessableEntity, "authenticate", map[string]string{"Address": raw, "Error": message})
+		p.render(c, http.StatusUnprocessableEntity, "authenticate", map[string]any{"Address": raw, "Error": message})
 		return
 	}
 	if !p.allow(c, address) {
@@ -42,7 +42,7 @@ func (p *Pages) Authenticate(c *gin.Context) {
 		return
 	}
 	time.Sleep(time.Until(start.Add(p.cfg.SignInFloor)))
-	p.render(c, http.StatusOK, "check_email", map[string]string{
+	p.render(c, http.StatusOK, "check_email", map[string]any{
 		"Address": address, "Purpose": "with a link to manage your subscriptions",
 	})
 }
@@ -53,7 +53,7 @@ func (p *Pages) ProcessSignIn(c *gin.Context) {
 	personal(c)
 	session, _, err := p.linking.RedeemSignIn(c.Request.Context(), c.Query("token"))
 	if errors.Is(err, linking.ErrTokenInvalid) {
-		p.render(c, http.StatusGone, "expired", map[string]string{"Again": "/email/manage/authenticate"})
+		p.render(c, http.StatusGone, "expired", map[string]any{"Again": "/email/manage/authenticate"})
 		return
 	}
 	if err != nil {
@@ -80,7 +80,7 @@ func (p *Pages) allow(c *gin.Context, address string) bool {
 		if !ok {
 			seconds := int(math.Ceil(retryAfter.Seconds()))
 			c.Header("Retry-After", fmt.Sprint(seconds))
-			p.render(c, http.StatusTooManyRequests, "too_many_requests", map[string]string{"Wait": waitText(retryAfter)})
+			p.render(c, http.StatusTooManyRequests, "too_many_requests", map[string]any{"Wait": waitText(retryAfter)})
 			return false
 		}
 	}

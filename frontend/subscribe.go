@@ -19,7 +19,7 @@ func (p *Pages) VerifyForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	p.render(c, http.StatusOK, "verify", map[string]string{
+	p.render(c, http.StatusOK, "verify", map[string]any{
 		"Title": list.Title, "TopicID": list.Slug, "Frequency": string(frequency),
 	})
 }
@@ -38,7 +38,7 @@ func (p *Pages) Verify(c *gin.Context) {
 		if strings.TrimSpace(raw) == "" {
 			message = "Enter your email address"
 		}
-		p.render(c, http.StatusUnprocessableEntity, "verify", map[string]string{
+		p.render(c, http.StatusUnprocessableEntity, "verify", map[string]any{
 			"Title": list.Title, "TopicID": list.Slug, "Frequency": string(frequency), "Address": raw, "Error": message,
 		})
 		return
@@ -50,7 +50,7 @@ func (p *Pages) Verify(c *gin.Context) {
 		p.fail(c, err)
 		return
 	}
-	p.render(c, http.StatusOK, "check_email_confirm", map[string]string{"Address": address, "Title": list.Title})
+	p.render(c, http.StatusOK, "check_email_confirm", map[string]any{"Address": address, "Title": list.Title})
 }
 
 // ConfirmSubscription handles GET /email/subscriptions/authenticate: the
@@ -63,14 +63,14 @@ func (p *Pages) ConfirmSubscription(c *gin.Context) {
 	switch {
 	case errors.Is(err, linking.ErrTokenInvalid), errors.Is(err, subscribers.ErrListNotFound):
 		again := "/email/manage/authenticate"
-		p.render(c, http.StatusGone, "expired", map[string]string{"Again": again})
+		p.render(c, http.StatusGone, "expired", map[string]any{"Again": again})
 		return
 	case err != nil:
 		p.fail(c, err)
 		return
 	}
 	if confirmed.Session == "" {
-		p.render(c, http.StatusOK, "subscribed_sign_in", map[string]string{"Title": confirmed.Subscription.List.Title})
+		p.render(c, http.StatusOK, "subscribed_sign_in", map[string]any{"Title": confirmed.Subscription.List.Title})
 		return
 	}
 	p.renewSession(c, confirmed.Session)

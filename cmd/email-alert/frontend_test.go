@@ -310,3 +310,18 @@ func TestDevOutbox(t *testing.T) {
 		t.Errorf("/dev/outbox outside a local setup: %d, want 404", w.Code)
 	}
 }
+
+// TestHeaderSignOutLink: the layout shows "Sign out" to someone signed in,
+// which behind GOV.UK's CDN it learns from GOVUK-Account-Session-Exists.
+func TestHeaderSignOutLink(t *testing.T) {
+	s := newSite(t)
+	req, _ := http.NewRequest(http.MethodGet, s.server.URL+"/email/manage/authenticate", nil)
+	if p := s.do(req); strings.Contains(p.body, `href="/sign-out"`) {
+		t.Errorf("sign-out link shown to someone not signed in")
+	}
+	req, _ = http.NewRequest(http.MethodGet, s.server.URL+"/email/manage/authenticate", nil)
+	req.Header.Set("GOVUK-Account-Session-Exists", "1")
+	if p := s.do(req); !strings.Contains(p.body, `href="/sign-out"`) {
+		t.Errorf("no sign-out link with GOVUK-Account-Session-Exists: 1")
+	}
+}
