@@ -97,6 +97,13 @@ func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string)
 	if err != nil {
 		return SignedIn{}, err
 	}
+	var deleted bool
+	if err := s.db.GetContext(ctx, &deleted, `SELECT EXISTS (SELECT 1 FROM deleted_accounts WHERE sub = $1)`, account.Sub); err != nil {
+		return SignedIn{}, fmt.Errorf("%w: %w", ErrSignIn, err)
+	}
+	if deleted {
+		return SignedIn{}, fmt.Errorf("%w: account %s was deleted", ErrSignIn, account.Sub)
+	}
 	result := SignedIn{RedirectPath: req.RedirectPath, Account: account}
 	if _, err := s.Link(ctx, account); err == nil {
 		result.Linked = true

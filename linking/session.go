@@ -73,8 +73,9 @@ func (s *Service) Session(ctx context.Context, token string) (Session, error) {
 		EmailVerified *bool     `db:"email_verified"`
 	}
 	err := s.db.GetContext(ctx, &row, `
-		SELECT id, method, expires_at, subscriber_id, govuk_account_id, email, email_verified FROM sessions
-		WHERE token_hash = $1 AND expires_at > now()`, hashToken(token))
+		SELECT id, method, expires_at, subscriber_id, govuk_account_id, email, email_verified FROM sessions s
+		WHERE token_hash = $1 AND expires_at > now()
+		  AND NOT EXISTS (SELECT 1 FROM deleted_accounts d WHERE d.sub = s.govuk_account_id)`, hashToken(token))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNoSession
 	}

@@ -123,3 +123,14 @@ func LinkAccountIn(ctx context.Context, tx *sqlx.Tx, id int64, sub string) (Subs
 	}
 	return s, nil
 }
+
+// UnlinkAccountIn removes the subscriber's link to its account, inside the
+// caller's transaction.
+func UnlinkAccountIn(ctx context.Context, tx *sqlx.Tx, id int64) error {
+	_, err := tx.ExecContext(ctx, `
+		UPDATE subscribers SET govuk_account_id = NULL, linked_at = NULL, updated_at = now() WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("unlink subscriber %d: %w", id, err)
+	}
+	return nil
+}

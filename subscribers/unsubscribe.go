@@ -32,13 +32,15 @@ func (s *Store) UnsubscribeAll(ctx context.Context, id int64, reason string) (in
 			return err
 		}
 		var err error
-		ended, err = endAll(ctx, tx, id, reason)
+		ended, err = EndAllIn(ctx, tx, id, reason)
 		return err
 	})
 	return ended, err
 }
 
-func endAll(ctx context.Context, tx *sqlx.Tx, subscriberID int64, reason string) (int64, error) {
+// EndAllIn ends every active subscription of subscriberID with reason,
+// inside the caller's transaction, and returns how many it ended.
+func EndAllIn(ctx context.Context, tx *sqlx.Tx, subscriberID int64, reason string) (int64, error) {
 	res, err := tx.ExecContext(ctx, `
 		UPDATE subscriptions SET ended_at = now(), ended_reason = $2, updated_at = now()
 		WHERE subscriber_id = $1 AND ended_at IS NULL`, subscriberID, reason)

@@ -22,6 +22,10 @@ import (
 	"email-alert/internal/devoidc"
 )
 
+// devAccountEventsToken is the service's published development
+// ACCOUNT_EVENTS_TOKEN, which it accepts only on a local setup.
+const devAccountEventsToken = "dev-account-events-token"
+
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	slog.SetDefault(logger)
@@ -49,6 +53,9 @@ func run() error {
 		RedirectURIs:           []string{env("OIDC_REDIRECT_URL", publicURL+"/sign-in/callback")},
 		PostLogoutRedirectURIs: []string{env("OIDC_POST_LOGOUT_REDIRECT_URL", publicURL+"/signed-out")},
 		BackchannelLogoutURI:   publicURL + "/sign-in/backchannel-logout",
+		EventsURL:              env("DEV_OIDC_EVENTS_URL", "http://"+dialAddr(env("API_ADDR", "127.0.0.1:3088"))+"/account-events"),
+		EventsToken:            env("ACCOUNT_EVENTS_TOKEN", devAccountEventsToken),
+		EventsAudience:         env("ACCOUNT_EVENTS_AUDIENCE", publicURL),
 	}
 	provider, err := devoidc.New(cfg)
 	if err != nil {
@@ -63,7 +70,8 @@ func run() error {
 	slog.Info("dev-oidc is a development tool: anyone can sign in as any email address; never use it outside local development")
 	slog.Info("dev-oidc listening", "issuer", cfg.Issuer, "client_id", cfg.ClientID,
 		"redirect_uri", cfg.RedirectURIs[0], "post_logout_redirect_uri", cfg.PostLogoutRedirectURIs[0],
-		"backchannel_logout_uri", cfg.BackchannelLogoutURI)
+		"backchannel_logout_uri", cfg.BackchannelLogoutURI,
+		"events_url", cfg.EventsURL, "events_audience", cfg.EventsAudience)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -92,6 +100,20 @@ func env(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// dialAddr turns a listen address into one to connect to: a listener on
+// every interface (":3088", "0.0.0.0:3088", "[::]:3088") is reached on
+// 127.0.0.1. Anything else is returned as it is.
+func dialAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // checkLoopback refuses addresses other machines could reach: dev-oidc

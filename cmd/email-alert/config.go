@@ -10,7 +10,9 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
@@ -62,6 +64,13 @@ type config struct {
 
 	RateLimitPerAddress []ratelimit.Limit
 	RateLimitPerClient  []ratelimit.Limit
+
+	// AddressRetention is how long an inactive subscriber's address is kept.
+	AddressRetention time.Duration
+	// WorkerConcurrency is how many jobs a worker runs at once, and
+	// WorkerPriorities the weight of each queue (events, email, maintenance).
+	WorkerConcurrency int
+	WorkerPriorities  map[string]int
 
 	EmailDelivery    string
 	SMTPURL          string
@@ -203,6 +212,20 @@ func parseConfig(getenv func(string) string) (*config, error) {
 		bad("RATE_LIMIT_PER_CLIENT", "%v", err)
 	}
 
+	if days, err := strconv.Atoi(get("ADDRESS_RETENTION_DAYS", "28")); err != nil || days < 1 {
+		bad("ADDRESS_RETENTION_DAYS", "must be a whole number of days, at least 1")
+	} else {
+		c.AddressRetention = time.Duration(days) * 24 * time.Hour
+	}
+	if n, err := strconv.Atoi(get("WORKER_CONCURRENCY", "10")); err != nil || n < 1 || n > 1000 {
+		bad("WORKER_CONCURRENCY", "must be a whole number from 1 to 1000")
+	} else {
+		c.WorkerConcurrency = n
+	}
+	if c.WorkerPriorities, err = parsePriorities(get("WORKER_QUEUE_PRIORITIES", "events=6,email=3,maintenance=1")); err != nil {
+		bad("WORKER_QUEUE_PRIORITIES", "%v", err)
+	}
+
 	c.EmailDelivery = get("EMAIL_DELIVERY", "log")
 	c.SMTPURL = get("SMTP_URL", "")
 	c.NotifyAPIKey = get("NOTIFY_API_KEY", "")
@@ -236,6 +259,29 @@ func parseConfig(getenv func(string) string) (*config, error) {
 		return nil, problems
 	}
 	return c, nil
+}
+
+// queueKinds are the worker's queues, each named <namespace>:<kind>.
+var queueKinds = []string{"events", "email", "maintenance"}
+
+// parsePriorities reads "events=6,email=3,maintenance=1": a weight for
+// every queue (asynq takes work from each in proportion).
+func parsePriorities(raw string) (map[string]int, error) {
+	priorities := map[string]int{}
+	for _, part := range strings.Split(raw, ",") {
+		name, weight, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(weight)
+		if !ok || err != nil || n < 1 || !slices.Contains(queueKinds, name) {
+			return nil, fmt.Errorf("must be weights like events=6,email=3,maintenance=1")
+		}
+		priorities[name] = n
+	}
+	for _, kind := range queueKinds {
+		if priorities[kind] == 0 {
+			return nil, fmt.Errorf("must give a weight to each of %s", strings.Join(queueKinds, ", "))
+		}
+	}
+	return priorities, nil
 }
 
 // parseBaseURL accepts an absolute http(s) URL with a host and nothing

@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"email-alert/events"
 	"email-alert/frontend"
 	"email-alert/linking"
 	"email-alert/mail"
@@ -144,14 +145,21 @@ type app struct {
 	cfg         *config
 	db          *sqlx.DB
 	redis       redis.UniversalClient
-	queue       string
+	namespace   string
 	asynq       *asynq.Client
 	subscribers *subscribers.API
 	linking     *linking.API
 	pages       *frontend.Pages
 	dispatcher  *mail.Dispatcher
 	deliverer   *mail.Deliverer
+	events      *events.API
+	inbox       *events.Inbox
+	processor   *events.Processor
 }
+
+// queue names the asynq queue of one kind of work ("events", "email",
+// "maintenance"): separate queues, so the worker can weigh them.
+func (a *app) queue(kind string) string { return a.namespace + ":" + kind }
 
 func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace string) (*app, error) {
 	emails, err := mail.ParseTemplates(templates.Email)
@@ -186,17 +194,23 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		return nil, err
 	}
 	client := asynq.NewClientFromRedisClient(rdb)
+	inbox := events.NewInbox(db, client, namespace+":events")
+	verifier := events.NewVerifier(cfg.AccountEventsIssuer, cfg.AccountEventsAud, cfg.AccountEventsJWKS,
+		&http.Client{Timeout: 10 * time.Second})
 	return &app{
 		cfg:         cfg,
 		db:          db,
 		redis:       rdb,
-		queue:       namespace,
+		namespace:   namespace,
 		asynq:       client,
 		subscribers: subscribers.NewAPI(store),
 		linking:     linking.NewAPI(signIn, perAddress),
 		pages:       pages,
-		dispatcher:  mail.NewDispatcher(db, cfg.DatabaseURL, client, namespace),
+		dispatcher:  mail.NewDispatcher(db, cfg.DatabaseURL, client, namespace+":email"),
 		deliverer:   mail.NewDeliverer(db, sender),
+		events:      events.NewAPI(inbox, verifier),
+		inbox:       inbox,
+		processor:   events.NewProcessor(db, store),
 	}, nil
 }
 

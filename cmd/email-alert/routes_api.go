@@ -42,5 +42,12 @@ func apiRouter(a *app) *gin.Engine {
 	api.POST("/subscribers/govuk-account/link", l.LinkAccountSubscriber)
 	api.GET("/subscribers/govuk-account/:govuk_account_id", l.AccountSubscriber)
 
+	// Account lifecycle events, authenticated by ACCOUNT_EVENTS_TOKEN
+	accountService := r.Group("/", jsonapi.BearerAuth([]string{a.cfg.AccountEventsToken}))
+	e := a.events
+	accountService.POST("/account-events", e.PushSET)
+	accountService.PUT("/api/oidc-users/:sub", e.PutOIDCUser)
+	accountService.DELETE("/api/oidc-users/:sub", e.DeleteOIDCUser)
+
 	return r
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"email-alert/events"
 	"email-alert/linking"
 	"email-alert/mail"
 )
@@ -54,13 +55,21 @@ func serve(ctx context.Context, name, addr string, h http.Handler) error {
 // work runs the asynq worker until ctx is cancelled, then waits for the
 // running jobs (up to shutdownGrace) before returning.
 func work(ctx context.Context, a *app) error {
+	queues := map[string]int{}
+	for kind, weight := range a.cfg.WorkerPriorities {
+		queues[a.queue(kind)] = weight
+	}
 	srv := asynq.NewServer(a.cfg.Redis, asynq.Config{
-		Concurrency:     10,
-		Queues:          map[string]int{a.queue: 1},
+		Concurrency:     a.cfg.WorkerConcurrency,
+		Queues:          queues,
 		ShutdownTimeout: shutdownGrace,
 		LogLevel:        asynq.WarnLevel,
 	})
 	mux := asynq.NewServeMux()
+	mux.Handle(events.TypeAccountEmailChanged, a.processor)
+	mux.Handle(events.TypeAccountDeleted, a.processor)
+	mux.HandleFunc(events.TypeSweep, a.inbox.SweepHandler)
+	mux.Handle(events.TypeForgetInactive, events.ForgetInactiveHandler(a.db, a.cfg.AddressRetention))
 	mux.Handle(mail.TypeDeliver, a.deliverer)
 	mux.HandleFunc(mail.TypeSweep, a.dispatcher.SweepHandler)
 	mux.HandleFunc(mail.TypePurge, a.dispatcher.PurgeHandler)
@@ -73,11 +82,13 @@ func work(ctx context.Context, a *app) error {
 		spec, task string
 		unique     time.Duration
 	}{
+		{"@every 1m", events.TypeSweep, 50 * time.Second},
+		{"@every 1h", events.TypeForgetInactive, 50 * time.Minute},
 		{"@every 1m", mail.TypeSweep, 50 * time.Second},
 		{"@every 1h", mail.TypePurge, 50 * time.Minute},
 		{"@every 1h", linking.TypePurge, 50 * time.Minute},
 	} {
-		if _, err := scheduler.Register(p.spec, asynq.NewTask(p.task, nil), asynq.Queue(a.queue), asynq.Unique(p.unique)); err != nil {
+		if _, err := scheduler.Register(p.spec, asynq.NewTask(p.task, nil), asynq.Queue(a.queue("maintenance")), asynq.Unique(p.unique)); err != nil {
 			return fmt.Errorf("worker: schedule %s: %w", p.task, err)
 		}
 	}
@@ -89,9 +100,16 @@ func work(ctx context.Context, a *app) error {
 		srv.Shutdown()
 		return fmt.Errorf("worker: scheduler: %w", err)
 	}
+	// Events stored while no worker ran (or Redis was lost) are enqueued
+	// now; the periodic sweep does the same for anything later.
+	if n, err := a.inbox.Sweep(ctx, 0); err != nil {
+		slog.Warn("event inbox sweep", "error", err)
+	} else if n > 0 {
+		slog.Info("event inbox sweep", "enqueued", n)
+	}
 	listenDone := make(chan error, 1)
 	go func() { listenDone <- a.dispatcher.Listen(ctx) }()
-	slog.Info("worker started", "queue", a.queue)
+	slog.Info("worker started", "queues", queues, "concurrency", a.cfg.WorkerConcurrency)
 
 	var err error
 	select {

@@ -200,7 +200,7 @@ func (p *Provider) authorizeSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	sub := Sub(email)
+	sub := p.signIn(email)
 	now := p.now()
 	code := randomString(32)
 	p.mu.Lock()
@@ -218,7 +218,6 @@ func (p *Provider) authorizeSubmit(w http.ResponseWriter, r *http.Request) {
 		expires:       now.Add(codeTTL),
 	}
 	p.mu.Unlock()
-	p.remember(sub, email)
 
 	http.Redirect(w, r, withQuery(a.get("redirect_uri"), url.Values{
 		"code":  {code},

@@ -2,12 +2,22 @@
 // contract of GOV.UK One Login (authorization code flow with PKCE S256,
 // private_key_jwt or client-secret client authentication, ES256 ID tokens
 // with vot/vtm, userinfo with email and email_verified, RP-initiated logout
-// and back-channel logout), so the service's sign-in journey runs on one
-// machine and in tests.
+// and back-channel logout), and pushes the account service's lifecycle
+// events (RFC 8417 Security Event Tokens delivered by RFC 8935 push: an
+// account's email changed, an account deleted), so the service's sign-in
+// and account lifecycle journeys run on one machine and in tests.
 //
 // It is not an identity provider: anyone may sign in as any email address.
-// Every page says so. State lives in memory and is lost on restart; only
-// Sub is stable, so the same email is the same person across restarts.
+// Every page says so. State lives in memory and is lost on restart.
+//
+// People: an email address dev-oidc has not seen gets the subject Sub(email),
+// so the same email is the same person across restarts. Once seen, the
+// account is in an in-memory directory and keeps its subject when the home
+// page changes its email (signing in with the new email gives the same sub;
+// the old email becomes a new, unknown person). Deleting an account removes
+// it; the service keeps a tombstone for a deleted sub, so an account created
+// later for the same email gets a new random sub, never the deleted one.
+// After a restart the directory is empty and everyone is back to Sub(email).
 package devoidc
 
 import (
@@ -22,7 +32,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,9 +82,19 @@ type Config struct {
 	// BackchannelLogoutURI receives back-channel logout tokens; "" hides
 	// the home page's logout buttons.
 	BackchannelLogoutURI string
-	// HTTPClient sends back-channel logouts; nil means a client with a
-	// 10 s timeout that does not follow redirects.
+	// HTTPClient sends back-channel logouts and account events; nil means a
+	// client with a 10 s timeout. Redirects are never followed.
 	HTTPClient *http.Client
+	// EventsURL receives account lifecycle events (RFC 8935 push of RFC
+	// 8417 Security Event Tokens); "" hides the home page's "change email"
+	// and "delete account" buttons.
+	EventsURL string
+	// EventsToken is sent as "Authorization: Bearer EventsToken" with every
+	// pushed event; "" sends no Authorization header.
+	EventsToken string
+	// EventsAudience is the aud of every Security Event Token; required
+	// when EventsURL is set.
+	EventsAudience string
 }
 
 // Provider is the development identity provider; it is an http.Handler
@@ -88,6 +107,7 @@ type Provider struct {
 	kid      string
 	signer   jose.Signer // ID tokens, typ JWT
 	logout   jose.Signer // logout tokens, typ logout+jwt
+	secevent jose.Signer // Security Event Tokens, typ secevent+jwt
 	pages    *template.Template
 	handler  http.Handler
 	now      func() time.Time
@@ -96,7 +116,15 @@ type Provider struct {
 	codes  map[string]codeGrant
 	tokens map[string]accessGrant
 	jtis   map[string]time.Time // client assertion jti → its exp
-	people []person             // who signed in since start, first sign-in first
+	// people are the accounts in the directory, first sign-in first: who
+	// signed in since start, with their current email, less the deleted.
+	people []person
+	// accounts is the directory: trimmed, lower-cased email → sub of
+	// every account in people.
+	accounts map[string]string
+	// issued is every sub given out since start, deleted ones included,
+	// so a new account never gets the subject of another.
+	issued map[string]bool
 }
 
 // codeGrant is what an authorization code stands for until it is redeemed.
@@ -121,12 +149,6 @@ type accessGrant struct {
 	expires       time.Time
 }
 
-// person is a row of the home page.
-type person struct {
-	Sub   string
-	Email string
-}
-
 // New checks cfg and returns a provider with a fresh ECDSA P-256 signing
 // key under a random kid.
 func New(cfg Config) (*Provider, error) {
@@ -145,6 +167,14 @@ func New(cfg Config) (*Provider, error) {
 	case len(cfg.RedirectURIs) == 0:
 		return nil, errors.New("devoidc: RedirectURIs is empty")
 	}
+	if cfg.EventsURL != "" {
+		if eu, err := url.Parse(cfg.EventsURL); err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" || eu.Fragment != "" {
+			return nil, fmt.Errorf("devoidc: EventsURL %q is not an absolute http(s) URL without a fragment", cfg.EventsURL)
+		}
+		if cfg.EventsAudience == "" {
+			return nil, errors.New("devoidc: EventsAudience is empty; Security Event Tokens need an aud")
+		}
+	}
 	for _, list := range [][]string{cfg.RedirectURIs, cfg.PostLogoutRedirectURIs, {cfg.BackchannelLogoutURI}} {
 		for _, s := range list {
 			if s == "" && len(list) == 1 {
@@ -156,12 +186,13 @@ func New(cfg Config) (*Provider, error) {
 		}
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{
-			Timeout: 10 * time.Second,
-			// Report what the client answered, not where it pointed.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	// Report what the client answered, not where it pointed. A copy, so
+	// the caller's client is left as it was.
+	hc := *cfg.HTTPClient
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.HTTPClient = &hc
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -177,6 +208,10 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devoidc: logout token signer: %w", err)
 	}
+	secevent, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jwk}, (&jose.SignerOptions{}).WithType("secevent+jwt"))
+	if err != nil {
+		return nil, fmt.Errorf("devoidc: security event token signer: %w", err)
+	}
 	pages, err := parsePages()
 	if err != nil {
 		return nil, fmt.Errorf("devoidc: templates: %w", err)
@@ -189,11 +224,14 @@ func New(cfg Config) (*Provider, error) {
 		kid:      kid,
 		signer:   signer,
 		logout:   logout,
+		secevent: secevent,
 		pages:    pages,
 		now:      time.Now,
 		codes:    map[string]codeGrant{},
 		tokens:   map[string]accessGrant{},
 		jtis:     map[string]time.Time{},
+		accounts: map[string]string{},
+		issued:   map[string]bool{},
 	}
 	p.handler = p.routes()
 	return p, nil
@@ -215,6 +253,8 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("GET "+b+"userinfo", p.userinfo)
 	mux.HandleFunc("GET "+b+"logout", p.endSession)
 	mux.Handle("POST "+b+"backchannel-logout", csrf.Handler(http.HandlerFunc(p.sendBackchannelLogout)))
+	mux.Handle("POST "+b+"account-email", csrf.Handler(http.HandlerFunc(p.changeEmailButton)))
+	mux.Handle("POST "+b+"account-delete", csrf.Handler(http.HandlerFunc(p.deleteAccountButton)))
 	return mux
 }
 
@@ -230,9 +270,11 @@ func (p *Provider) endpoint(path string) string {
 	return p.cfg.Issuer + path
 }
 
-// Sub returns the subject identifier dev-oidc gives the person with email:
-// a pairwise-looking One Login style identifier derived only from the
-// trimmed, lower-cased address, so it survives restarts.
+// Sub returns the subject identifier dev-oidc gives a person with email it
+// has not seen: a pairwise-looking One Login style identifier derived only
+// from the trimmed, lower-cased address, so it survives restarts. A person
+// whose account changed email since start keeps the sub they had; see the
+// package documentation.
 func Sub(email string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
 	enc := base64.RawURLEncoding.EncodeToString(sum[:])
@@ -266,16 +308,4 @@ func (p *Provider) sweepLocked(now time.Time) {
 			delete(p.jtis, k)
 		}
 	}
-}
-
-// remember records a sign-in for the home page.
-func (p *Provider) remember(sub, email string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	i := slices.IndexFunc(p.people, func(x person) bool { return x.Sub == sub })
-	if i >= 0 {
-		p.people[i].Email = email
-		return
-	}
-	p.people = append(p.people, person{Sub: sub, Email: email})
 }

@@ -908,6 +908,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"no way to authenticate":        func(c *devoidc.Config) { c.ClientSecret = "" },
 		"no redirect URIs":              func(c *devoidc.Config) { c.RedirectURIs = nil },
 		"relative redirect URI":         func(c *devoidc.Config) { c.RedirectURIs = []string{"/callback"} },
+		"relative events URL": func(c *devoidc.Config) {
+			c.EventsURL, c.EventsAudience = "/account-events", "http://localhost:3000"
+		},
+		"events URL without audience": func(c *devoidc.Config) { c.EventsURL = "http://127.0.0.1:3088/account-events" },
 	}
 	if _, err := devoidc.New(good); err != nil {
 		t.Fatalf("good config: %v", err)

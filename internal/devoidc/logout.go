@@ -2,12 +2,10 @@ package devoidc
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -98,17 +96,19 @@ type homePage struct {
 	basePage
 	People               []person
 	BackchannelLogoutURI string
+	EventsURL            string
+	EventsAudience       string
 }
 
-// home serves GET /: who has signed in, with back-channel logout buttons.
+// home serves GET /: who has signed in, with back-channel logout buttons
+// and account lifecycle buttons.
 func (p *Provider) home(w http.ResponseWriter, _ *http.Request) {
-	p.mu.Lock()
-	people := slices.Clone(p.people)
-	p.mu.Unlock()
 	p.render(w, http.StatusOK, "home", homePage{
 		basePage:             p.basePage(),
-		People:               people,
+		People:               p.directory(),
 		BackchannelLogoutURI: p.cfg.BackchannelLogoutURI,
+		EventsURL:            p.cfg.EventsURL,
+		EventsAudience:       p.cfg.EventsAudience,
 	})
 }
 
@@ -164,9 +164,5 @@ func (p *Provider) postLogoutToken(r *http.Request, sub string) (status, body st
 		return "", "", fmt.Errorf("send logout token: %w", err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
-	for !utf8.Valid(b) && len(b) > 0 {
-		b = b[:len(b)-1] // cut a rune the limit split
-	}
-	return resp.Status, string(b), nil
+	return resp.Status, readStart(resp.Body, 2048), nil
 }

@@ -14,7 +14,7 @@ var templateFS embed.FS
 
 // pageNames are the pages every provider must be able to render; New fails
 // if one is missing.
-var pageNames = []string{"authorize", "error", "home", "signed-out", "backchannel"}
+var pageNames = []string{"authorize", "error", "home", "signed-out", "backchannel", "event"}
 
 // parsePages parses every page template at start.
 func parsePages() (*template.Template, error) {

@@ -1,0 +1,155 @@
+package events
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+	"unicode"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"email-alert/jsonapi"
+	"email-alert/subscribers"
+)
+
+// API serves the two ways events come in: RFC 8935 push of SETs, and the
+// account-api calls One Login makes.
+type API struct {
+	inbox    *Inbox
+	verifier *Verifier
+}
+
+// NewAPI returns the intake handlers. Both are behind the
+// ACCOUNT_EVENTS_TOKEN bearer check in the router.
+func NewAPI(inbox *Inbox, verifier *Verifier) *API {
+	return &API{inbox: inbox, verifier: verifier}
+}
+
+// setError answers with an RFC 8935 error body.
+func setError(c *gin.Context, status int, code, description string) {
+	c.AbortWithStatusJSON(status, gin.H{"err": code, "description": description})
+}
+
+// PushSET handles POST /account-events: 202 once the event is stored (also
+// for a jti seen before), 400 with an RFC 8935 error otherwise.
+func (a *API) PushSET(c *gin.Context) {
+	if mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type")); mediaType != "application/secevent+jwt" {
+		setError(c, http.StatusUnsupportedMediaType, "invalid_request", "Content-Type must be application/secevent+jwt")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, jsonapi.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		setError(c, http.StatusRequestEntityTooLarge, "invalid_request", "the SET is larger than 1 MiB")
+		return
+	case err != nil:
+		setError(c, http.StatusBadRequest, "invalid_request", "the body could not be read")
+		return
+	}
+	event, refused := a.verifier.Verify(c.Request.Context(), string(body))
+	if refused != nil {
+		slog.WarnContext(c.Request.Context(), "security event token refused", "code", refused.Code, "reason", refused.Description)
+		setError(c, http.StatusBadRequest, refused.Code, refused.Description)
+		return
+	}
+	if _, err := a.inbox.Record(c.Request.Context(), event); err != nil {
+		slog.ErrorContext(c.Request.Context(), "storing an event", "error", err)
+		c.AbortWithStatus(http.StatusServiceUnavailable) // not stored: the sender retries
+		return
+	}
+	c.Status(http.StatusAccepted)
+}
+
+// PutOIDCUser handles PUT /api/oidc-users/:sub {email, email_verified}:
+// the account's email changed. The change happened when we received it.
+func (a *API) PutOIDCUser(c *gin.Context) {
+	sub, ok := subjectParam(c)
+	if !ok {
+		return
+	}
+	var body struct {
+		Email         *string `json:"email"`
+		EmailVerified *bool   `json:"email_verified"`
+	}
+	if !jsonapi.Decode(c, &body) {
+		return
+	}
+	problems := jsonapi.Details{}
+	if body.Email == nil {
+		problems["email"] = []string{"is required"}
+	} else if _, valid := subscribers.NormalizeAddress(*body.Email); !valid {
+		problems["email"] = []string{"is not a valid email address"}
+	}
+	if body.EmailVerified == nil {
+		problems["email_verified"] = []string{"is required"}
+	}
+	if len(problems) > 0 {
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Request is not valid", problems)
+		return
+	}
+	payload, _ := json.Marshal(EmailChange{Email: *body.Email, EmailVerified: *body.EmailVerified})
+	if !a.record(c, Event{Kind: KindEmailChanged, EventType: "oidc-users:put", Sub: sub, Payload: payload}) {
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"sub": sub, "email": *body.Email, "email_verified": *body.EmailVerified})
+}
+
+// DeleteOIDCUser handles DELETE /api/oidc-users/:sub: the account is gone.
+func (a *API) DeleteOIDCUser(c *gin.Context) {
+	sub, ok := subjectParam(c)
+	if !ok {
+		return
+	}
+	if !a.record(c, Event{Kind: KindDeleted, EventType: "oidc-users:delete", Sub: sub, Payload: []byte(`{}`)}) {
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// record stores an account-api call as an event. Its id comes from the
+// Idempotency-Key header when there is one, so a repeated call is the same
+// event; its time is now.
+func (a *API) record(c *gin.Context, e Event) bool {
+	e.ID = "call:" + uuid.NewString()
+	if key := c.GetHeader("Idempotency-Key"); key != "" {
+		if len(key) > 255 || !printable(key) {
+			jsonapi.Abort(c, http.StatusBadRequest, "Idempotency-Key must be at most 255 printable characters", nil)
+			return false
+		}
+		sum := sha256.Sum256([]byte(e.EventType + "\x00" + e.Sub + "\x00" + key))
+		e.ID = "idempotency:" + hex.EncodeToString(sum[:])
+	}
+	e.OccurredAt = time.Now()
+	if _, err := a.inbox.Record(c.Request.Context(), e); err != nil {
+		slog.ErrorContext(c.Request.Context(), "storing an event", "error", err)
+		jsonapi.Abort(c, http.StatusServiceUnavailable, "The event could not be stored; try again", nil)
+		return false
+	}
+	return true
+}
+
+func subjectParam(c *gin.Context) (string, bool) {
+	sub := c.Param("sub")
+	if sub == "" || len(sub) > 255 || !printable(sub) {
+		jsonapi.Abort(c, http.StatusNotFound, "Not found", nil)
+		return "", false
+	}
+	return sub, true
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == ' ' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,114 @@
+// Package events receives account lifecycle events from the account
+// service (email changed, account deleted) and applies them in the
+// background. An event is acknowledged only once its row is committed in
+// the inbox (account_events); an asynq task whose TaskID is the event id
+// then applies it, in one transaction that also marks it done, so every
+// event is applied exactly once however often it is delivered or retried,
+// and a periodic sweep re-enqueues whatever Redis lost. Events of one
+// account are serialised, and one older than the last applied is recorded
+// as superseded.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+)
+
+// RISC event types (OpenID RISC profile).
+const (
+	EventAccountPurged     = "https://schemas.openid.net/secevent/risc/event-type/account-purged"
+	EventIdentifierChanged = "https://schemas.openid.net/secevent/risc/event-type/identifier-changed"
+)
+
+// Kinds of event, as stored.
+const (
+	KindEmailChanged = "email_changed"
+	KindDeleted      = "deleted"
+	KindUnknown      = "unknown"
+)
+
+// Outcomes of processing, as stored.
+const (
+	OutcomeApplied           = "applied"
+	OutcomeSuperseded        = "superseded"
+	OutcomeIgnoredUnverified = "ignored_unverified"
+	OutcomeNoSubscriber      = "no_subscriber"
+	OutcomeAccountDeleted    = "account_deleted"
+	OutcomeNotProcessed      = "not_processed"
+)
+
+// Event is one lifecycle event as the inbox keeps it.
+type Event struct {
+	ID         string          `db:"id"`
+	Kind       string          `db:"kind"`
+	EventType  string          `db:"event_type"`
+	Sub        string          `db:"sub"`
+	Payload    json.RawMessage `db:"payload"`
+	OccurredAt time.Time       `db:"occurred_at"`
+}
+
+// EmailChange is the payload of an email_changed event.
+type EmailChange struct {
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
+}
+
+// Inbox stores events and hands them to the worker.
+type Inbox struct {
+	db     *sqlx.DB
+	client *asynq.Client
+	queue  string
+}
+
+// NewInbox returns an inbox enqueueing into queue.
+func NewInbox(db *sqlx.DB, client *asynq.Client, queue string) *Inbox {
+	return &Inbox{db: db, client: client, queue: queue}
+}
+
+// Record stores e unless an event with its id is stored already, and
+// reports whether it was new. Once Record returns nil the event is durable:
+// it is then enqueued, and if that fails (Redis down) the sweep enqueues it
+// later, so the caller may acknowledge either way.
+func (in *Inbox) Record(ctx context.Context, e Event) (bool, error) {
+	status, outcome := "pending", (*string)(nil)
+	if e.Kind == KindUnknown {
+		notProcessed := OutcomeNotProcessed
+		status, outcome = "done", &notProcessed
+	}
+	res, err := in.db.ExecContext(ctx, `
+		INSERT INTO account_events (id, kind, event_type, sub, payload, occurred_at, status, outcome)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+		e.ID, e.Kind, e.EventType, e.Sub, []byte(e.Payload), e.OccurredAt, status, outcome)
+	if err != nil {
+		return false, fmt.Errorf("record event %s: %w", e.ID, err)
+	}
+	n, _ := res.RowsAffected()
+	if n == 0 || e.Kind == KindUnknown {
+		return n == 1, nil
+	}
+	if err := in.Enqueue(ctx, e.ID, e.Kind); err != nil {
+		// Stored is what counts: the sweep will enqueue it.
+		slog.WarnContext(ctx, "event stored but not enqueued", "event_id", e.ID, "error", err)
+	}
+	return true, nil
+}
+
+// Enqueue enqueues the processing of event id; one already waiting in the
+// queue is left as it is.
+func (in *Inbox) Enqueue(ctx context.Context, id, kind string) error {
+	task, err := newTask(id, kind, in.queue)
+	if err != nil {
+		return err
+	}
+	if _, err := in.client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue event %s: %w", id, err)
+	}
+	return nil
+}

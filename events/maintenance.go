@@ -1,0 +1,95 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+)
+
+// Sweep enqueues every pending event received more than olderThan ago
+// (0: all), and returns how many it handed over. Events still waiting in
+// the queue are not duplicated (TaskID).
+func (in *Inbox) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+	var (
+		after string
+		total int
+	)
+	for {
+		var batch []struct {
+			ID   string `db:"id"`
+			Kind string `db:"kind"`
+		}
+		err := in.db.SelectContext(ctx, &batch, `
+			SELECT id, kind FROM account_events
+			WHERE status = 'pending' AND received_at <= now() - $1::interval AND id > $2
+			ORDER BY id LIMIT 1000`, fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), after)
+		if err != nil {
+			return total, fmt.Errorf("sweep events: %w", err)
+		}
+		for _, e := range batch {
+			if err := in.Enqueue(ctx, e.ID, e.Kind); err != nil {
+				return total, err
+			}
+		}
+		total += len(batch)
+		if len(batch) < 1000 {
+			return total, nil
+		}
+		after = batch[len(batch)-1].ID
+	}
+}
+
+// SweepHandler handles TypeSweep: events pending for a minute are
+// enqueued again.
+func (in *Inbox) SweepHandler(ctx context.Context, _ *asynq.Task) error {
+	n, err := in.Sweep(ctx, time.Minute)
+	if n > 0 {
+		slog.InfoContext(ctx, "event inbox sweep", "enqueued", n)
+	}
+	return err
+}
+
+// ForgetInactive nulls the address of every subscriber with no active
+// subscription, none ended within retention, and created before it: the
+// personal data the service no longer needs. It works in batches and
+// returns how many addresses it removed.
+func ForgetInactive(ctx context.Context, db *sqlx.DB, retention time.Duration) (int64, error) {
+	var total int64
+	cutoff := fmt.Sprintf("%d seconds", int64(retention.Seconds()))
+	for {
+		res, err := db.ExecContext(ctx, `
+			UPDATE subscribers SET address = NULL, updated_at = now()
+			WHERE id IN (
+				SELECT p.id FROM subscribers p
+				WHERE p.address IS NOT NULL AND p.created_at < now() - $1::interval
+				  AND NOT EXISTS (
+					SELECT 1 FROM subscriptions s
+					WHERE s.subscriber_id = p.id
+					  AND (s.ended_at IS NULL OR s.ended_at > now() - $1::interval))
+				LIMIT 1000
+				FOR UPDATE SKIP LOCKED)`, cutoff)
+		if err != nil {
+			return total, fmt.Errorf("forget inactive subscribers: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < 1000 {
+			return total, nil
+		}
+	}
+}
+
+// ForgetInactiveHandler handles TypeForgetInactive.
+func ForgetInactiveHandler(db *sqlx.DB, retention time.Duration) asynq.HandlerFunc {
+	return func(ctx context.Context, _ *asynq.Task) error {
+		n, err := ForgetInactive(ctx, db, retention)
+		if n > 0 {
+			slog.InfoContext(ctx, "addresses of inactive subscribers removed", "subscribers", n)
+		}
+		return err
+	}
+}

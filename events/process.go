@@ -1,0 +1,174 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+
+	"email-alert/subscribers"
+)
+
+// EndedAccountDeleted is why subscriptions end when their account is deleted.
+const EndedAccountDeleted = "account_deleted"
+
+// Processor applies stored events: the handler of both event tasks.
+type Processor struct {
+	db   *sqlx.DB
+	subs *subscribers.Store
+}
+
+// NewProcessor returns a Processor.
+func NewProcessor(db *sqlx.DB, subs *subscribers.Store) *Processor {
+	return &Processor{db: db, subs: subs}
+}
+
+// ProcessTask handles TypeAccountEmailChanged and TypeAccountDeleted.
+func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var payload taskPayload
+	if err := json.Unmarshal(t.Payload(), &payload); err != nil || payload.EventID == "" {
+		return fmt.Errorf("%w: bad payload %q", asynq.SkipRetry, t.Payload())
+	}
+	return p.Process(ctx, payload.EventID)
+}
+
+// Process applies the stored event id, once: the change, the event's
+// outcome and its "done" are one transaction, under a lock on the event and
+// on its account. A failure is recorded on the event and returned for
+// asynq to retry; after MaxAttempts the event is marked failed.
+func (p *Processor) Process(ctx context.Context, id string) error {
+	err := p.subs.InTx(ctx, func(tx *sqlx.Tx) error {
+		var e struct {
+			Event
+			Status string `db:"status"`
+		}
+		err := tx.GetContext(ctx, &e, `
+			SELECT id, kind, event_type, sub, payload, occurred_at, status FROM account_events
+			WHERE id = $1 FOR UPDATE`, id)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && e.Status != "pending") {
+			return nil // unknown here, or already done: nothing to do
+		}
+		if err != nil {
+			return fmt.Errorf("load event: %w", err)
+		}
+		outcome, err := p.apply(ctx, tx, e.Event)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `
+			UPDATE account_events SET status = 'done', outcome = $2, attempts = attempts + 1,
+			       last_error = NULL, processed_at = now()
+			WHERE id = $1`, id, outcome)
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	// The transaction rolled back; record the failure on its own.
+	_, recordErr := p.db.ExecContext(context.WithoutCancel(ctx), `
+		UPDATE account_events SET attempts = attempts + 1, last_error = left($2, 1000),
+		       status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE status END
+		WHERE id = $1 AND status = 'pending'`, id, err.Error(), MaxAttempts)
+	if recordErr != nil {
+		return fmt.Errorf("event %s: %w (recording it: %w)", id, err, recordErr)
+	}
+	return fmt.Errorf("event %s: %w", id, err)
+}
+
+// apply applies e in tx and returns its outcome.
+func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, e Event) (string, error) {
+	// Serialise the account's events and learn the newest one applied.
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO account_event_cursors (sub) VALUES ($1) ON CONFLICT (sub) DO NOTHING`, e.Sub); err != nil {
+		return "", fmt.Errorf("cursor: %w", err)
+	}
+	var lastApplied *time.Time
+	if err := tx.GetContext(ctx, &lastApplied, `
+		SELECT last_applied_at FROM account_event_cursors WHERE sub = $1 FOR UPDATE`, e.Sub); err != nil {
+		return "", fmt.Errorf("cursor: %w", err)
+	}
+	var deleted bool
+	if err := tx.GetContext(ctx, &deleted, `SELECT EXISTS (SELECT 1 FROM deleted_accounts WHERE sub = $1)`, e.Sub); err != nil {
+		return "", fmt.Errorf("tombstone: %w", err)
+	}
+	switch {
+	case deleted:
+		return OutcomeAccountDeleted, nil
+	case lastApplied != nil && e.OccurredAt.Before(*lastApplied):
+		return OutcomeSuperseded, nil
+	}
+
+	var outcome string
+	var err error
+	switch e.Kind {
+	case KindEmailChanged:
+		outcome, err = p.changeEmail(ctx, tx, e)
+	case KindDeleted:
+		outcome, err = p.deleteAccount(ctx, tx, e)
+	default:
+		return OutcomeNotProcessed, nil
+	}
+	if err != nil || outcome == OutcomeIgnoredUnverified {
+		return outcome, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE account_event_cursors SET last_applied_at = $2 WHERE sub = $1`, e.Sub, e.OccurredAt)
+	return outcome, err
+}
+
+// changeEmail makes the account's verified new email the linked
+// subscriber's address, merging with a subscriber that already has it.
+func (p *Processor) changeEmail(ctx context.Context, tx *sqlx.Tx, e Event) (string, error) {
+	var change EmailChange
+	if err := json.Unmarshal(e.Payload, &change); err != nil {
+		return "", fmt.Errorf("payload: %w", err)
+	}
+	address, ok := subscribers.NormalizeAddress(change.Email)
+	if !change.EmailVerified || !ok {
+		return OutcomeIgnoredUnverified, nil
+	}
+	linked, err := subscribers.LockSubscriberByAccount(ctx, tx, e.Sub)
+	if errors.Is(err, subscribers.ErrNotFound) {
+		return OutcomeNoSubscriber, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if _, err := subscribers.ChangeAddressIn(ctx, tx, linked.ID, address, true); err != nil {
+		return "", err
+	}
+	return OutcomeApplied, nil
+}
+
+// deleteAccount ends every active subscription of the linked subscriber
+// (account_deleted), unlinks it, ends the account's sessions and leaves a
+// tombstone, all in tx.
+func (p *Processor) deleteAccount(ctx context.Context, tx *sqlx.Tx, e Event) (string, error) {
+	outcome := OutcomeApplied
+	linked, err := subscribers.LockSubscriberByAccount(ctx, tx, e.Sub)
+	switch {
+	case errors.Is(err, subscribers.ErrNotFound):
+		outcome = OutcomeNoSubscriber
+	case err != nil:
+		return "", err
+	default:
+		if _, err := subscribers.EndAllIn(ctx, tx, linked.ID, EndedAccountDeleted); err != nil {
+			return "", err
+		}
+		if err := subscribers.UnlinkAccountIn(ctx, tx, linked.ID); err != nil {
+			return "", err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE govuk_account_id = $1`, e.Sub); err != nil {
+		return "", fmt.Errorf("end sessions: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO deleted_accounts (sub, event_id) VALUES ($1, $2) ON CONFLICT (sub) DO NOTHING`, e.Sub, e.ID); err != nil {
+		return "", fmt.Errorf("tombstone: %w", err)
+	}
+	return outcome, nil
+}
