@@ -62,10 +62,14 @@ type EmailChange struct {
 
 // Inbox stores events and hands them to the worker.
 type Inbox struct {
-	db     *sqlx.DB
-	client *asynq.Client
-	queue  string
+	db         *sqlx.DB
+	client     *asynq.Client
+	queue      string
+	onReceived func(kind string)
 }
+
+// OnReceived has fn called for every newly stored event (for metrics).
+func (in *Inbox) OnReceived(fn func(kind string)) { in.onReceived = fn }
 
 // NewInbox returns an inbox enqueueing into queue.
 func NewInbox(db *sqlx.DB, client *asynq.Client, queue string) *Inbox {
@@ -90,6 +94,9 @@ func (in *Inbox) Record(ctx context.Context, e Event) (bool, error) {
 		return false, fmt.Errorf("record event %s: %w", e.ID, err)
 	}
 	n, _ := res.RowsAffected()
+	if n == 1 && in.onReceived != nil {
+		in.onReceived(e.Kind)
+	}
 	if n == 0 || e.Kind == KindUnknown {
 		return n == 1, nil
 	}

@@ -19,8 +19,15 @@ const EndedAccountDeleted = "account_deleted"
 
 // Processor applies stored events: the handler of both event tasks.
 type Processor struct {
-	db   *sqlx.DB
-	subs *subscribers.Store
+	db          *sqlx.DB
+	subs        *subscribers.Store
+	onProcessed func(kind, outcome string, sinceReceipt time.Duration)
+}
+
+// OnProcessed has fn called for every event processed, with its outcome
+// and the time since it was received (for metrics).
+func (p *Processor) OnProcessed(fn func(kind, outcome string, sinceReceipt time.Duration)) {
+	p.onProcessed = fn
 }
 
 // NewProcessor returns a Processor.
@@ -42,13 +49,21 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // on its account. A failure is recorded on the event and returned for
 // asynq to retry; after MaxAttempts the event is marked failed.
 func (p *Processor) Process(ctx context.Context, id string) error {
+	var (
+		done     bool
+		kind     string
+		outcome  string
+		received time.Time
+	)
 	err := p.subs.InTx(ctx, func(tx *sqlx.Tx) error {
+		done = false
 		var e struct {
 			Event
-			Status string `db:"status"`
+			Status     string    `db:"status"`
+			ReceivedAt time.Time `db:"received_at"`
 		}
 		err := tx.GetContext(ctx, &e, `
-			SELECT id, kind, event_type, sub, payload, occurred_at, status FROM account_events
+			SELECT id, kind, event_type, sub, payload, occurred_at, status, received_at FROM account_events
 			WHERE id = $1 FOR UPDATE`, id)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && e.Status != "pending") {
 			return nil // unknown here, or already done: nothing to do
@@ -56,17 +71,20 @@ func (p *Processor) Process(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("load event: %w", err)
 		}
-		outcome, err := p.apply(ctx, tx, e.Event)
-		if err != nil {
+		if outcome, err = p.apply(ctx, tx, e.Event); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `
 			UPDATE account_events SET status = 'done', outcome = $2, attempts = attempts + 1,
 			       last_error = NULL, processed_at = now()
 			WHERE id = $1`, id, outcome)
+		done, kind, received = err == nil, e.Kind, e.ReceivedAt
 		return err
 	})
 	if err == nil {
+		if done && p.onProcessed != nil {
+			p.onProcessed(kind, outcome, time.Since(received))
+		}
 		return nil
 	}
 	// The transaction rolled back; record the failure on its own.

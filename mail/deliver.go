@@ -41,8 +41,19 @@ func NewDeliverTask(id uuid.UUID, queue string) *asynq.Task {
 
 // Deliverer handles TypeDeliver tasks.
 type Deliverer struct {
-	db     *sqlx.DB
-	sender Sender
+	db        *sqlx.DB
+	sender    Sender
+	onAttempt func(result string)
+}
+
+// OnAttempt has fn called after every send attempt with its result: sent,
+// retry or failed (for metrics).
+func (d *Deliverer) OnAttempt(fn func(result string)) { d.onAttempt = fn }
+
+func (d *Deliverer) attempted(result string) {
+	if d.onAttempt != nil {
+		d.onAttempt(result)
+	}
 }
 
 // NewDeliverer returns a handler delivering through sender.
@@ -125,14 +136,17 @@ func (d *Deliverer) Deliver(ctx context.Context, id uuid.UUID) (err error) {
 	var permanent *PermanentError
 	switch {
 	case sendErr == nil:
+		d.attempted("sent")
 		return d.finish(ctx, conn, id, "sent", ref, "")
 	case errors.As(sendErr, &permanent):
+		d.attempted("failed")
 		slog.WarnContext(ctx, "email failed permanently", "email_id", id, "error", sendErr)
 		if err := d.finish(ctx, conn, id, "failed", "", sendErr.Error()); err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: %w", asynq.SkipRetry, sendErr)
 	default:
+		d.attempted("retry")
 		_, err := conn.ExecContext(context.WithoutCancel(ctx), `
 			UPDATE emails SET status = 'pending', last_error = $2, updated_at = now() WHERE id = $1`,
 			id, truncate(sendErr.Error(), 1000))

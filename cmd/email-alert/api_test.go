@@ -417,3 +417,34 @@ func TestAPIAuthTokenEmails(t *testing.T) {
 		t.Errorf("emails %+v, want one to ann with a link to PUBLIC_URL/email/manage", emails)
 	}
 }
+
+// TestOperations: metrics and the queue UI answer behind the API token,
+// and the queue UI cannot change anything.
+func TestOperations(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t)
+	w := f.do("GET", "/metrics", "", nil)
+	for _, want := range []string{
+		`email_alert_http_requests_total{route="/subscriptions",server="api",status="200"} 1`,
+		"email_alert_account_events_received_total", "email_alert_emails_total", "go_goroutines",
+	} {
+		if w.Code != 200 || !strings.Contains(w.Body.String(), want) {
+			t.Errorf("/metrics: %d, missing %q", w.Code, want)
+		}
+	}
+	if w := f.do("GET", "/metrics", "", http.Header{"Authorization": {""}}); w.Code != 401 {
+		t.Errorf("/metrics without a token: %d, want 401", w.Code)
+	}
+	if w := f.do("GET", "/admin/queues", "", nil); w.Code != 200 || !strings.Contains(w.Body.String(), "<html") {
+		t.Errorf("/admin/queues: %d", w.Code)
+	}
+	if w := f.do("GET", "/admin/queues/api/queues", "", nil); w.Code != 200 {
+		t.Errorf("/admin/queues/api/queues: %d %s", w.Code, w.Body)
+	}
+	if w := f.do("DELETE", "/admin/queues/api/queues/x", "", nil); w.Code != 405 && w.Code != 404 {
+		t.Errorf("DELETE on the queue UI: %d, want it refused", w.Code)
+	}
+	if w := f.do("GET", "/admin/queues", "", http.Header{"Authorization": {""}}); w.Code != 401 {
+		t.Errorf("/admin/queues without a token: %d, want 401", w.Code)
+	}
+}

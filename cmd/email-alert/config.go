@@ -40,7 +40,10 @@ type config struct {
 	Redis        asynq.RedisConnOpt
 	APIAddr      string
 	FrontendAddr string
-	PublicURL    *url.URL
+	// MetricsAddr, when set, is where a lone worker serves /metrics (api
+	// and frontend serve it on their own listeners).
+	MetricsAddr string
+	PublicURL   *url.URL
 	// Local is true when PUBLIC_URL is on this machine: development
 	// defaults are allowed and cookies need not be Secure.
 	Local bool
@@ -115,7 +118,11 @@ func parseConfig(getenv func(string) string) (*config, error) {
 
 	c.APIAddr = get("API_ADDR", "127.0.0.1:3088")
 	c.FrontendAddr = get("FRONTEND_ADDR", "127.0.0.1:3000")
-	for name, addr := range map[string]string{"API_ADDR": c.APIAddr, "FRONTEND_ADDR": c.FrontendAddr} {
+	c.MetricsAddr = get("METRICS_ADDR", "")
+	for name, addr := range map[string]string{"API_ADDR": c.APIAddr, "FRONTEND_ADDR": c.FrontendAddr, "METRICS_ADDR": c.MetricsAddr} {
+		if addr == "" && name == "METRICS_ADDR" {
+			continue
+		}
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 			bad(name, "must be host:port, e.g. 127.0.0.1:3000")
 		}

@@ -302,8 +302,9 @@ func TestDevOutbox(t *testing.T) {
 
 	cfg := *s.a.cfg
 	cfg.Local = false
-	prod := &app{cfg: &cfg, pages: s.a.pages}
-	r := frontendRouter(prod)
+	prod := *s.a
+	prod.cfg = &cfg
+	r := frontendRouter(&prod)
 	w := httptest.NewRecorder()
 	r.ServeHTTP(w, httptest.NewRequest("GET", "/dev/outbox", nil))
 	if w.Code != 404 {

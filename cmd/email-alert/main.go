@@ -23,6 +23,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the PostgreSQL driver
 	"github.com/redis/go-redis/v9"
@@ -32,6 +33,7 @@ import (
 	"email-alert/frontend"
 	"email-alert/linking"
 	"email-alert/mail"
+	"email-alert/metrics"
 	"email-alert/migrations"
 	"email-alert/ratelimit"
 	"email-alert/subscribers"
@@ -133,6 +135,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if command == "worker" || command == "all" {
 		g.Go(func() error { return work(ctx, a) })
 	}
+	if command == "worker" && cfg.MetricsAddr != "" {
+		g.Go(func() error { return serve(ctx, "metrics", cfg.MetricsAddr, metricsRouter(a)) })
+	}
 	return g.Wait()
 }
 
@@ -155,6 +160,8 @@ type app struct {
 	events      *events.API
 	inbox       *events.Inbox
 	processor   *events.Processor
+	metrics     *metrics.Metrics
+	queueUI     *asynqmon.HTTPHandler
 }
 
 // queue names the asynq queue of one kind of work ("events", "email",
@@ -194,7 +201,17 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		return nil, err
 	}
 	client := asynq.NewClientFromRedisClient(rdb)
+	var queues []string
+	for _, kind := range queueKinds {
+		queues = append(queues, namespace+":"+kind)
+	}
+	m := metrics.New(asynq.NewInspectorFromRedisClient(rdb), queues)
 	inbox := events.NewInbox(db, client, namespace+":events")
+	inbox.OnReceived(m.EventReceived)
+	processor := events.NewProcessor(db, store)
+	processor.OnProcessed(m.EventProcessed)
+	deliverer := mail.NewDeliverer(db, sender)
+	deliverer.OnAttempt(m.EmailAttempt)
 	verifier := events.NewVerifier(cfg.AccountEventsIssuer, cfg.AccountEventsAud, cfg.AccountEventsJWKS,
 		&http.Client{Timeout: 10 * time.Second})
 	return &app{
@@ -207,10 +224,14 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		linking:     linking.NewAPI(signIn, perAddress),
 		pages:       pages,
 		dispatcher:  mail.NewDispatcher(db, cfg.DatabaseURL, client, namespace+":email"),
-		deliverer:   mail.NewDeliverer(db, sender),
+		deliverer:   deliverer,
 		events:      events.NewAPI(inbox, verifier),
 		inbox:       inbox,
-		processor:   events.NewProcessor(db, store),
+		processor:   processor,
+		metrics:     m,
+		queueUI: asynqmon.New(asynqmon.Options{
+			RootPath: "/admin/queues", RedisConnOpt: cfg.Redis, ReadOnly: true,
+		}),
 	}, nil
 }
 
@@ -220,6 +241,7 @@ const signInFloor = 250 * time.Millisecond
 
 func (a *app) close() {
 	_ = a.asynq.Close()
+	_ = a.queueUI.Close()
 }
 
 // newSender returns the email sender EMAIL_DELIVERY names.

@@ -42,7 +42,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		t.Fatalf("openapi.yaml: %v", err)
 	}
 
-	param := regexp.MustCompile(`:([A-Za-z_]+)`)
+	param := regexp.MustCompile(`[:*]([A-Za-z_]+)`)
 	routed := map[string]bool{}
 	_, r := testApp(t)
 	for _, route := range r.Routes() {

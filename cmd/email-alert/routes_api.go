@@ -10,7 +10,7 @@ import (
 func apiRouter(a *app) *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(requestLog("api"), gin.CustomRecovery(recoverJSON))
+	r.Use(requestLog("api"), a.metrics.HTTP("api"), gin.CustomRecovery(recoverJSON))
 	r.NoRoute(jsonapi.NotFound)
 	r.NoMethod(jsonapi.MethodNotAllowed)
 
@@ -42,6 +42,11 @@ func apiRouter(a *app) *gin.Engine {
 	api.POST("/subscribers/govuk-account/link", l.LinkAccountSubscriber)
 	api.GET("/subscribers/govuk-account/:govuk_account_id", l.AccountSubscriber)
 
+	// Operations: metrics and the queues, read only
+	api.GET("/metrics", a.metrics.Handler())
+	api.GET("/admin/queues", gin.WrapH(a.queueUI))
+	api.GET("/admin/queues/*path", gin.WrapH(a.queueUI))
+
 	// Account lifecycle events, authenticated by ACCOUNT_EVENTS_TOKEN
 	accountService := r.Group("/", jsonapi.BearerAuth([]string{a.cfg.AccountEventsToken}))
 	e := a.events
@@ -49,5 +54,15 @@ func apiRouter(a *app) *gin.Engine {
 	accountService.PUT("/api/oidc-users/:sub", e.PutOIDCUser)
 	accountService.DELETE("/api/oidc-users/:sub", e.DeleteOIDCUser)
 
+	return r
+}
+
+// metricsRouter serves /metrics alone, for a worker run on its own
+// (METRICS_ADDR), behind the API bearer token.
+func metricsRouter(a *app) *gin.Engine {
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.NoRoute(jsonapi.NotFound)
+	r.GET("/metrics", jsonapi.BearerAuth(a.cfg.APITokens), a.metrics.Handler())
 	return r
 }

@@ -15,7 +15,7 @@ func frontendRouter(a *app) *gin.Engine {
 	// X-Forwarded-For cannot be used to dodge the per-client rate limit.
 	_ = r.SetTrustedProxies(nil)
 	p := a.pages
-	r.Use(requestLog("frontend"), gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }))
+	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }))
 	r.NoRoute(p.NotFound)
 
 	r.GET("/healthcheck/live", live)
