@@ -460,3 +460,35 @@ func TestForgetInactive(t *testing.T) {
 		}
 	}
 }
+
+// TestEventThatKeepsFailingEndsFailed: an event that cannot be applied is
+// retried, keeping its last error, and after MaxAttempts is marked failed.
+func TestEventThatKeepsFailingEndsFailed(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	if _, err := f.inbox.Record(ctx, events.Event{
+		ID: "broken", Kind: events.KindEmailChanged, EventType: events.EventIdentifierChanged,
+		Sub: "urn:fdc:gov.uk:2022:ann", Payload: []byte(`"not an object"`), OccurredAt: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; attempt <= events.MaxAttempts; attempt++ {
+		if err := f.processor.Process(ctx, "broken"); err == nil {
+			t.Fatalf("attempt %d succeeded", attempt)
+		}
+	}
+	var e struct {
+		Status    string  `db:"status"`
+		Attempts  int     `db:"attempts"`
+		LastError *string `db:"last_error"`
+	}
+	if err := f.db.Get(&e, `SELECT status, attempts, last_error FROM account_events WHERE id = 'broken'`); err != nil {
+		t.Fatal(err)
+	}
+	if e.Status != "failed" || e.Attempts != events.MaxAttempts || e.LastError == nil || *e.LastError == "" {
+		t.Errorf("after %d failures: %+v, want failed with the last error", events.MaxAttempts, e)
+	}
+	if err := f.processor.Process(ctx, "broken"); err != nil {
+		t.Errorf("a failed event is tried again: %v", err)
+	}
+}
