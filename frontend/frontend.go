@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -57,8 +58,8 @@ type Pages struct {
 
 // New parses every page template in fsys (templates.Pages), failing on a
 // bad one, and returns the handlers.
-func New(cfg Config, db *sqlx.DB, l *linking.Service, subs *subscribers.Store, perAddress, perClient linking.Limiter, fsys fs.FS) (*Pages, error) {
-	layout, err := template.ParseFS(fsys, "pages/layout.html")
+func New(cfg Config, db *sqlx.DB, l *linking.Service, subs *subscribers.Store, perAddress, perClient linking.Limiter, fsys fs.FS, assets *Assets) (*Pages, error) {
+	layout, err := template.New("layout.html").Funcs(assets.FuncMap()).ParseFS(fsys, "pages/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("page templates: %w", err)
 	}
@@ -74,6 +75,11 @@ func New(cfg Config, db *sqlx.DB, l *linking.Service, subs *subscribers.Store, p
 		view, err := template.Must(layout.Clone()).ParseFS(fsys, name)
 		if err != nil {
 			return nil, fmt.Errorf("page templates: %w", err)
+		}
+		// Render each page once now, so a template that cannot render
+		// (an unknown asset, say) stops the start, not a request.
+		if err := view.ExecuteTemplate(io.Discard, "layout", map[string]any{}); err != nil {
+			return nil, fmt.Errorf("page templates: %s: %w", name, err)
 		}
 		views[strings.TrimSuffix(strings.TrimPrefix(name, "pages/"), ".html")] = view
 	}
@@ -111,6 +117,23 @@ func (p *Pages) fail(c *gin.Context, err error) {
 		}
 	}
 	c.String(http.StatusInternalServerError, "Sorry, there is a problem with the service")
+}
+
+// contentSecurityPolicy allows nothing inline and nothing from elsewhere:
+// scripts, styles, fonts and images come from /assets/, forms post here,
+// and no site may frame the pages.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// SecurityHeaders sets the headers every page carries. Pages that hold a
+// token in their URL tighten Referrer-Policy to no-referrer themselves.
+func SecurityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 }
 
 // NotFound is the page for unknown paths and for anything that is not the

@@ -1,50 +1,337 @@
 package frontend
 
 import (
+	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"email-alert/linking"
+	"email-alert/subscribers"
 )
 
-// Manage handles GET /email/manage: the signed-in subscriber's active
-// subscriptions. Without a session it sends the person to sign in.
-func (p *Pages) Manage(c *gin.Context) {
+// Notices shown on /email/manage after a change. Only these keys are
+// accepted, so the banner never repeats arbitrary input.
+const (
+	noticeSubscribed      = "subscribed"
+	noticeAlready         = "already"
+	noticeFrequency       = "frequency"
+	noticeUnsubscribed    = "unsubscribed"
+	noticeUnsubscribedAll = "unsubscribed-all"
+	noticeAddress         = "address"
+)
+
+func manageWithNotice(notice, slug string) string {
+	q := url.Values{"notice": {notice}}
+	if slug != "" {
+		q.Set("list", slug)
+	}
+	return "/email/manage?" + q.Encode()
+}
+
+// requireSession returns the signed-in person with a subscriber, sending
+// anyone else to sign in (or, for an account whose email is not verified,
+// explaining why there is nothing to manage).
+func (p *Pages) requireSession(c *gin.Context) (linking.Session, bool) {
 	personal(c)
 	s, ok := p.session(c)
 	if !ok {
 		c.Redirect(http.StatusFound, "/email/manage/authenticate")
-		return
+		return linking.Session{}, false
 	}
-	if !s.HasSubscriber() {
-		// Signed in with One Login, but the account's email is not
-		// verified, so nothing could be linked.
+	if !s.HasSubscriber() || s.Subscriber.Address == nil {
 		p.render(c, http.StatusForbidden, "error", map[string]any{
 			"Heading": "You need to confirm your email address",
 			"Message": "Confirm your email address in your GOV.UK One Login, then sign in again to manage your subscriptions.",
 		})
+		return linking.Session{}, false
+	}
+	return s, true
+}
+
+// Manage handles GET /email/manage: the signed-in subscriber's active
+// subscriptions. Without a session it sends the person to sign in.
+func (p *Pages) Manage(c *gin.Context) {
+	s, ok := p.requireSession(c)
+	if !ok {
 		return
 	}
-	subscriber, subs, err := p.subs.ActiveSubscriptions(c.Request.Context(), s.Subscriber.ID, "title")
+	_, subs, err := p.subs.ActiveSubscriptions(c.Request.Context(), s.Subscriber.ID, "title")
 	if err != nil {
 		p.fail(c, err)
 		return
 	}
-	var subscribed string
-	if slug := c.Query("subscribed"); slug != "" {
-		for _, sub := range subs {
-			if sub.List.Slug == slug {
-				subscribed = sub.List.Title
-			}
+	p.render(c, http.StatusOK, "manage", map[string]any{
+		"Address": *s.Subscriber.Address, "Subscriptions": subs,
+		"Notice": p.notice(c), "Account": s.Method == linking.MethodAccount,
+	})
+}
+
+// notice returns the banner text for ?notice=&list=, or "".
+func (p *Pages) notice(c *gin.Context) string {
+	title := "this topic"
+	if slug := c.Query("list"); slug != "" {
+		if list, err := p.subs.ListBySlug(c.Request.Context(), slug); err == nil {
+			title = list.Title
 		}
 	}
-	address := ""
-	if subscriber.Address != nil {
-		address = *subscriber.Address
+	switch c.Query("notice") {
+	case noticeSubscribed:
+		return "You’ve subscribed to " + title
+	case noticeAlready:
+		return "You’re already subscribed to " + title
+	case noticeFrequency:
+		return "You’ve changed how often you get emails about " + title
+	case noticeUnsubscribed:
+		return "You’ve unsubscribed from " + title
+	case noticeUnsubscribedAll:
+		return "You’ve unsubscribed from all GOV.UK emails"
+	case noticeAddress:
+		return "Your email address has been changed"
 	}
-	p.render(c, http.StatusOK, "manage", map[string]any{
-		"Address": address, "Subscriptions": subs, "Subscribed": subscribed,
-		"Account": s.Method == linking.MethodAccount,
+	return ""
+}
+
+// ownSubscription returns the active subscription :id of the signed-in
+// subscriber; any other is answered 404, like an unknown one.
+func (p *Pages) ownSubscription(c *gin.Context, s linking.Session) (subscribers.Subscription, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		p.NotFound(c)
+		return subscribers.Subscription{}, false
+	}
+	sub, err := p.subs.Subscription(c.Request.Context(), id)
+	if errors.Is(err, subscribers.ErrNotFound) || (err == nil && (sub.Subscriber.ID != s.Subscriber.ID || !sub.Active())) {
+		p.NotFound(c)
+		return subscribers.Subscription{}, false
+	}
+	if err != nil {
+		p.fail(c, err)
+		return subscribers.Subscription{}, false
+	}
+	return sub, true
+}
+
+// frequencyOption is one radio of the frequency question.
+type frequencyOption struct{ Value, Label string }
+
+var frequencyOptions = []frequencyOption{
+	{string(subscribers.Immediately), "Every time there’s an update"},
+	{string(subscribers.Daily), "Once a day"},
+	{string(subscribers.Weekly), "Once a week"},
+}
+
+func frequencyPage(title, selected, errorMessage, action string, hidden map[string]string, button, back string) map[string]any {
+	return map[string]any{
+		"Title": title, "Selected": selected, "Frequencies": frequencyOptions, "Error": errorMessage,
+		"ErrorField": "frequency", "Action": action, "Hidden": hidden, "Button": button, "Back": back,
+	}
+}
+
+// FrequencyForm handles GET /email/manage/frequency/:id.
+func (p *Pages) FrequencyForm(c *gin.Context) {
+	s, ok := p.requireSession(c)
+	if !ok {
+		return
+	}
+	sub, ok := p.ownSubscription(c, s)
+	if !ok {
+		return
+	}
+	p.render(c, http.StatusOK, "frequency", frequencyPage(sub.List.Title, string(sub.Frequency), "",
+		"/email/manage/frequency/"+sub.ID.String(), nil, "Save", "/email/manage"))
+}
+
+// ChangeFrequency handles POST /email/manage/frequency/:id.
+func (p *Pages) ChangeFrequency(c *gin.Context) {
+	s, ok := p.requireSession(c)
+	if !ok {
+		return
+	}
+	sub, ok := p.ownSubscription(c, s)
+	if !ok {
+		return
+	}
+	f, valid := subscribers.ParseFrequency(c.PostForm("frequency"))
+	if !valid {
+		p.render(c, http.StatusUnprocessableEntity, "frequency", frequencyPage(sub.List.Title, "",
+			"Select how often you want to get emails", "/email/manage/frequency/"+sub.ID.String(), nil, "Save", "/email/manage"))
+		return
+	}
+	if _, err := p.subs.ChangeFrequency(c.Request.Context(), sub.ID, f); err != nil {
+		p.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, manageWithNotice(noticeFrequency, sub.List.Slug))
+}
+
+// UnsubscribeForm handles GET /email/unsubscribe/:id: a confirmation,
+// for the signed-in subscriber or for the holder of the emailed link.
+func (p *Pages) UnsubscribeForm(c *gin.Context) {
+	if token := c.Query("token"); token != "" {
+		c.Header("Referrer-Policy", "no-referrer")
+		personal(c)
+		id, _ := uuid.Parse(c.Param("id"))
+		sub, err := p.linking.CheckUnsubscribeToken(c.Request.Context(), id, token)
+		if err != nil {
+			p.linkProblem(c, err)
+			return
+		}
+		p.render(c, http.StatusOK, "confirm_action", unsubscribePage(sub, map[string]string{"token": token}, ""))
+		return
+	}
+	s, ok := p.requireSession(c)
+	if !ok {
+		return
+	}
+	sub, ok := p.ownSubscription(c, s)
+	if !ok {
+		return
+	}
+	p.render(c, http.StatusOK, "confirm_action", unsubscribePage(sub, nil, "/email/manage"))
+}
+
+func unsubscribePage(sub subscribers.Subscription, hidden map[string]string, back string) map[string]any {
+	return map[string]any{
+		"Heading": "Are you sure you want to unsubscribe from " + sub.List.Title + "?",
+		"Message": "You’ll stop getting emails about " + sub.List.Title + ".",
+		"Action":  "/email/unsubscribe/" + sub.ID.String(), "Hidden": hidden, "Button": "Unsubscribe", "Back": back,
+	}
+}
+
+// Unsubscribe handles POST /email/unsubscribe/:id.
+func (p *Pages) Unsubscribe(c *gin.Context) {
+	if token := c.PostForm("token"); token != "" {
+		personal(c)
+		id, _ := uuid.Parse(c.Param("id"))
+		sub, err := p.linking.UnsubscribeByToken(c.Request.Context(), id, token)
+		if err != nil {
+			p.linkProblem(c, err)
+			return
+		}
+		p.render(c, http.StatusOK, "done", map[string]any{
+			"Heading": "You’ve unsubscribed", "PanelBody": "from " + sub.List.Title,
+			"Message": "You’ll no longer get emails about " + sub.List.Title + ".",
+			"Link":    "/email/manage/authenticate", "LinkText": "Manage your other GOV.UK email subscriptions",
+		})
+		return
+	}
+	s, ok := p.requireSession(c)
+	if !ok {
+		return
+	}
+	sub, ok := p.ownSubscription(c, s)
+	if !ok {
+		return
+	}
+	if err := p.subs.Unsubscribe(c.Request.Context(), sub.ID); err != nil && !errors.Is(err, subscribers.ErrNotFound) {
+		p.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, manageWithNotice(noticeUnsubscribed, sub.List.Slug))
+}
+
+// UnsubscribeAllForm handles GET /email/manage/unsubscribe-all.
+func (p *Pages) UnsubscribeAllForm(c *gin.Context) {
+	if _, ok := p.requireSession(c); !ok {
+		return
+	}
+	p.render(c, http.StatusOK, "confirm_action", map[string]any{
+		"Heading": "Are you sure you want to unsubscribe from everything?",
+		"Message": "You’ll stop getting all GOV.UK emails you’ve subscribed to.",
+		"Action":  "/email/manage/unsubscribe-all", "Button": "Unsubscribe from everything", "Back": "/email/manage",
 	})
+}
+
+// UnsubscribeAll handles POST /email/manage/unsubscribe-all.
+func (p *Pages) UnsubscribeAll(c *gin.Context) {
+	s, ok := p.requireSession(c)
+	if !ok {
+		return
+	}
+	if _, err := p.subs.UnsubscribeAll(c.Request.Context(), s.Subscriber.ID, subscribers.EndedUnsubscribed); err != nil {
+		p.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, manageWithNotice(noticeUnsubscribedAll, ""))
+}
+
+// addressSession is requireSession for the address pages, which are for
+// magic-link sessions only: account users change their email in One Login.
+func (p *Pages) addressSession(c *gin.Context) (linking.Session, bool) {
+	s, ok := p.requireSession(c)
+	if ok && s.Method != linking.MethodMagicLink {
+		p.NotFound(c)
+		return linking.Session{}, false
+	}
+	return s, ok
+}
+
+// AddressForm handles GET /email/manage/address.
+func (p *Pages) AddressForm(c *gin.Context) {
+	s, ok := p.addressSession(c)
+	if !ok {
+		return
+	}
+	p.render(c, http.StatusOK, "address", map[string]any{"Current": *s.Subscriber.Address})
+}
+
+// RequestAddressChange handles POST /email/manage/address: a link goes to
+// the new address, and the change waits for it.
+func (p *Pages) RequestAddressChange(c *gin.Context) {
+	s, ok := p.addressSession(c)
+	if !ok {
+		return
+	}
+	raw := c.PostForm("address")
+	address, valid := subscribers.NormalizeAddress(raw)
+	if !valid {
+		p.render(c, http.StatusUnprocessableEntity, "address", map[string]any{
+			"Current": *s.Subscriber.Address, "Address": raw, "Error": addressProblem(raw), "ErrorField": "address",
+		})
+		return
+	}
+	if !p.allow(c, address) {
+		return
+	}
+	if err := p.linking.RequestAddressChange(c.Request.Context(), s.Subscriber, address); err != nil {
+		p.fail(c, err)
+		return
+	}
+	p.render(c, http.StatusOK, "check_email_confirm", map[string]any{
+		"Address":     address,
+		"Instruction": "Click the link in it to start getting your GOV.UK emails there.",
+		"Expiry":      "24 hours",
+	})
+}
+
+// ConfirmAddressChange handles GET /email/manage/address/confirm?token=.
+func (p *Pages) ConfirmAddressChange(c *gin.Context) {
+	c.Header("Referrer-Policy", "no-referrer")
+	personal(c)
+	subscriber, err := p.linking.ConfirmAddressChange(c.Request.Context(), c.Query("token"))
+	if err != nil {
+		p.linkProblem(c, err)
+		return
+	}
+	if s, ok := p.session(c); ok && s.Subscriber.ID == subscriber.ID {
+		c.Redirect(http.StatusSeeOther, manageWithNotice(noticeAddress, ""))
+		return
+	}
+	p.render(c, http.StatusOK, "done", map[string]any{
+		"Heading": "Your email address has been changed", "PanelBody": "to " + *subscriber.Address,
+		"Message": "Your GOV.UK emails will go to your new address.",
+		"Link":    "/email/manage/authenticate", "LinkText": "Manage your subscriptions",
+	})
+}
+
+// linkProblem answers a bad, used or expired link with the expired page.
+func (p *Pages) linkProblem(c *gin.Context, err error) {
+	if errors.Is(err, linking.ErrTokenInvalid) || errors.Is(err, subscribers.ErrNotFound) {
+		p.render(c, http.StatusGone, "expired", map[string]any{"Again": "/email/manage/authenticate"})
+		return
+	}
+	p.fail(c, err)
 }

@@ -27,11 +27,8 @@ func (p *Pages) Authenticate(c *gin.Context) {
 	raw := c.PostForm("address")
 	address, ok := subscribers.NormalizeAddress(raw)
 	if !ok {
-		message := "Enter an email address in the correct format, like name@example.com"
-		if strings.TrimSpace(raw) == "" {
-			message = "Enter your email address"
-		}
-		p.render(c, http.StatusUnprocessableEntity, "authenticate", map[string]any{"Address": raw, "Error": message})
+		message := addressProblem(raw)
+		p.render(c, http.StatusUnprocessableEntity, "authenticate", map[string]any{"Address": raw, "Error": message, "ErrorField": "address"})
 		return
 	}
 	if !p.allow(c, address) {
@@ -44,6 +41,7 @@ func (p *Pages) Authenticate(c *gin.Context) {
 	time.Sleep(time.Until(start.Add(p.cfg.SignInFloor)))
 	p.render(c, http.StatusOK, "check_email", map[string]any{
 		"Address": address, "Purpose": "with a link to manage your subscriptions",
+		"Again": "/email/manage/authenticate",
 	})
 }
 
@@ -96,4 +94,12 @@ func waitText(d time.Duration) string {
 	default:
 		return "an hour"
 	}
+}
+
+// addressProblem is the error message for an address that did not parse.
+func addressProblem(raw string) string {
+	if strings.TrimSpace(raw) == "" {
+		return "Enter your email address"
+	}
+	return "Enter an email address in the correct format, like name@example.com"
 }

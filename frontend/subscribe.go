@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -34,12 +33,9 @@ func (p *Pages) Verify(c *gin.Context) {
 	raw := c.PostForm("address")
 	address, valid := subscribers.NormalizeAddress(raw)
 	if !valid {
-		message := "Enter an email address in the correct format, like name@example.com"
-		if strings.TrimSpace(raw) == "" {
-			message = "Enter your email address"
-		}
 		p.render(c, http.StatusUnprocessableEntity, "verify", map[string]any{
-			"Title": list.Title, "TopicID": list.Slug, "Frequency": string(frequency), "Address": raw, "Error": message,
+			"Title": list.Title, "TopicID": list.Slug, "Frequency": string(frequency), "Address": raw,
+			"Error": addressProblem(raw), "ErrorField": "address",
 		})
 		return
 	}
@@ -50,7 +46,11 @@ func (p *Pages) Verify(c *gin.Context) {
 		p.fail(c, err)
 		return
 	}
-	p.render(c, http.StatusOK, "check_email_confirm", map[string]any{"Address": address, "Title": list.Title})
+	p.render(c, http.StatusOK, "check_email_confirm", map[string]any{
+		"Address":     address,
+		"Instruction": "Click the link in it to confirm that you want to get emails about " + list.Title + ".",
+		"Expiry":      "7 days",
+	})
 }
 
 // ConfirmSubscription handles GET /email/subscriptions/authenticate: the
@@ -74,7 +74,73 @@ func (p *Pages) ConfirmSubscription(c *gin.Context) {
 		return
 	}
 	p.renewSession(c, confirmed.Session)
-	c.Redirect(http.StatusSeeOther, "/email/manage?"+url.Values{"subscribed": {confirmed.Subscription.List.Slug}}.Encode())
+	notice := noticeSubscribed
+	if !confirmed.Created {
+		notice = noticeAlready
+	}
+	c.Redirect(http.StatusSeeOther, manageWithNotice(notice, confirmed.Subscription.List.Slug))
+}
+
+// NewSubscription handles GET /email/subscriptions/new?topic_id=: the
+// first step of subscribing, choosing how often.
+func (p *Pages) NewSubscription(c *gin.Context) {
+	list, err := p.subs.ListBySlug(c.Request.Context(), c.Query("topic_id"))
+	if errors.Is(err, subscribers.ErrListNotFound) {
+		p.NotFound(c)
+		return
+	}
+	if err != nil {
+		p.fail(c, err)
+		return
+	}
+	p.render(c, http.StatusOK, "frequency", frequencyPage(list.Title, "", "", "/email/subscriptions/new",
+		map[string]string{"topic_id": list.Slug}, "Continue", "https://www.gov.uk"+deref(list.URL)))
+}
+
+// ChooseFrequency handles POST /email/subscriptions/new: someone signed in
+// with a linked One Login account subscribes at once; anyone else goes on
+// to give their address and confirm it.
+func (p *Pages) ChooseFrequency(c *gin.Context) {
+	list, err := p.subs.ListBySlug(c.Request.Context(), c.PostForm("topic_id"))
+	if errors.Is(err, subscribers.ErrListNotFound) {
+		p.NotFound(c)
+		return
+	}
+	if err != nil {
+		p.fail(c, err)
+		return
+	}
+	f, ok := subscribers.ParseFrequency(c.PostForm("frequency"))
+	if !ok {
+		p.render(c, http.StatusUnprocessableEntity, "frequency", frequencyPage(list.Title, "", "Select how often you want to get emails",
+			"/email/subscriptions/new", map[string]string{"topic_id": list.Slug}, "Continue", "https://www.gov.uk"+deref(list.URL)))
+		return
+	}
+	s, signedIn := p.session(c)
+	if !signedIn || s.Method != linking.MethodAccount || !s.HasSubscriber() || s.Subscriber.Address == nil {
+		c.Redirect(http.StatusSeeOther, "/email/subscriptions/verify?"+url.Values{
+			"topic_id": {list.Slug}, "frequency": {string(f)}}.Encode())
+		return
+	}
+	_, created, err := p.subs.Subscribe(c.Request.Context(), subscribers.SubscribeRequest{
+		Address: *s.Subscriber.Address, ListID: list.ID, Frequency: f,
+	})
+	if err != nil {
+		p.fail(c, err)
+		return
+	}
+	notice := noticeSubscribed
+	if !created {
+		notice = noticeAlready
+	}
+	c.Redirect(http.StatusSeeOther, manageWithNotice(notice, list.Slug))
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // topic looks up the list and frequency a subscription journey is about,

@@ -23,7 +23,9 @@ func (s *Service) RequestConfirmation(ctx context.Context, address, topicID stri
 		return err
 	}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		token, err := insertToken(ctx, tx, PurposeConfirmSubscription, nil, address, list.Slug, string(f), ConfirmTTL)
+		token, err := insertToken(ctx, tx, tokenRow{
+			Purpose: PurposeConfirmSubscription, Address: address, TopicID: list.Slug, Frequency: string(f), TTL: ConfirmTTL,
+		})
 		if err != nil {
 			return err
 		}
@@ -40,6 +42,8 @@ func (s *Service) RequestConfirmation(ctx context.Context, address, topicID stri
 // Confirmed is the outcome of a confirmation link.
 type Confirmed struct {
 	Subscription subscribers.Subscription
+	// Created is false when the person was already subscribed like this.
+	Created bool
 	// Session is a new magic-link session, or "" when the subscriber is
 	// linked to an account and must sign in with One Login instead.
 	Session string
@@ -71,13 +75,13 @@ func (s *Service) RedeemConfirmation(ctx context.Context, token, topicID, freque
 	if err != nil {
 		return Confirmed{}, err
 	}
-	sub, _, err := s.subs.Subscribe(ctx, subscribers.SubscribeRequest{
+	sub, created, err := s.subs.Subscribe(ctx, subscribers.SubscribeRequest{
 		Address: t.Address, ListID: list.ID, Frequency: subscribers.Frequency(t.Frequency),
 	})
 	if err != nil {
 		return Confirmed{}, err
 	}
-	result := Confirmed{Subscription: sub}
+	result := Confirmed{Subscription: sub, Created: created}
 	if sub.Subscriber.Linked() {
 		return result, nil
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/mail"
@@ -23,15 +24,19 @@ import (
 
 // Token lifetimes (DESIGN.md, "Magic links").
 const (
-	SignInTTL  = 24 * time.Hour
-	ConfirmTTL = 7 * 24 * time.Hour
-	SessionTTL = 4 * time.Hour
+	SignInTTL        = 24 * time.Hour
+	ConfirmTTL       = 7 * 24 * time.Hour
+	SessionTTL       = 4 * time.Hour
+	UnsubscribeTTL   = 365 * 24 * time.Hour
+	ChangeAddressTTL = 24 * time.Hour
 )
 
 // Token purposes: a token works only for the purpose it was made for.
 const (
 	PurposeSignIn              = "sign_in"
 	PurposeConfirmSubscription = "confirm_subscription"
+	PurposeUnsubscribe         = "unsubscribe"
+	PurposeChangeAddress       = "change_address"
 )
 
 // Session methods.
@@ -149,15 +154,28 @@ func (s *Service) writeEmail(ctx context.Context, tx *sqlx.Tx, kind, to string, 
 	return err
 }
 
-// insertToken stores the hash of a new token and returns the token.
-func insertToken(ctx context.Context, tx *sqlx.Tx, purpose string, subscriberID *int64, address, topicID, frequency string, ttl time.Duration) (string, error) {
+// tokenRow is what a token is bound to.
+type tokenRow struct {
+	Purpose        string
+	SubscriberID   *int64
+	SubscriptionID *uuid.UUID
+	Address        string
+	TopicID        string // confirm_subscription
+	Frequency      string // confirm_subscription
+	TTL            time.Duration
+}
+
+// insertToken stores the hash of a new token bound as r says and returns
+// the token.
+func insertToken(ctx context.Context, tx *sqlx.Tx, r tokenRow) (string, error) {
 	token, hash := newToken()
 	_, err := tx.ExecContext(ctx, `
-		INSERT INTO auth_tokens (token_hash, purpose, subscriber_id, address, topic_id, frequency, expires_at)
-		VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), now() + $7::interval)`,
-		hash, purpose, subscriberID, address, topicID, frequency, fmt.Sprintf("%d seconds", int64(ttl.Seconds())))
+		INSERT INTO auth_tokens (token_hash, purpose, subscriber_id, subscription_id, address, topic_id, frequency, expires_at)
+		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), now() + $8::interval)`,
+		hash, r.Purpose, r.SubscriberID, r.SubscriptionID, r.Address, r.TopicID, r.Frequency,
+		fmt.Sprintf("%d seconds", int64(r.TTL.Seconds())))
 	if err != nil {
-		return "", fmt.Errorf("insert %s token: %w", purpose, err)
+		return "", fmt.Errorf("insert %s token: %w", r.Purpose, err)
 	}
 	return token, nil
 }

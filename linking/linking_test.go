@@ -33,7 +33,7 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	public, _ := url.Parse("https://www.gov.uk")
-	store := subscribers.NewStore(db, subscribers.SubscribedEmail(emails, public))
+	store := subscribers.NewStore(db, linking.SubscribedEmail(emails, public))
 	f := &fixture{db: db, store: store, service: linking.NewService(db, store, emails, public, nil)}
 	f.list, _, err = store.FindOrCreateList(context.Background(), subscribers.NewList{Title: "Tax news", Slug: "tax-news"})
 	if err != nil {

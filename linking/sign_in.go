@@ -59,7 +59,9 @@ func (s *Service) RequestManageLink(ctx context.Context, address string) error {
 }
 
 func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscribers.Subscriber, destination string) error {
-	token, err := insertToken(ctx, tx, PurposeSignIn, &subscriber.ID, *subscriber.Address, "", "", SignInTTL)
+	token, err := insertToken(ctx, tx, tokenRow{
+		Purpose: PurposeSignIn, SubscriberID: &subscriber.ID, Address: *subscriber.Address, TTL: SignInTTL,
+	})
 	if err != nil {
 		return err
 	}

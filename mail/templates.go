@@ -15,9 +15,10 @@ const (
 	KindSubscribed          = "subscribed"
 	KindUseOneLogin         = "use_one_login"
 	KindAccountLinked       = "account_linked"
+	KindConfirmAddress      = "confirm_address"
 )
 
-var kinds = []string{KindSignIn, KindConfirmSubscription, KindSubscribed, KindUseOneLogin, KindAccountLinked}
+var kinds = []string{KindSignIn, KindConfirmSubscription, KindSubscribed, KindUseOneLogin, KindAccountLinked, KindConfirmAddress}
 
 // Templates renders emails from plain-text templates whose first line is
 // "Subject: …" and the rest the body.

@@ -1,9 +1,13 @@
-// Package templates embeds the service's templates: plain-text emails
-// under email/ and HTML pages under pages/. The binary carries them, so a
-// deployment is one file.
+// Package templates embeds the service's templates and static files:
+// plain-text emails under email/, HTML pages under pages/, and assets/
+// (GOV.UK Frontend). The binary carries them, so a deployment is one file
+// and a Go build needs no Node.
 package templates
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+)
 
 // Email holds the email templates, email/*.txt.
 //
@@ -14,3 +18,15 @@ var Email embed.FS
 //
 //go:embed pages/*.html
 var Pages embed.FS
+
+// Assets holds the static files served under /assets/: the vendored
+// govuk-frontend build (assets/govuk-frontend, see its VERSION) and ours.
+//
+//go:embed all:assets
+var assets embed.FS
+
+// AssetFiles is Assets rooted at assets/.
+func AssetFiles() fs.FS {
+	sub, _ := fs.Sub(assets, "assets") // "assets" is a constant, valid path
+	return sub
+}

@@ -296,3 +296,21 @@ func TestSignInCallbackProblems(t *testing.T) {
 		}
 	}
 }
+
+func TestLinkedAccountSubscribesAtOnce(t *testing.T) {
+	s := newAccountSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news","slug":"tax"}`, nil)
+	if p := s.signIn("fay@example.com", true, "/email/manage/authenticate/account"); p.url.Path != "/email/manage" {
+		t.Fatalf("sign-in ended at %s", p.url)
+	}
+	p := s.post("/email/subscriptions/new", url.Values{"topic_id": {"tax"}, "frequency": {"weekly"}}, nil)
+	mustContain(t, p, "You’ve subscribed to Tax news", "Subscriptions for fay@example.com", "once a week")
+	if kind, _ := s.lastEmail("fay@example.com"); kind != "subscribed" {
+		t.Errorf("last email %q, want subscribed", kind)
+	}
+	p = s.post("/email/subscriptions/new", url.Values{"topic_id": {"tax"}, "frequency": {"weekly"}}, nil)
+	mustContain(t, p, "You’re already subscribed to Tax news")
+	if p := s.get("/email/manage/address"); p.status != 404 {
+		t.Errorf("address page for an account session: %d, want 404", p.status)
+	}
+}

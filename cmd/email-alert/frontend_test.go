@@ -326,3 +326,148 @@ func TestHeaderSignOutLink(t *testing.T) {
 		t.Errorf("no sign-out link with GOVUK-Account-Session-Exists: 1")
 	}
 }
+
+// signedIn subscribes ann to two lists and signs her in by magic link.
+func (s *site) signedIn(t *testing.T) {
+	t.Helper()
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news","slug":"tax"}`, nil)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Travel","slug":"travel"}`, nil)
+	for _, list := range []string{"1", "2"} {
+		s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":`+list+`,"frequency":"daily"}`, nil)
+	}
+	s.post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}}, nil)
+	_, link := s.lastEmail("ann@example.com")
+	if p := s.get(link); p.url.Path != "/email/manage" {
+		t.Fatalf("sign-in ended at %s", p.url)
+	}
+}
+
+var subscriptionLink = regexp.MustCompile(`/email/manage/frequency/([0-9a-f-]{36})`)
+
+func TestManageJourneys(t *testing.T) {
+	s := newSite(t)
+	s.signedIn(t)
+	p := s.get("/email/manage")
+	mustContain(t, p, "Tax news", "Travel", "Unsubscribe from everything", "Change email address")
+	for _, h := range []string{"Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options"} {
+		if p.header.Get(h) == "" {
+			t.Errorf("page without %s", h)
+		}
+	}
+	if csp := p.header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	ids := subscriptionLink.FindAllStringSubmatch(p.body, -1)
+	if len(ids) != 2 {
+		t.Fatalf("%d subscriptions listed, want 2", len(ids))
+	}
+	first := ids[0][1]
+
+	// Change frequency: a form with the current choice, an error without one.
+	p = s.get("/email/manage/frequency/" + first)
+	mustContain(t, p, "How often do you want to get emails about Tax news?", `value="daily" checked`)
+	if p := s.post("/email/manage/frequency/"+first, url.Values{}, nil); p.status != 422 {
+		t.Errorf("no frequency chosen: %d, want 422", p.status)
+	}
+	p = s.post("/email/manage/frequency/"+first, url.Values{"frequency": {"weekly"}}, nil)
+	mustContain(t, p, "You’ve changed how often you get emails about Tax news", "once a week")
+
+	// Unsubscribe from one, with a confirmation first.
+	p = s.get("/email/manage")
+	second := subscriptionLink.FindAllStringSubmatch(p.body, -1)[1][1]
+	mustContain(t, s.get("/email/unsubscribe/"+second), "Are you sure you want to unsubscribe from Travel?")
+	p = s.post("/email/unsubscribe/"+second, url.Values{}, nil)
+	mustContain(t, p, "You’ve unsubscribed from Travel")
+	if strings.Contains(p.body, "/email/manage/frequency/"+second) {
+		t.Errorf("Travel is still listed after unsubscribing")
+	}
+
+	// Another subscriber's subscription is not found.
+	var other struct {
+		Subscription struct{ ID string } `json:"subscription"`
+	}
+	s.api.mustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":1}`, &other)
+	for _, path := range []string{"/email/manage/frequency/" + other.Subscription.ID, "/email/unsubscribe/" + other.Subscription.ID} {
+		if p := s.get(path); p.status != 404 {
+			t.Errorf("%s (bob's) for ann: %d, want 404", path, p.status)
+		}
+	}
+	if p := s.post("/email/unsubscribe/"+other.Subscription.ID, url.Values{}, nil); p.status != 404 {
+		t.Errorf("POST unsubscribe of bob's for ann: %d, want 404", p.status)
+	}
+
+	// Unsubscribe from everything, with a confirmation first.
+	mustContain(t, s.get("/email/manage/unsubscribe-all"), "Are you sure you want to unsubscribe from everything?")
+	p = s.post("/email/manage/unsubscribe-all", url.Values{}, nil)
+	mustContain(t, p, "You’ve unsubscribed from all GOV.UK emails", "You’re not subscribed to any GOV.UK emails")
+}
+
+func TestUnsubscribeFromEmailedLink(t *testing.T) {
+	s := newSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1}`, nil)
+	var body string
+	if err := s.a.db.Get(&body, `SELECT body FROM emails WHERE kind = 'subscribed'`); err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(`http://localhost:3000(/email/unsubscribe/\S+)`).FindStringSubmatch(body)
+	if link == nil {
+		t.Fatalf("no unsubscribe link in %q", body)
+	}
+	p := s.get(link[1]) // no session: the token is enough
+	mustContain(t, p, "Are you sure you want to unsubscribe from Tax news?")
+	if p.header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("token page Referrer-Policy %q", p.header.Get("Referrer-Policy"))
+	}
+	u, _ := url.Parse(link[1])
+	form := url.Values{"token": {u.Query().Get("token")}}
+	mustContain(t, s.post(u.Path, form, nil), "You’ve unsubscribed", "from Tax news")
+	var active int
+	if err := s.a.db.Get(&active, `SELECT count(*) FROM subscriptions WHERE ended_at IS NULL`); err != nil || active != 0 {
+		t.Errorf("%d active subscriptions after unsubscribing, want 0", active)
+	}
+	form.Set("token", strings.Repeat("A", 43))
+	if p := s.post(u.Path, form, nil); p.status != 410 {
+		t.Errorf("forged unsubscribe token: %d, want 410", p.status)
+	}
+}
+
+func TestChangeAddressNeedsTheNewAddressConfirmed(t *testing.T) {
+	s := newSite(t)
+	s.signedIn(t)
+	p := s.post("/email/manage/address", url.Values{"address": {"ann@new.example.com"}}, nil)
+	mustContain(t, p, "Check your email", "ann@new.example.com")
+	var n int
+	if err := s.a.db.Get(&n, `SELECT count(*) FROM subscribers WHERE address = 'ann@new.example.com'`); err != nil || n != 0 {
+		t.Fatalf("the address changed before it was confirmed")
+	}
+	kind, link := s.lastEmail("ann@new.example.com")
+	if kind != "confirm_address" {
+		t.Fatalf("email to the new address: %q", kind)
+	}
+	p = s.get(link)
+	mustContain(t, p, "Your email address has been changed", "Subscriptions for ann@new.example.com")
+	if p := s.get(link); p.status != 410 {
+		t.Errorf("second use of the link: %d, want 410", p.status)
+	}
+	if p := s.post("/email/manage/address", url.Values{"address": {"nope"}}, nil); p.status != 422 {
+		t.Errorf("invalid new address: %d, want 422", p.status)
+	}
+}
+
+func TestSubscribeStartsWithFrequency(t *testing.T) {
+	s := newSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Travel advice: France","slug":"france","url":"/foreign-travel-advice/france"}`, nil)
+	p := s.get("/email/subscriptions/new?topic_id=france")
+	mustContain(t, p, "How often do you want to get emails about Travel advice: France?", "Once a week")
+	if p := s.post("/email/subscriptions/new", url.Values{"topic_id": {"france"}}, nil); p.status != 422 {
+		t.Errorf("no frequency: %d, want 422", p.status)
+	}
+	p = s.post("/email/subscriptions/new", url.Values{"topic_id": {"france"}, "frequency": {"daily"}}, nil)
+	if p.url.Path != "/email/subscriptions/verify" || p.url.Query().Get("frequency") != "daily" {
+		t.Errorf("without a linked account: ended at %s, want the address step", p.url)
+	}
+	if p := s.get("/email/subscriptions/new?topic_id=nope"); p.status != 404 {
+		t.Errorf("unknown topic: %d", p.status)
+	}
+}

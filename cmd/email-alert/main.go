@@ -155,6 +155,7 @@ type app struct {
 	subscribers *subscribers.API
 	linking     *linking.API
 	pages       *frontend.Pages
+	assets      *frontend.Assets
 	dispatcher  *mail.Dispatcher
 	deliverer   *mail.Deliverer
 	events      *events.API
@@ -177,7 +178,7 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 	if err != nil {
 		return nil, err
 	}
-	store := subscribers.NewStore(db, subscribers.SubscribedEmail(emails, cfg.PublicURL))
+	store := subscribers.NewStore(db, linking.SubscribedEmail(emails, cfg.PublicURL))
 	rp := linking.NewRelyingParty(linking.OIDCConfig{
 		IssuerURL:             cfg.OIDCIssuerURL,
 		ClientID:              cfg.OIDCClientID,
@@ -192,11 +193,15 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 	signIn := linking.NewService(db, store, emails, cfg.PublicURL, rp)
 	perAddress := ratelimit.New(rdb, "address", cfg.RateLimitPerAddress).WithPrefix(namespace + ":")
 	perClient := ratelimit.New(rdb, "client", cfg.RateLimitPerClient).WithPrefix(namespace + ":")
+	assets, err := frontend.NewAssets(templates.AssetFiles())
+	if err != nil {
+		return nil, err
+	}
 	pages, err := frontend.New(frontend.Config{
 		SecureCookies: cfg.PublicURL.Scheme == "https",
 		DevOutbox:     cfg.Local && cfg.EmailDelivery == "log",
 		SignInFloor:   signInFloor,
-	}, db, signIn, store, perAddress, perClient, templates.Pages)
+	}, db, signIn, store, perAddress, perClient, templates.Pages, assets)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +228,7 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		subscribers: subscribers.NewAPI(store),
 		linking:     linking.NewAPI(signIn, perAddress),
 		pages:       pages,
+		assets:      assets,
 		dispatcher:  mail.NewDispatcher(db, cfg.DatabaseURL, client, namespace+":email"),
 		deliverer:   deliverer,
 		events:      events.NewAPI(inbox, verifier),

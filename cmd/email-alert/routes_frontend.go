@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"email-alert/frontend"
 )
 
 // frontendRouter is the table of contents of the pages served on
@@ -15,11 +17,13 @@ func frontendRouter(a *app) *gin.Engine {
 	// X-Forwarded-For cannot be used to dodge the per-client rate limit.
 	_ = r.SetTrustedProxies(nil)
 	p := a.pages
-	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }))
+	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders, gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }))
 	r.NoRoute(p.NotFound)
 
 	r.GET("/healthcheck/live", live)
 	r.GET("/healthcheck/ready", a.ready)
+	r.GET("/assets/*path", a.assets.Handler())
+	r.HEAD("/assets/*path", a.assets.Handler())
 
 	// Sign in by magic link
 	r.GET("/email/manage/authenticate", p.AuthenticateForm)
@@ -33,7 +37,19 @@ func frontendRouter(a *app) *gin.Engine {
 	r.POST("/sign-in/backchannel-logout", p.BackchannelLogout)
 	// Manage subscriptions
 	r.GET("/email/manage", p.Manage)
-	// Subscribe, confirming the address by email
+	r.GET("/email/manage/frequency/:id", p.FrequencyForm)
+	r.POST("/email/manage/frequency/:id", p.ChangeFrequency)
+	r.GET("/email/unsubscribe/:id", p.UnsubscribeForm)
+	r.POST("/email/unsubscribe/:id", p.Unsubscribe)
+	r.GET("/email/manage/unsubscribe-all", p.UnsubscribeAllForm)
+	r.POST("/email/manage/unsubscribe-all", p.UnsubscribeAll)
+	r.GET("/email/manage/address", p.AddressForm)
+	r.POST("/email/manage/address", p.RequestAddressChange)
+	r.GET("/email/manage/address/confirm", p.ConfirmAddressChange)
+	// Subscribe: how often, then (unless signed in with a linked account)
+	// the address, confirmed by email
+	r.GET("/email/subscriptions/new", p.NewSubscription)
+	r.POST("/email/subscriptions/new", p.ChooseFrequency)
 	r.GET("/email/subscriptions/verify", p.VerifyForm)
 	r.POST("/email/subscriptions/verify", p.Verify)
 	r.GET("/email/subscriptions/authenticate", p.ConfirmSubscription)

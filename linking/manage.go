@@ -1,0 +1,139 @@
+package linking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"email-alert/mail"
+	"email-alert/subscribers"
+)
+
+// SubscribedEmail returns the subscribers.OnSubscribed hook that writes the
+// "You've subscribed to: <title>" email, with a link that unsubscribes
+// from that list without signing in, in the transaction that creates the
+// subscription.
+func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.OnSubscribed {
+	s := &Service{templates: templates, publicURL: publicURL}
+	return func(ctx context.Context, tx *sqlx.Tx, sub subscribers.Subscription) error {
+		if sub.Subscriber.Address == nil {
+			return nil
+		}
+		token, err := insertToken(ctx, tx, tokenRow{
+			Purpose: PurposeUnsubscribe, SubscriberID: &sub.Subscriber.ID, SubscriptionID: &sub.ID,
+			Address: *sub.Subscriber.Address, TTL: UnsubscribeTTL,
+		})
+		if err != nil {
+			return err
+		}
+		var pageURL string
+		if sub.List.URL != nil {
+			pageURL = "https://www.gov.uk" + *sub.List.URL
+		}
+		return s.writeEmail(ctx, tx, mail.KindSubscribed, *sub.Subscriber.Address, map[string]any{
+			"Title":             sub.List.Title,
+			"FrequencySentence": sub.Frequency.Sentence(),
+			"URL":               pageURL,
+			"ManageURL":         s.link("/email/manage/authenticate", nil),
+			"UnsubscribeURL":    s.link("/email/unsubscribe/"+sub.ID.String(), url.Values{"token": {token}}),
+		})
+	}
+}
+
+// CheckUnsubscribeToken returns the subscription id if token is an
+// unexpired unsubscribe token for it, else ErrTokenInvalid. It changes
+// nothing: the link shows a confirmation first.
+func (s *Service) CheckUnsubscribeToken(ctx context.Context, id uuid.UUID, token string) (subscribers.Subscription, error) {
+	if !wellFormed(token) {
+		return subscribers.Subscription{}, ErrTokenInvalid
+	}
+	var n int
+	err := s.db.GetContext(ctx, &n, `
+		SELECT count(*) FROM auth_tokens
+		WHERE token_hash = $1 AND purpose = 'unsubscribe' AND subscription_id = $2 AND expires_at > now()`,
+		hashToken(token), id)
+	if err != nil {
+		return subscribers.Subscription{}, fmt.Errorf("unsubscribe token: %w", err)
+	}
+	if n != 1 {
+		return subscribers.Subscription{}, ErrTokenInvalid
+	}
+	return s.subs.Subscription(ctx, id)
+}
+
+// UnsubscribeByToken ends subscription id for the holder of its emailed
+// unsubscribe token. Unsubscribing twice is not an error.
+func (s *Service) UnsubscribeByToken(ctx context.Context, id uuid.UUID, token string) (subscribers.Subscription, error) {
+	sub, err := s.CheckUnsubscribeToken(ctx, id, token)
+	if err != nil {
+		return subscribers.Subscription{}, err
+	}
+	if err := s.subs.Unsubscribe(ctx, id); err != nil && !errors.Is(err, subscribers.ErrNotFound) {
+		return subscribers.Subscription{}, err
+	}
+	return sub, nil
+}
+
+// RequestAddressChange emails newAddress a link that, once followed, makes
+// it the subscriber's address. Until then nothing changes. A linked
+// subscriber changes its address in One Login instead: ErrLinked.
+func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribers.Subscriber, newAddress string) error {
+	if subscriber.Linked() {
+		return ErrLinked
+	}
+	old := ""
+	if subscriber.Address != nil {
+		old = *subscriber.Address
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		token, err := insertToken(ctx, tx, tokenRow{
+			Purpose: PurposeChangeAddress, SubscriberID: &subscriber.ID, Address: newAddress, TTL: ChangeAddressTTL,
+		})
+		if err != nil {
+			return err
+		}
+		return s.writeEmail(ctx, tx, mail.KindConfirmAddress, newAddress, map[string]any{
+			"OldAddress": old,
+			"Link":       s.link("/email/manage/address/confirm", url.Values{"token": {token}}),
+		})
+	})
+}
+
+// ConfirmAddressChange uses a change-address token once: the subscriber
+// that asked gets the new address, merging with a subscriber that has it
+// (the person has now shown they own both). A linked subscriber's token
+// is ErrTokenInvalid.
+func (s *Service) ConfirmAddressChange(ctx context.Context, token string) (subscribers.Subscriber, error) {
+	if !wellFormed(token) {
+		return subscribers.Subscriber{}, ErrTokenInvalid
+	}
+	var result subscribers.Subscriber
+	err := s.subs.InTx(ctx, func(tx *sqlx.Tx) error {
+		var t struct {
+			SubscriberID int64  `db:"subscriber_id"`
+			Address      string `db:"address"`
+		}
+		err := tx.GetContext(ctx, &t, `
+			UPDATE auth_tokens SET used_at = now()
+			WHERE token_hash = $1 AND purpose = 'change_address' AND used_at IS NULL AND expires_at > now()
+			RETURNING subscriber_id, address`, hashToken(token))
+		if err != nil {
+			return fmt.Errorf("change-address token: %w", orInvalid(err))
+		}
+		var linked bool
+		if err := tx.GetContext(ctx, &linked, `SELECT govuk_account_id IS NOT NULL FROM subscribers WHERE id = $1`, t.SubscriberID); err != nil {
+			return err
+		}
+		if linked {
+			return ErrTokenInvalid
+		}
+		result, err = subscribers.ChangeAddressIn(ctx, tx, t.SubscriberID, strings.TrimSpace(t.Address), true)
+		return err
+	})
+	return result, err
+}
