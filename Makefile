@@ -7,9 +7,11 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 run:
 	@scripts/run.sh
 
-## test: start PostgreSQL and Redis if needed, then run every test (race detector on)
+## test: start PostgreSQL and Redis and install Chromium if needed, then run
+## every test (race detector on); browser screenshots land in test-output/
 test:
 	@scripts/services.sh email_alert_test
+	@scripts/chromium.sh
 	go test -race -count=1 ./...
 
 ## lint: gofmt, go vet and golangci-lint (.golangci.yml)
