@@ -1,0 +1,62 @@
+package events_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"email-alert/events"
+)
+
+// BenchmarkVerifySET verifies one valid identifier-changed SET signed with
+// ES256. The key set is fetched by a first Verify before the timing starts,
+// as it is cached between requests in the service.
+func BenchmarkVerifySET(b *testing.B) {
+	const iss, aud = "https://account.example/", "https://www.gov.uk"
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+			{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"},
+		}})
+	}))
+	b.Cleanup(jwks.Close)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
+		(&jose.SignerOptions{}).WithType("secevent+jwt").WithHeader("kid", "k1"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now().Unix()
+	claims, _ := json.Marshal(map[string]any{
+		"iss": iss, "aud": aud, "iat": now, "toe": now, "jti": "bench-1",
+		"sub_id": map[string]any{"format": "iss_sub", "iss": iss, "sub": "urn:fdc:gov.uk:2022:bench"},
+		"events": map[string]any{events.EventIdentifierChanged: map[string]any{"new-value": "ann@example.com"}},
+	})
+	jws, err := signer.Sign(claims)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, _ := jws.CompactSerialize()
+	v := events.NewVerifier(iss, aud, jwks.URL, jwks.Client())
+	ctx := context.Background()
+	if e, setErr := v.Verify(ctx, raw); setErr != nil || e.Kind != events.KindEmailChanged {
+		b.Fatalf("Verify = %+v, %v; want an email_changed event", e, setErr)
+	}
+
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, setErr := v.Verify(ctx, raw); setErr != nil {
+			b.Fatal(setErr)
+		}
+	}
+}
