@@ -89,7 +89,7 @@ func (in *Inbox) Record(ctx context.Context, e Event) (bool, error) {
 	res, err := in.db.ExecContext(ctx, `
 		INSERT INTO account_events (id, kind, event_type, sub, payload, occurred_at, status, outcome)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-		e.ID, e.Kind, e.EventType, e.Sub, []byte(e.Payload), e.OccurredAt, status, outcome)
+		e.ID, e.Kind, e.EventType, e.Sub, string(e.Payload), e.OccurredAt, status, outcome)
 	if err != nil {
 		return false, fmt.Errorf("record event %s: %w", e.ID, err)
 	}

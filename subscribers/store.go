@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -36,6 +37,24 @@ type OnSubscribed func(ctx context.Context, tx *sqlx.Tx, sub Subscription) error
 type Store struct {
 	db           *sqlx.DB
 	onSubscribed OnSubscribed
+	statements   sync.Map // query text → *sqlx.Stmt
+}
+
+// prepared returns query as a statement prepared on the pool (database/sql
+// prepares it again on each connection as needed), preparing it once.
+func (s *Store) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if stmt, ok := s.statements.Load(query); ok {
+		return stmt.(*sqlx.Stmt), nil
+	}
+	stmt, err := s.db.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if existing, loaded := s.statements.LoadOrStore(query, stmt); loaded {
+		_ = stmt.Close()
+		return existing.(*sqlx.Stmt), nil
+	}
+	return stmt, nil
 }
 
 // NewStore returns a Store on db. onSubscribed may be nil.

@@ -82,8 +82,10 @@ func Empty(t testing.TB) (*sqlx.DB, string) {
 	return db, schemaURL
 }
 
-// withSearchPath adds search_path to a postgres URL; lib/pq sends unknown
-// parameters to the server as run-time settings.
+// withSearchPath adds search_path to a postgres URL (lib/pq sends unknown
+// parameters to the server as run-time settings), and the one-round-trip
+// protocol setting the service itself uses, so tests talk to PostgreSQL
+// exactly as production does.
 func withSearchPath(t testing.TB, base, schema string) string {
 	t.Helper()
 	u, err := url.Parse(base)
@@ -92,6 +94,7 @@ func withSearchPath(t testing.TB, base, schema string) string {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	q.Set("binary_parameters", "yes")
 	u.RawQuery = q.Encode()
 	return u.String()
 }
