@@ -84,13 +84,8 @@ func (p *Pages) ConfirmSubscription(c *gin.Context) {
 // NewSubscription handles GET /email/subscriptions/new?topic_id=: the
 // first step of subscribing, choosing how often.
 func (p *Pages) NewSubscription(c *gin.Context) {
-	list, err := p.subs.ListBySlug(c.Request.Context(), c.Query("topic_id"))
-	if errors.Is(err, subscribers.ErrListNotFound) {
-		p.NotFound(c)
-		return
-	}
-	if err != nil {
-		p.fail(c, err)
+	list, ok := p.list(c, c.Query("topic_id"))
+	if !ok {
 		return
 	}
 	p.render(c, http.StatusOK, "frequency", frequencyPage(list.Title, "", "", "/email/subscriptions/new",
@@ -101,13 +96,8 @@ func (p *Pages) NewSubscription(c *gin.Context) {
 // with a linked One Login account subscribes at once; anyone else goes on
 // to give their address and confirm it.
 func (p *Pages) ChooseFrequency(c *gin.Context) {
-	list, err := p.subs.ListBySlug(c.Request.Context(), c.PostForm("topic_id"))
-	if errors.Is(err, subscribers.ErrListNotFound) {
-		p.NotFound(c)
-		return
-	}
-	if err != nil {
-		p.fail(c, err)
+	list, ok := p.list(c, c.PostForm("topic_id"))
+	if !ok {
 		return
 	}
 	f, ok := subscribers.ParseFrequency(c.PostForm("frequency"))
@@ -151,14 +141,21 @@ func (p *Pages) topic(c *gin.Context, topicID, frequency string) (subscribers.Li
 		p.NotFound(c)
 		return subscribers.List{}, "", false
 	}
-	list, err := p.subs.ListBySlug(c.Request.Context(), topicID)
+	list, ok := p.list(c, topicID)
+	return list, f, ok
+}
+
+// list looks up the list a journey is about by slug, answering 404 for an
+// unknown one.
+func (p *Pages) list(c *gin.Context, slug string) (subscribers.List, bool) {
+	list, err := p.subs.ListBySlug(c.Request.Context(), slug)
 	if errors.Is(err, subscribers.ErrListNotFound) {
 		p.NotFound(c)
-		return subscribers.List{}, "", false
+		return subscribers.List{}, false
 	}
 	if err != nil {
 		p.fail(c, err)
-		return subscribers.List{}, "", false
+		return subscribers.List{}, false
 	}
-	return list, f, true
+	return list, true
 }

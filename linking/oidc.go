@@ -210,11 +210,7 @@ func (rp *RelyingParty) VerifyIDToken(ctx context.Context, raw, nonce string, vt
 	if err != nil {
 		return nil, err
 	}
-	verifier := p.Verifier(&oidc.Config{
-		ClientID:             rp.cfg.ClientID,
-		SupportedSigningAlgs: []string{oidc.ES256, oidc.RS256, oidc.PS256},
-	})
-	idToken, err := verifier.Verify(rp.withClient(ctx), raw)
+	idToken, err := rp.verifier(p).Verify(rp.withClient(ctx), raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: ID token: %w", ErrSignIn, err)
 	}
@@ -236,6 +232,15 @@ func (rp *RelyingParty) VerifyIDToken(ctx context.Context, raw, nonce string, vt
 		}
 	}
 	return idToken, nil
+}
+
+// verifier checks tokens signed by the provider's keys for our client, by
+// an asymmetric algorithm only.
+func (rp *RelyingParty) verifier(p *oidc.Provider) *oidc.IDTokenVerifier {
+	return p.Verifier(&oidc.Config{
+		ClientID:             rp.cfg.ClientID,
+		SupportedSigningAlgs: []string{oidc.ES256, oidc.RS256, oidc.PS256},
+	})
 }
 
 // clientAssertion builds the private_key_jwt assertion for the token
@@ -294,11 +299,7 @@ func (rp *RelyingParty) VerifyLogoutToken(ctx context.Context, raw string) (*oid
 	if err != nil {
 		return nil, err
 	}
-	verifier := p.Verifier(&oidc.Config{
-		ClientID:             rp.cfg.ClientID,
-		SupportedSigningAlgs: []string{oidc.ES256, oidc.RS256, oidc.PS256},
-	})
-	token, err := verifier.VerifyLogout(rp.withClient(ctx), raw)
+	token, err := rp.verifier(p).VerifyLogout(rp.withClient(ctx), raw)
 	if err != nil {
 		return nil, fmt.Errorf("logout token: %w", err)
 	}
