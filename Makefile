@@ -1,7 +1,7 @@
 # The two commands of the quick start are `make run` and `make test`.
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: run test lint build services
+.PHONY: run test lint build services bench
 
 ## run: start PostgreSQL and Redis if needed, migrate, seed demo lists, run everything
 run:
@@ -27,3 +27,8 @@ build:
 ## services: start PostgreSQL and Redis, create the databases
 services:
 	@scripts/services.sh email_alert email_alert_test
+
+## bench: seed 1M subscribers and measure the service against pgbench; writes BENCHMARKS.md
+bench:
+	@scripts/services.sh email_alert
+	go run ./internal/bench

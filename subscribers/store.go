@@ -37,23 +37,26 @@ type OnSubscribed func(ctx context.Context, tx *sqlx.Tx, sub Subscription) error
 type Store struct {
 	db           *sqlx.DB
 	onSubscribed OnSubscribed
-	statements   sync.Map // query text → *sqlx.Stmt
+	mu           sync.Mutex
+	statements   map[string]*sqlx.Stmt // by query text
 }
 
 // prepared returns query as a statement prepared on the pool (database/sql
 // prepares it again on each connection as needed), preparing it once.
 func (s *Store) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
-	if stmt, ok := s.statements.Load(query); ok {
-		return stmt.(*sqlx.Stmt), nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if stmt, ok := s.statements[query]; ok {
+		return stmt, nil
 	}
-	stmt, err := s.db.PreparexContext(ctx, query)
+	stmt, err := s.db.PreparexContext(ctx, query) //nolint:sqlclosecheck // kept for the store's lifetime
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
-	if existing, loaded := s.statements.LoadOrStore(query, stmt); loaded {
-		_ = stmt.Close()
-		return existing.(*sqlx.Stmt), nil
+	if s.statements == nil {
+		s.statements = map[string]*sqlx.Stmt{}
 	}
+	s.statements[query] = stmt
 	return stmt, nil
 }
 

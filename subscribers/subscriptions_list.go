@@ -34,7 +34,7 @@ func (s *Store) ActiveSubscriptions(ctx context.Context, id int64, order string)
 	if !ok {
 		return Subscriber{}, nil, ErrInvalidOrder
 	}
-	stmt, err := s.prepared(ctx, query)
+	stmt, err := s.prepared(ctx, query) //nolint:sqlclosecheck // cached; rows are closed by the scan
 	if err != nil {
 		return Subscriber{}, nil, err
 	}

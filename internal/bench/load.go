@@ -1,0 +1,98 @@
+package main
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// httpClient keeps connections alive and never follows redirects.
+var httpClient = &http.Client{
+	Timeout: 30 * time.Second,
+	Transport: &http.Transport{
+		MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute,
+	},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// result is one workload's measurements.
+type result struct {
+	Name      string
+	Requests  int
+	Errors    int
+	Seconds   float64
+	RPS       float64
+	P50, P99  time.Duration
+	CPU       map[string]float64 // CPU seconds per process over the window
+	FirstFail string
+}
+
+// load runs op from conns goroutines: warmup first (not measured), then
+// for duration, recording each call's latency. op returns an error string
+// for a failed call ("" for success).
+func load(name string, conns int, warmup, duration time.Duration, meter *cpuMeter, op func(rng *rand.Rand) string) result {
+	var (
+		measuring atomic.Bool
+		stop      atomic.Bool
+		mu        sync.Mutex
+		latencies []time.Duration
+		errors    int
+		firstFail string
+		wg        sync.WaitGroup
+	)
+	for c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(c)+1, uint64(time.Now().UnixNano())))
+			var local []time.Duration
+			localErrors, localFail := 0, ""
+			for !stop.Load() {
+				start := time.Now()
+				fail := op(rng)
+				if !measuring.Load() {
+					continue
+				}
+				local = append(local, time.Since(start))
+				if fail != "" {
+					localErrors++
+					if localFail == "" {
+						localFail = fail
+					}
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, local...)
+			errors += localErrors
+			if firstFail == "" {
+				firstFail = localFail
+			}
+			mu.Unlock()
+		}()
+	}
+	time.Sleep(warmup)
+	meter.begin()
+	began := time.Now()
+	measuring.Store(true)
+	time.Sleep(duration)
+	measuring.Store(false)
+	elapsed := time.Since(began).Seconds()
+	cpu := meter.end()
+	stop.Store(true)
+	wg.Wait()
+	return summarise(name, latencies, errors, elapsed, cpu, firstFail)
+}
+
+func summarise(name string, latencies []time.Duration, errors int, seconds float64, cpu map[string]float64, firstFail string) result {
+	slices.Sort(latencies)
+	r := result{Name: name, Requests: len(latencies), Errors: errors, Seconds: seconds, CPU: cpu, FirstFail: firstFail}
+	if len(latencies) > 0 {
+		r.RPS = float64(len(latencies)) / seconds
+		r.P50 = latencies[len(latencies)/2]
+		r.P99 = latencies[len(latencies)*99/100]
+	}
+	return r
+}

@@ -1,0 +1,212 @@
+// Command bench measures email-alert at GOV.UK scale on this machine and
+// writes BENCHMARKS.md: it seeds its own databases with COPY, runs the api,
+// frontend and worker as separate processes, drives them over HTTP from
+// this process, measures PostgreSQL's own ceiling with pgbench the same
+// way (Unix socket, same connection count), and reports every figure with
+// its ratio to that ceiling, CPU per request and peak RSS per process.
+//
+//	go run ./internal/bench            # the full run (make bench)
+//	go run ./internal/bench -quick     # small sizes, a few seconds each
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"
+
+	"email-alert/migrations"
+)
+
+type options struct {
+	sizes            seedSizes
+	small            int
+	conns            int
+	warmup, duration time.Duration
+	events, steady   int
+	out              string
+}
+
+func main() {
+	var o options
+	quick := flag.Bool("quick", false, "small sizes and short runs, to try the benchmark itself")
+	flag.IntVar(&o.sizes.Subscribers, "subscribers", 1_000_000, "subscribers to seed")
+	flag.IntVar(&o.sizes.Lists, "lists", 200, "subscriber lists")
+	flag.IntVar(&o.sizes.PerSubscriber, "per-subscriber", 3, "subscriptions per subscriber")
+	flag.IntVar(&o.sizes.Linked, "linked", 250_000, "subscribers linked to accounts")
+	flag.IntVar(&o.small, "small", 10_000, "subscribers in the small database (growth comparison)")
+	flag.IntVar(&o.conns, "conns", 32, "concurrent connections")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "warm-up before each measurement")
+	flag.DurationVar(&o.duration, "duration", 15*time.Second, "each measurement")
+	flag.IntVar(&o.events, "events", 100_000, "account events pushed as fast as accepted")
+	flag.IntVar(&o.steady, "steady", 10_000, "account events pushed at a steady 500/s")
+	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "report to write")
+	flag.Parse()
+	if *quick {
+		o.sizes = seedSizes{Subscribers: 20_000, Lists: 200, PerSubscriber: 3, Linked: 8_000}
+		o.small, o.warmup, o.duration, o.events, o.steady = 2_000, time.Second, 3*time.Second, 2_000, 1_000
+	}
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	work, err := os.MkdirTemp("", "email-alert-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	bin := filepath.Join(work, "email-alert")
+	step("building the service")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/email-alert").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %w\n%s", err, out)
+	}
+
+	r := &report{opts: o, started: time.Now()}
+	big, err := freshDB(ctx, "email_alert_bench")
+	if err != nil {
+		return err
+	}
+	defer big.Close()
+	step(fmt.Sprintf("seeding %d subscribers, %d subscriptions over %d lists, %d linked accounts",
+		o.sizes.Subscribers, o.sizes.Subscribers*o.sizes.PerSubscriber, o.sizes.Lists, o.sizes.Linked))
+	if r.seedTime, err = seed(ctx, big, o.sizes, "large"); err != nil {
+		return err
+	}
+
+	step("measuring PostgreSQL's ceiling with pgbench")
+	if r.pgSelect, r.pgInsert, err = pgbenchCeiling(ctx, o); err != nil {
+		return err
+	}
+
+	svc, err := startService(ctx, bin, "email_alert_bench", work)
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+
+	step("read: GET /subscribers/:id/subscriptions")
+	r.read = svc.readLoad(o, o.sizes.Subscribers)
+	step("subscribe: POST /subscriptions")
+	r.subscribe = svc.subscribeLoad(o)
+	step("magic-link sign-in: request and redemption")
+	r.magic = svc.magicLinkLoad(o)
+	step(fmt.Sprintf("account events: %d as fast as accepted, then %d at 500/s", o.events, o.steady))
+	if r.events, err = svc.eventsLoad(ctx, big, o); err != nil {
+		return err
+	}
+	r.rss = svc.peakRSS()
+	svc.stop()
+
+	small, err := freshDB(ctx, "email_alert_bench_small")
+	if err != nil {
+		return err
+	}
+	defer small.Close()
+	step(fmt.Sprintf("seeding the small database: %d subscribers", o.small))
+	if _, err := seed(ctx, small, seedSizes{Subscribers: o.small, Lists: o.sizes.Lists, PerSubscriber: o.sizes.PerSubscriber}, "small"); err != nil {
+		return err
+	}
+	svcSmall, err := startService(ctx, bin, "email_alert_bench_small", work)
+	if err != nil {
+		return err
+	}
+	step("read at the small size")
+	r.readSmall = svcSmall.readLoad(o, o.small)
+	svcSmall.stop()
+
+	r.finished = time.Now()
+	if err := os.WriteFile(o.out, []byte(r.markdown()), 0o644); err != nil {
+		return err
+	}
+	step("wrote " + o.out)
+	fmt.Print(r.summary())
+	return nil
+}
+
+func step(s string) { fmt.Fprintf(os.Stderr, "bench: %s\n", s) }
+
+// adminURL connects to the server's postgres database over the Unix
+// socket, as the service's default DATABASE_URL does.
+const adminURL = "postgres:///postgres?sslmode=disable"
+
+func dbURL(name string) string { return "postgres:///" + name + "?sslmode=disable" }
+
+// freshDB drops and recreates database name and migrates it.
+func freshDB(ctx context.Context, name string) (*sqlx.DB, error) {
+	admin, err := sqlx.ConnectContext(ctx, "postgres", adminURL)
+	if err != nil {
+		return nil, fmt.Errorf("PostgreSQL: %w (run `make services`)", err)
+	}
+	defer admin.Close()
+	for _, q := range []string{`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`, `CREATE DATABASE ` + name} {
+		if _, err := admin.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	db, err := sqlx.ConnectContext(ctx, "postgres", dbURL(name))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := migrations.Up(ctx, db.DB); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// pgbenchCeiling runs pgbench select-only and a one-row insert script with
+// the benchmark's connection count, over the same Unix socket.
+func pgbenchCeiling(ctx context.Context, o options) (selectTPS, insertTPS float64, err error) {
+	db, err := freshDB(ctx, "email_alert_pgbench")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE bench_insert (id bigserial PRIMARY KEY, v text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return 0, 0, err
+	}
+	if out, err := exec.CommandContext(ctx, "pgbench", "-i", "-q", "-s", "10", "email_alert_pgbench").CombinedOutput(); err != nil {
+		return 0, 0, fmt.Errorf("pgbench -i: %w\n%s", err, out)
+	}
+	if _, err := db.ExecContext(ctx, `CHECKPOINT`); err != nil {
+		return 0, 0, err
+	}
+	script := filepath.Join(os.TempDir(), "email-alert-insert.sql")
+	if err := os.WriteFile(script, []byte("INSERT INTO bench_insert (v) VALUES ('x');\n"), 0o644); err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(script)
+	secs := fmt.Sprint(int(o.duration.Seconds()))
+	conns, threads := fmt.Sprint(o.conns), "2"
+	if selectTPS, err = pgbench(ctx, "-n", "-S", "-c", conns, "-j", threads, "-T", secs, "email_alert_pgbench"); err != nil {
+		return 0, 0, err
+	}
+	insertTPS, err = pgbench(ctx, "-n", "-f", script, "-c", conns, "-j", threads, "-T", secs, "email_alert_pgbench")
+	return selectTPS, insertTPS, err
+}
+
+func pgbench(ctx context.Context, args ...string) (float64, error) {
+	out, err := exec.CommandContext(ctx, "pgbench", args...).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("pgbench %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "tps = ") {
+			var tps float64
+			if _, err := fmt.Sscanf(line, "tps = %f", &tps); err == nil {
+				return tps, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("pgbench printed no tps:\n%s", out)
+}
