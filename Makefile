@@ -1,7 +1,7 @@
 # The two commands of the quick start are `make run` and `make test`.
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: run test lint build services bench
+.PHONY: run test lint build services bench fuzz
 
 ## run: start PostgreSQL and Redis if needed, migrate, seed demo lists, run everything
 run:
@@ -32,3 +32,15 @@ services:
 bench:
 	@scripts/services.sh email_alert
 	go run ./internal/bench
+
+FUZZTIME ?= 30s
+FUZZ_TARGETS := subscribers:FuzzNormalizeAddress linking:FuzzCheckDestination events:FuzzVerifySET jsonapi:FuzzDecode
+
+## fuzz: run each fuzz target for FUZZTIME (corpora in each package's testdata/fuzz)
+fuzz:
+	@scripts/services.sh email_alert_test
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg/ || exit 1; \
+	done

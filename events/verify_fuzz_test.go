@@ -1,0 +1,56 @@
+package events_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"email-alert/events"
+)
+
+// FuzzVerifySET: any body is either a valid SET or refused with one of
+// RFC 8935's codes; nothing panics.
+func FuzzVerifySET(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	}))
+	defer jwks.Close()
+	v := events.NewVerifier(issuer, audience, jwks.URL, http.DefaultClient)
+
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
+		(&jose.SignerOptions{}).WithType("secevent+jwt").WithHeader("kid", "k1"))
+	for _, claims := range []map[string]any{
+		set("urn:fdc:gov.uk:2022:a", events.EventAccountPurged, nil, nil),
+		set("urn:fdc:gov.uk:2022:a", events.EventIdentifierChanged, map[string]any{"new-value": "a@b.c"}, nil),
+		set("urn:fdc:gov.uk:2022:a", events.EventIdentifierChanged, map[string]any{"new-value": 5}, nil),
+		set("urn:fdc:gov.uk:2022:a", events.EventAccountPurged, nil, map[string]any{"sub_id": "x"}),
+	} {
+		payload, _ := json.Marshal(claims)
+		jws, _ := signer.Sign(payload)
+		raw, _ := jws.CompactSerialize()
+		f.Add(raw)
+	}
+	f.Add("e30.e30.")
+	f.Add("not a jwt")
+	codes := map[string]bool{"invalid_request": true, "invalid_key": true, "invalid_issuer": true, "invalid_audience": true}
+	f.Fuzz(func(t *testing.T, raw string) {
+		e, refused := v.Verify(context.Background(), raw)
+		if refused != nil {
+			if !codes[refused.Code] || refused.Description == "" {
+				t.Fatalf("refusal %+v", refused)
+			}
+			return
+		}
+		if e.ID == "" || e.Sub == "" || e.OccurredAt.IsZero() || e.Kind == "" {
+			t.Fatalf("accepted an incomplete event %+v", e)
+		}
+	})
+}
