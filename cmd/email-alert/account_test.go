@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"html"
 	"io"
 	"net"
@@ -312,5 +313,49 @@ func TestLinkedAccountSubscribesAtOnce(t *testing.T) {
 	mustContain(t, p, "You’re already subscribed to Tax news")
 	if p := s.get("/email/manage/address"); p.status != 404 {
 		t.Errorf("address page for an account session: %d, want 404", p.status)
+	}
+}
+
+// TestDeletedAccountCannotSignInOrKeepSessions: after the account service
+// deletes an account, its open session stops working and signing in with
+// it again is refused (the tombstone).
+func TestDeletedAccountCannotSignInOrKeepSessions(t *testing.T) {
+	s := newAccountSite(t)
+	if p := s.signIn("gil@example.com", true, "/email/manage/authenticate/account"); p.url.Path != "/email/manage" {
+		t.Fatalf("sign-in ended at %s", p.url)
+	}
+	sub := devoidc.Sub("gil@example.com")
+	// The deletion, through the real intake and processor; the session is
+	// re-created afterwards as if it had been opened in between, so only
+	// the tombstone can refuse it.
+	if w := s.api.do("DELETE", "/api/oidc-users/"+url.PathEscape(sub), "", http.Header{"Authorization": {"Bearer " + devAccountEventsToken}}); w.Code != 204 {
+		t.Fatalf("DELETE /api/oidc-users: %d %s", w.Code, w.Body)
+	}
+	var id string
+	if err := s.a.db.Get(&id, `SELECT id FROM account_events WHERE sub = $1`, sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.a.processor.Process(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	token := "tombstoned-session-token-000000000000000000"[:43]
+	if _, err := s.a.db.Exec(`INSERT INTO sessions (token_hash, method, govuk_account_id, email, email_verified, expires_at)
+		VALUES (sha256(convert_to($1, 'UTF8')), 'account', $2, 'gil@example.com', true, now() + interval '1 hour')`, token, sub); err != nil {
+		t.Fatal(err)
+	}
+	bare := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodGet, s.public+"/email/manage", nil)
+	req.Header.Set("GOVUK-Account-Session", token)
+	resp, err := bare.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/email/manage/authenticate" {
+		t.Errorf("a session of a deleted account: %d to %q, want a redirect to sign in", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	p := s.signIn("gil@example.com", true, "/email/manage/authenticate/account")
+	if p.status != 400 || !strings.Contains(p.body, "There is a problem signing you in") {
+		t.Errorf("signing in with a deleted account: %d at %s, want the problem page", p.status, p.url)
 	}
 }
