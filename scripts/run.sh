@@ -26,7 +26,7 @@ cat <<TXT
 
   email-alert is starting.
     Sign in:   $public/email/manage/authenticate   (by email, or with the dev identity provider)
-    Subscribe: $public/email/subscriptions/verify?topic_id=hmrc-tax-updates&frequency=daily
+    Subscribe: $public/email/subscriptions/new?topic_id=hmrc-tax-updates
     Outbox:    $public/dev/outbox   (emails written locally)
     Dev IdP:   http://${DEV_OIDC_ADDR:-127.0.0.1:3099}/   (back-channel logout buttons)
     JSON API:  $api   (Authorization: Bearer $token)
