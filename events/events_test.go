@@ -47,23 +47,14 @@ func setup(t *testing.T) *fixture {
 	t.Parallel()
 	db, _ := testdb.New(t)
 	rdb := testdb.Redis(t)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
-			{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"},
-		}})
-	}))
-	t.Cleanup(jwks.Close)
+	key, jwksURL := accountServiceKeys(t)
 	queue := testdb.Queue(t)
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() { _ = inspector.DeleteQueue(queue, true) })
 
 	store := subscribers.NewStore(db, nil)
 	inbox := events.NewInbox(db, asynq.NewClientFromRedisClient(rdb), queue)
-	api := events.NewAPI(inbox, events.NewVerifier(issuer, audience, jwks.URL, http.DefaultClient))
+	api := events.NewAPI(inbox, events.NewVerifier(issuer, audience, jwksURL, http.DefaultClient))
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
 	g := r.Group("/", jsonapi.BearerAuth([]string{token}))
@@ -72,11 +63,30 @@ func setup(t *testing.T) *fixture {
 	g.DELETE("/api/oidc-users/:sub", api.DeleteOIDCUser)
 
 	f := &fixture{db: db, store: store, inbox: inbox, processor: events.NewProcessor(db, store), router: r, key: key}
+	var err error
 	f.list, _, err = store.FindOrCreateList(context.Background(), subscribers.NewList{Title: "News", Slug: "news"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// accountServiceKeys is the account service's signing key, published
+// (kid k1, ES256) by a JWKS server that stops with the test; it returns the
+// key and the JWKS URL.
+func accountServiceKeys(tb testing.TB) (*ecdsa.PrivateKey, string) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+			{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"},
+		}})
+	}))
+	tb.Cleanup(jwks.Close)
+	return key, jwks.URL
 }
 
 // linked subscribes address and links it to sub.

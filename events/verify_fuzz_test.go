@@ -2,12 +2,8 @@ package events_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
@@ -18,12 +14,8 @@ import (
 // FuzzVerifySET: any body is either a valid SET or refused with one of
 // RFC 8935's codes; nothing panics.
 func FuzzVerifySET(f *testing.F) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
-	}))
-	defer jwks.Close()
-	v := events.NewVerifier(issuer, audience, jwks.URL, http.DefaultClient)
+	key, jwksURL := accountServiceKeys(f)
+	v := events.NewVerifier(issuer, audience, jwksURL, http.DefaultClient)
 
 	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
 		(&jose.SignerOptions{}).WithType("secevent+jwt").WithHeader("kid", "k1"))
