@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
-
 	"email-alert/frontend"
 	"email-alert/internal/devkeys"
 	"email-alert/internal/devoidc"
@@ -63,20 +61,7 @@ func newAccountSite(t *testing.T) *accountSite {
 	serveOn(t, idpLn, provider)
 
 	db, dbURL := testdb.New(t)
-	env := map[string]string{
-		"DATABASE_URL": dbURL, "REDIS_URL": testdb.RedisURL(), "API_TOKENS": testToken,
-		"PUBLIC_URL": public, "OIDC_ISSUER_URL": issuer,
-	}
-	cfg, err := parseConfig(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	gin.SetMode(gin.TestMode)
-	a, err := newApp(cfg, db, testdb.Redis(t), testdb.Queue(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
+	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL, "PUBLIC_URL": public, "OIDC_ISSUER_URL": issuer})
 	serveOn(t, feLn, frontendHandler(a))
 	jar, _ := cookiejar.New(nil)
 	s := &site{t: t, a: a, client: &http.Client{Jar: jar}, api: &apiFixture{router: apiRouter(a)}}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jmoiron/sqlx"
 
 	"email-alert/internal/testdb"
 	"email-alert/subscribers"
@@ -21,23 +22,29 @@ const testToken = "test-token-0123456789"
 func testApp(t *testing.T) (*app, *gin.Engine) {
 	t.Helper()
 	db, dbURL := testdb.New(t)
-	rdb := testdb.Redis(t)
-	env := map[string]string{
-		"DATABASE_URL": dbURL,
-		"REDIS_URL":    testdb.RedisURL(),
-		"API_TOKENS":   "other-token-abcdef," + testToken,
+	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": "other-token-abcdef," + testToken})
+	return a, apiRouter(a)
+}
+
+// buildApp builds the application as main does, on db, with the test Redis,
+// a queue of the test's own, and env on top of the test defaults.
+func buildApp(t *testing.T, db *sqlx.DB, env map[string]string) *app {
+	t.Helper()
+	all := map[string]string{"REDIS_URL": testdb.RedisURL(), "API_TOKENS": testToken}
+	for k, v := range env {
+		all[k] = v
 	}
-	cfg, err := parseConfig(func(k string) string { return env[k] })
+	cfg, err := parseConfig(func(k string) string { return all[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	gin.SetMode(gin.TestMode)
-	a, err := newApp(cfg, db, rdb, testdb.Queue(t))
+	a, err := newApp(cfg, db, testdb.Redis(t), testdb.Queue(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.close)
-	return a, apiRouter(a)
+	return a
 }
 
 // apiFixture is a list, a subscriber and their subscription, made through

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/events"
@@ -107,21 +106,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	env := map[string]string{
-		"DATABASE_URL": dsn,
-		"REDIS_URL":    testdb.RedisURL(),
-		"API_TOKENS":   testToken,
-	}
-	cfg, err := parseConfig(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	gin.SetMode(gin.TestMode)
-	a, err := newApp(cfg, db, testdb.Redis(t), testdb.Queue(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
+	a := buildApp(t, db, map[string]string{"DATABASE_URL": dsn})
 
 	h := &hotPaths{t: t, seed: seed, api: apiRouter(a), pages: frontendHandler(a), used: map[int64]bool{}}
 	h.drive(a)
