@@ -1,8 +1,9 @@
-// Package sqlrecord opens PostgreSQL connections (lib/pq) that remember
-// every statement sent through them, so a test can drive the application
-// and then look at what it asked of the database (its query plans, for
-// one). Nothing is registered with database/sql: each Open builds its own
-// connector, and the connections behave exactly as lib/pq's own.
+// Package sqlrecord opens PostgreSQL connections that remember every
+// statement sent through them, so a test can drive the application and
+// then look at what it asked of the database (its query plans, for one).
+// Nothing is registered with database/sql: each Open builds its own
+// connector on the service's own (internal/pgdb), so the connections
+// behave exactly as the service's.
 package sqlrecord
 
 import (
@@ -14,7 +15,8 @@ import (
 	"sync"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
+
+	"email-alert/internal/pgdb"
 )
 
 // Statement is one query or command as the driver received it: the SQL
@@ -60,13 +62,13 @@ func (r *Recorder) record(query string, args []driver.NamedValue) {
 	r.statements = append(r.statements, s)
 }
 
-// Open returns a pool of lib/pq connections to dsn whose queries and
+// Open returns a pool of pgdb connections to dsn whose queries and
 // commands (QueryContext and ExecContext, which is how database/sql and
 // sqlx send every statement that is not explicitly prepared) are recorded
 // in the returned Recorder before they are sent. Like sql.Open it does not
 // connect; the first statement does.
 func Open(dsn string) (*sqlx.DB, *Recorder, error) {
-	base, err := pq.NewConnector(dsn)
+	base, err := pgdb.NewConnector(dsn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlrecord: %w", err)
 	}
@@ -84,46 +86,30 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, ok := dc.(pqConn)
+	pc, ok := dc.(pgdb.Conn)
 	if !ok {
 		_ = dc.Close()
-		return nil, fmt.Errorf("sqlrecord: %T lacks an interface lib/pq's connection implements", dc)
+		return nil, fmt.Errorf("sqlrecord: %T is not a pgdb.Conn", dc)
 	}
-	return &conn{pqConn: pc, recorder: c.recorder}, nil
+	return &conn{Conn: pc, recorder: c.recorder}, nil
 }
 
 func (c *connector) Driver() driver.Driver { return c.base.Driver() }
 
-// pqConn is every interface lib/pq's connection implements. Embedding it
-// in conn passes each of them through unchanged, so database/sql treats
-// the wrapped connection exactly as it would lib/pq's (argument
-// conversion, pings, transactions with options, session resets).
-type pqConn interface {
-	driver.Conn
-	driver.ConnBeginTx
-	driver.ConnPrepareContext
-	driver.QueryerContext
-	driver.ExecerContext
-	driver.NamedValueChecker
-	driver.Pinger
-	driver.SessionResetter
-	driver.Validator
-}
-
-// conn records each statement, then hands it to lib/pq.
+// conn records each statement, then hands it to pgdb's connection.
 type conn struct {
-	pqConn
+	pgdb.Conn
 	recorder *Recorder
 }
 
-var _ pqConn = (*conn)(nil)
+var _ pgdb.Conn = (*conn)(nil)
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.recorder.record(query, args)
-	return c.pqConn.QueryContext(ctx, query, args)
+	return c.Conn.QueryContext(ctx, query, args)
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	c.recorder.record(query, args)
-	return c.pqConn.ExecContext(ctx, query, args)
+	return c.Conn.ExecContext(ctx, query, args)
 }

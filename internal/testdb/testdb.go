@@ -16,6 +16,7 @@ import (
 	_ "github.com/lib/pq" // the PostgreSQL driver
 	"github.com/redis/go-redis/v9"
 
+	"email-alert/internal/pgdb"
 	"email-alert/migrations"
 )
 
@@ -74,7 +75,10 @@ func Empty(t testing.TB) (*sqlx.DB, string) {
 	})
 
 	schemaURL := withSearchPath(t, URL(), schema)
-	db, err := sqlx.ConnectContext(ctx, "postgres", schemaURL)
+	db, err := pgdb.Open(schemaURL)
+	if err == nil {
+		err = db.PingContext(ctx)
+	}
 	if err != nil {
 		t.Fatalf("testdb: connect to schema: %v", err)
 	}
@@ -83,8 +87,8 @@ func Empty(t testing.TB) (*sqlx.DB, string) {
 }
 
 // withSearchPath adds search_path to a postgres URL (lib/pq sends unknown
-// parameters to the server as run-time settings), and the one-round-trip
-// protocol setting the service itself uses, so tests talk to PostgreSQL
+// parameters to the server as run-time settings). The connection is opened
+// with pgdb, as the service opens its own, so tests talk to PostgreSQL
 // exactly as production does.
 func withSearchPath(t testing.TB, base, schema string) string {
 	t.Helper()
@@ -94,7 +98,6 @@ func withSearchPath(t testing.TB, base, schema string) string {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
-	q.Set("binary_parameters", "yes")
 	u.RawQuery = q.Encode()
 	return u.String()
 }
