@@ -1,7 +1,7 @@
 # The two commands of the quick start are `make run` and `make test`.
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: run test lint build services bench fuzz
+.PHONY: run test lint vulncheck build services bench fuzz
 
 ## run: start PostgreSQL and Redis if needed, migrate, seed demo lists, run everything
 run:
@@ -19,6 +19,14 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go run $(GOLANGCI_LINT) run ./...
+
+## vulncheck: govulncheck against the project's copy of the Go vulnerability
+## database (internal/vulndb/osv: vuln.go.dev cannot be reached from here).
+## Refresh the copy with `go run ./internal/vulndb -from <golang/vulndb checkout>`.
+VULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.1.4
+vulncheck:
+	@cat internal/vulndb/SNAPSHOT
+	go run $(VULNCHECK) -db file://$(CURDIR)/internal/vulndb/osv ./...
 
 ## build: build bin/email-alert
 build:
