@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,9 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"email-alert/internal/jwks"
+	"email-alert/subscribers"
 )
 
 // allowedAlgs are the signature algorithms a SET may use: never none, never
@@ -35,15 +38,15 @@ func refuse(code, format string, args ...any) *SETError {
 // Verifier checks Security Event Tokens from the account service.
 type Verifier struct {
 	issuer, audience string
-	keys             *oidc.RemoteKeySet
+	keys             *jwks.KeySet
 }
 
 // NewVerifier returns a verifier of SETs issued by issuer for audience,
 // signed with keys from jwksURL. The key set is cached and fetched again
-// when a token names a key it does not know.
+// when a token names a key it does not know, at most every
+// jwks.MinRefresh.
 func NewVerifier(issuer, audience, jwksURL string, client *http.Client) *Verifier {
-	ctx := oidc.ClientContext(context.Background(), client)
-	return &Verifier{issuer: issuer, audience: audience, keys: oidc.NewRemoteKeySet(ctx, jwksURL)}
+	return &Verifier{issuer: issuer, audience: audience, keys: jwks.New(jwksURL, client)}
 }
 
 type setClaims struct {
@@ -66,7 +69,8 @@ type subjectID struct {
 // Verify checks raw and returns the event it carries: the signature (by an
 // allowed algorithm and a key of the JWKS), typ (when present), iss, aud,
 // iat not in the future, exp (when present), a jti, a sub_id in iss_sub
-// format and at least one event.
+// format, at least one event, no NUL anywhere (PostgreSQL could not store
+// it), and for identifier-changed an email address as new-value.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Event, *SETError) {
 	parsed, err := jose.ParseSignedCompact(raw, allowedAlgs)
 	if err != nil {
@@ -108,6 +112,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Event, *SETError) {
 		return Event{}, refuse("invalid_request", "sub_id.sub is too long")
 	case len(c.Events) == 0:
 		return Event{}, refuse("invalid_request", "events is missing")
+	case bytes.Contains(payload, []byte(`\u0000`)):
+		// PostgreSQL cannot store NUL in text or jsonb: the SET could
+		// never be received, so it is refused rather than retried.
+		return Event{}, refuse("invalid_request", "claims contain a NUL character")
 	}
 	occurred := c.IssuedAt.Time()
 	if c.Toe != nil {
@@ -124,6 +132,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Event, *SETError) {
 		}
 		if err := json.Unmarshal(c.Events[EventIdentifierChanged], &changed); err != nil || changed.NewValue == "" {
 			return Event{}, refuse("invalid_request", "identifier-changed needs a new-value")
+		}
+		if _, ok := subscribers.NormalizeAddress(changed.NewValue); !ok {
+			return Event{}, refuse("invalid_request", "identifier-changed new-value is not an email address")
 		}
 		// The account service sends verified emails; it may say otherwise.
 		verified := changed.EmailVerified == nil || *changed.EmailVerified

@@ -17,6 +17,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 	"golang.org/x/oauth2"
+
+	"email-alert/internal/jwks"
 )
 
 // OIDCConfig configures the One Login relying party.
@@ -59,8 +61,10 @@ type RelyingParty struct {
 
 	mu       sync.Mutex
 	provider *oidc.Provider
+	keys     *jwks.KeySet // the provider's signing keys
 	endpoint struct {
 		EndSession string `json:"end_session_endpoint"`
+		JWKS       string `json:"jwks_uri"`
 	}
 }
 
@@ -109,6 +113,10 @@ func (rp *RelyingParty) discover(ctx context.Context) (*oidc.Provider, error) {
 	if err := p.Claims(&rp.endpoint); err != nil {
 		return nil, fmt.Errorf("%w: discovery: %w", ErrSignIn, err)
 	}
+	if rp.endpoint.JWKS == "" {
+		return nil, fmt.Errorf("%w: discovery: no jwks_uri", ErrSignIn)
+	}
+	rp.keys = jwks.New(rp.endpoint.JWKS, rp.client)
 	rp.provider = p
 	return p, nil
 }
@@ -235,9 +243,10 @@ func (rp *RelyingParty) VerifyIDToken(ctx context.Context, raw, nonce string, vt
 }
 
 // verifier checks tokens signed by the provider's keys for our client, by
-// an asymmetric algorithm only.
-func (rp *RelyingParty) verifier(p *oidc.Provider) *oidc.IDTokenVerifier {
-	return p.Verifier(&oidc.Config{
+// an asymmetric algorithm only. The keys are fetched again at most every
+// jwks.MinRefresh, however many forged logout tokens arrive.
+func (rp *RelyingParty) verifier(*oidc.Provider) *oidc.IDTokenVerifier {
+	return oidc.NewVerifier(rp.cfg.IssuerURL, rp.keys, &oidc.Config{
 		ClientID:             rp.cfg.ClientID,
 		SupportedSigningAlgs: []string{oidc.ES256, oidc.RS256, oidc.PS256},
 	})
