@@ -3,6 +3,7 @@ package mail_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -206,13 +207,13 @@ func TestDeliverAfterACrashMidSend(t *testing.T) {
 func TestSweepEnqueuesWhatRedisLost(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, dsn := testdb.New(t)
+	db, _ := testdb.New(t)
 	rdb := testdb.Redis(t)
 	queue := testdb.Queue(t)
 	client := asynq.NewClientFromRedisClient(rdb)
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() { _ = inspector.DeleteQueue(queue, true) })
-	dispatcher := mail.NewDispatcher(db, dsn, client, queue)
+	dispatcher := mail.NewDispatcher(db, client, queue)
 
 	ids := []uuid.UUID{write(t, db, "a@example.com"), write(t, db, "b@example.com"), write(t, db, "c@example.com")}
 	done := write(t, db, "d@example.com")
@@ -284,26 +285,46 @@ func TestPurge(t *testing.T) {
 	}
 }
 
-// TestWorkerDeliversAtCommit runs the real pipeline in-process: a write
-// commits, PostgreSQL notifies, the dispatcher enqueues, asynq delivers.
-func TestWorkerDeliversAtCommit(t *testing.T) {
-	t.Parallel()
+// pipeline runs the real delivery pipeline in-process: the dispatcher
+// polls the outbox every 20 ms and enqueues, asynq delivers to a fake.
+func pipeline(t *testing.T) (*sqlx.DB, *fakeSender) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	db, dsn := testdb.New(t)
+	t.Cleanup(cancel)
+	db, _ := testdb.New(t)
 	rdb := testdb.Redis(t)
 	queue := testdb.Queue(t)
 	sender := newFakeSender()
-	dispatcher := mail.NewDispatcher(db, dsn, asynq.NewClientFromRedisClient(rdb), queue)
+	dispatcher := mail.NewDispatcher(db, asynq.NewClientFromRedisClient(rdb), queue)
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Queues: map[string]int{queue: 1}, LogLevel: asynq.FatalLevel})
 	mux := asynq.NewServeMux()
 	mux.Handle(mail.TypeDeliver, mail.NewDeliverer(db, sender))
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Shutdown()
-	go func() { _ = dispatcher.Listen(ctx) }()
-	time.Sleep(200 * time.Millisecond) // let the listener subscribe
+	t.Cleanup(srv.Shutdown)
+	go func() { _ = dispatcher.Poll(ctx, 20*time.Millisecond) }()
+	return db, sender
+}
+
+// waitSent waits up to 10 s for email id to be sent once.
+func waitSent(t *testing.T, sender *fakeSender, id uuid.UUID) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for sender.count(id) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sender.count(id) != 1 {
+		t.Fatalf("email %s sent %d times in 10 s, want once", id, sender.count(id))
+	}
+}
+
+// TestWorkerDeliversAtCommit: a write commits, the dispatcher's poll finds
+// it, asynq delivers; a rolled-back email is never sent.
+func TestWorkerDeliversAtCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, sender := pipeline(t)
 
 	tx := db.MustBegin()
 	id, err := mail.Write(ctx, tx, mail.Email{Kind: "test", To: "ann@example.com", Subject: "S", Body: "B"})
@@ -325,14 +346,40 @@ func TestWorkerDeliversAtCommit(t *testing.T) {
 	}
 	_ = tx2.Rollback()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for sender.count(id) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if sender.count(id) != 1 {
-		t.Fatalf("the committed email was not delivered within 10 s")
-	}
+	waitSent(t, sender, id)
 	if sender.count(never) != 0 {
 		t.Errorf("an email from a rolled-back transaction was sent")
 	}
+}
+
+// TestPollFindsAnEmailCommittedLate: an email written by a transaction that
+// started before others, and commits after the poller has enqueued theirs,
+// is still found by the poll (the horizon waits for it), not left to the
+// minute sweep.
+func TestPollFindsAnEmailCommittedLate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, sender := pipeline(t)
+	write := func(tx *sqlx.Tx, to string) uuid.UUID {
+		t.Helper()
+		id, err := mail.Write(ctx, tx, mail.Email{Kind: "test", To: to, Subject: "S", Body: "B"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	slow := db.MustBegin()
+	late := write(slow, "slow@example.com") // its transaction id is older than the next ones
+	for i := range 3 {
+		tx := db.MustBegin()
+		id := write(tx, fmt.Sprintf("quick%d@example.com", i))
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		waitSent(t, sender, id)
+	}
+	if err := slow.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	waitSent(t, sender, late)
 }

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 )
 
 // Periodic tasks of the outbox, scheduled by the worker.
@@ -22,20 +22,18 @@ const (
 // BodyRetention is how long a delivered email's body is kept.
 const BodyRetention = 7 * 24 * time.Hour
 
-// Dispatcher turns outbox rows into asynq tasks: at once when PostgreSQL
-// announces a new row (LISTEN email_outbox), and in periodic sweeps for
-// anything that was missed (a worker down, Redis wiped).
+// Dispatcher turns outbox rows into asynq tasks: within a poll interval of
+// their commit, and in periodic sweeps for anything that was missed (a
+// failed enqueue, a wiped Redis).
 type Dispatcher struct {
 	db     *sqlx.DB
-	dsn    string
 	client *asynq.Client
 	queue  string
 }
 
-// NewDispatcher returns a dispatcher enqueueing into queue. dsn is used for
-// the listening connection.
-func NewDispatcher(db *sqlx.DB, dsn string, client *asynq.Client, queue string) *Dispatcher {
-	return &Dispatcher{db: db, dsn: dsn, client: client, queue: queue}
+// NewDispatcher returns a dispatcher enqueueing into queue.
+func NewDispatcher(db *sqlx.DB, client *asynq.Client, queue string) *Dispatcher {
+	return &Dispatcher{db: db, client: client, queue: queue}
 }
 
 // Enqueue enqueues the delivery of email id; an email already waiting in
@@ -48,42 +46,101 @@ func (d *Dispatcher) Enqueue(ctx context.Context, id uuid.UUID) error {
 	return nil
 }
 
-// Listen enqueues every email PostgreSQL announces until ctx ends. After a
-// lost connection it sweeps, since notifications sent meanwhile are gone.
-func (d *Dispatcher) Listen(ctx context.Context) error {
-	listener := pq.NewListener(d.dsn, time.Second, time.Minute, func(ev pq.ListenerEventType, err error) {
-		if err != nil {
-			slog.Warn("email outbox listener", "event", ev, "error", err)
-		}
-	})
-	defer listener.Close()
-	if err := listener.Listen("email_outbox"); err != nil {
-		return fmt.Errorf("listen email_outbox: %w", err)
-	}
-	// Rows written before we listened are only found by a sweep.
-	if _, err := d.Sweep(ctx, 0); err != nil {
-		slog.Warn("email outbox sweep", "error", err)
-	}
+// pollBatch is the most rows one poll query reads.
+const pollBatch = 1000
+
+// Poll enqueues each new email soon after its transaction commits, checking
+// every interval until ctx ends. Every email row carries the id of the
+// transaction that wrote it (txid); no transaction older than the oldest
+// one still running (the snapshot's xmin) can commit a row any more, so
+// the poller keeps that horizon as its cursor and reads only rows at or
+// above it. Rows above it that are already committed are read again until
+// the horizon passes them, and skipped when already enqueued. The first
+// poll starts from zero and so enqueues every pending email.
+func (d *Dispatcher) Poll(ctx context.Context, interval time.Duration) error {
+	p := poller{d: d, enqueued: map[uuid.UUID]uint64{}}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
 	for {
+		if err := p.poll(ctx); err != nil && ctx.Err() == nil {
+			slog.Warn("email outbox poll", "error", err) // tried again at the next tick
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case n := <-listener.Notify:
-			if n == nil { // reconnected: notifications may have been lost
-				if _, err := d.Sweep(ctx, 0); err != nil {
-					slog.Warn("email outbox sweep", "error", err)
+		case <-ticker.C:
+		}
+	}
+}
+
+type poller struct {
+	d        *Dispatcher
+	horizon  uint64               // every email of a lower txid is enqueued
+	enqueued map[uuid.UUID]uint64 // emails at or above the horizon already enqueued, with their txid
+}
+
+type pendingRow struct {
+	Horizon uint64     `db:"horizon"`
+	ID      *uuid.UUID `db:"id"` // nil when nothing is pending
+	TxID    *uint64    `db:"txid"`
+}
+
+// poll enqueues the pending emails at or above the horizon, in batches,
+// and then moves the horizon up. It stops at the first failure, leaving
+// the horizon where it was so that the next poll tries again.
+func (p *poller) poll(ctx context.Context) error {
+	var (
+		afterTx uint64
+		afterID uuid.UUID
+		horizon uint64 // of the first page: rows that commit meanwhile may sort before later pages
+	)
+	for page := 0; ; page++ {
+		var rows []pendingRow
+		err := p.d.db.SelectContext(ctx, &rows, `
+			SELECT h.horizon, e.id, e.txid::text::numeric::bigint AS txid
+			FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::numeric::bigint AS horizon) h
+			LEFT JOIN LATERAL (
+				SELECT id, txid FROM emails
+				WHERE status = 'pending' AND txid >= $1::text::xid8 AND (txid, id) > ($2::text::xid8, $3::uuid)
+				ORDER BY txid, id LIMIT $4
+			) e ON true`, strconv.FormatUint(p.horizon, 10), strconv.FormatUint(afterTx, 10), afterID, pollBatch)
+		if err != nil {
+			return fmt.Errorf("poll emails: %w", err)
+		}
+		if len(rows) == 0 {
+			return errors.New("poll emails: no horizon")
+		}
+		if page == 0 {
+			horizon = rows[0].Horizon
+		}
+		for _, r := range rows {
+			if r.ID == nil {
+				break
+			}
+			if _, done := p.enqueued[*r.ID]; !done {
+				if err := p.d.Enqueue(ctx, *r.ID); err != nil {
+					return err
 				}
-				continue
+				p.enqueued[*r.ID] = *r.TxID
 			}
-			id, err := uuid.Parse(n.Extra)
-			if err != nil {
-				continue
-			}
-			if err := d.Enqueue(ctx, id); err != nil {
-				slog.Warn("email outbox", "error", err) // the sweep will retry
-			}
-		case <-time.After(90 * time.Second):
-			go func() { _ = listener.Ping() }() // notice a dead connection
+			afterTx, afterID = *r.TxID, *r.ID
+		}
+		if len(rows) < pollBatch {
+			p.advance(horizon)
+			return nil
+		}
+	}
+}
+
+// advance moves the horizon up to h and forgets the emails below it.
+func (p *poller) advance(h uint64) {
+	if h <= p.horizon {
+		return
+	}
+	p.horizon = h
+	for id, txid := range p.enqueued {
+		if txid < h {
+			delete(p.enqueued, id)
 		}
 	}
 }
@@ -93,28 +150,35 @@ func (d *Dispatcher) Listen(ctx context.Context) error {
 // Emails still waiting in the queue are not duplicated (TaskID).
 func (d *Dispatcher) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
 	var (
-		after uuid.UUID
-		total int
+		afterTime time.Time // pages follow the unfinished index: created_at, then id
+		afterID   uuid.UUID
+		total     int
 	)
 	for {
-		var ids []uuid.UUID
-		err := d.db.SelectContext(ctx, &ids, `
-			SELECT id FROM emails
-			WHERE status IN ('pending', 'sending') AND updated_at <= now() - $1::interval AND id > $2
-			ORDER BY id LIMIT 1000`, fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), after)
+		var batch []struct {
+			ID        uuid.UUID `db:"id"`
+			CreatedAt time.Time `db:"created_at"`
+		}
+		err := d.db.SelectContext(ctx, &batch, `
+			SELECT id, created_at FROM emails
+			WHERE status IN ('pending', 'sending') AND updated_at <= now() - $1::interval
+			  AND (created_at, id) > ($2, $3)
+			ORDER BY created_at, id LIMIT 1000`,
+			fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), afterTime, afterID)
 		if err != nil {
 			return total, fmt.Errorf("sweep emails: %w", err)
 		}
-		for _, id := range ids {
-			if err := d.Enqueue(ctx, id); err != nil {
+		for _, e := range batch {
+			if err := d.Enqueue(ctx, e.ID); err != nil {
 				return total, err
 			}
 		}
-		total += len(ids)
-		if len(ids) < 1000 {
+		total += len(batch)
+		if len(batch) < 1000 {
 			return total, nil
 		}
-		after = ids[len(ids)-1]
+		last := batch[len(batch)-1]
+		afterTime, afterID = last.CreatedAt, last.ID
 	}
 }
 

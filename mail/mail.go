@@ -2,8 +2,9 @@
 // written in the same transaction as the change that caused it, so an email
 // exists exactly when its cause does. Workers deliver each row once through
 // the configured Sender (log, SMTP or GOV.UK Notify): an asynq task per
-// email, woken by a NOTIFY at commit, with a periodic sweep that re-enqueues
-// whatever Redis lost and a purge of delivered bodies after 7 days.
+// email, queued by a poll of the outbox within 100 ms of the commit, with a
+// periodic sweep that re-enqueues whatever Redis lost and a purge of
+// delivered bodies after 7 days.
 package mail
 
 import (

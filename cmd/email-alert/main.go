@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 
 	"email-alert/events"
 	"email-alert/frontend"
+	"email-alert/internal/pgdb"
 	"email-alert/linking"
 	"email-alert/mail"
 	"email-alert/metrics"
@@ -111,9 +113,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := migrations.Check(ctx, db.DB); err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
 	}
-	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return errors.New("REDIS_URL: unsupported Redis connection")
+	rdb, err := newRedisClient(cfg.Redis)
+	if err != nil {
+		return err
 	}
 	defer rdb.Close()
 
@@ -230,7 +232,7 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		linking:     linking.NewAPI(signIn, perAddress),
 		pages:       pages,
 		assets:      assets,
-		dispatcher:  mail.NewDispatcher(db, cfg.DatabaseURL, client, namespace+":email"),
+		dispatcher:  mail.NewDispatcher(db, client, namespace+":email"),
 		deliverer:   deliverer,
 		events:      events.NewAPI(inbox, verifier),
 		inbox:       inbox,
@@ -275,7 +277,7 @@ func newSender(cfg *config) (mail.Sender, error) {
 // openDB connects to PostgreSQL and checks the connection, so that a wrong
 // DATABASE_URL stops the process at start.
 func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
-	db, err := sqlx.Open("postgres", withOneRoundTrip(dsn))
+	db, err := pgdb.Open(withConnectTimeout(dsn))
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
@@ -291,18 +293,46 @@ func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
 	return db, nil
 }
 
-// withOneRoundTrip asks lib/pq to send each parameterised query as one
-// Parse/Bind/Execute exchange instead of two round trips (prepare, then
-// execute). Measured by make bench; see BENCHMARKS.md.
-func withOneRoundTrip(dsn string) string {
+// connectTimeout bounds each new connection to PostgreSQL where the caller
+// sets no deadline (the worker's jobs): a server that does not answer is
+// an error after it, not a hang.
+const connectTimeout = "5"
+
+// withConnectTimeout sets lib/pq's connect_timeout unless dsn sets it.
+func withConnectTimeout(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.Query().Has("binary_parameters") {
-		return dsn
+	if err != nil || u.Scheme == "" { // a key=value DSN
+		if strings.Contains(dsn, "connect_timeout") {
+			return dsn
+		}
+		return dsn + " connect_timeout=" + connectTimeout
 	}
 	q := u.Query()
-	q.Set("binary_parameters", "yes")
+	if !q.Has("connect_timeout") {
+		q.Set("connect_timeout", connectTimeout)
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// newRedisClient returns the client of the request paths (enqueueing, rate
+// limits, health checks). For a plain redis:// URL it honours context
+// deadlines on every socket read and write (ContextTimeoutEnabled), which
+// asynq's own client does not: a Redis that hangs then costs a request its
+// deadline, not the client's retries of 3-second reads.
+func newRedisClient(opt asynq.RedisConnOpt) (redis.UniversalClient, error) {
+	if o, ok := opt.(asynq.RedisClientOpt); ok {
+		return redis.NewClient(&redis.Options{
+			Network: o.Network, Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			PoolSize: o.PoolSize, TLSConfig: o.TLSConfig, ContextTimeoutEnabled: true,
+		}), nil
+	}
+	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("REDIS_URL: unsupported Redis connection")
+	}
+	return rdb, nil
 }
 
 // newLogger logs text for people on a local setup and JSON elsewhere.

@@ -19,6 +19,10 @@ import (
 // shutdownGrace is how long in-flight requests and jobs get after a signal.
 const shutdownGrace = 20 * time.Second
 
+// emailPollInterval is how often the worker looks for newly committed
+// emails, and so the most an email waits before it is queued for delivery.
+const emailPollInterval = 100 * time.Millisecond
+
 // serve runs an HTTP server on addr until ctx is cancelled, then lets
 // in-flight requests finish.
 func serve(ctx context.Context, name, addr string, h http.Handler) error {
@@ -64,6 +68,9 @@ func work(ctx context.Context, a *app) error {
 		Queues:          queues,
 		ShutdownTimeout: shutdownGrace,
 		LogLevel:        asynq.WarnLevel,
+		// An idle worker looks for new tasks this often (asynq's default
+		// is a second), so a sign-in email leaves within a fraction of it.
+		TaskCheckInterval: emailPollInterval,
 	})
 	mux := asynq.NewServeMux()
 	mux.Handle(events.TypeAccountEmailChanged, a.processor)
@@ -107,14 +114,21 @@ func work(ctx context.Context, a *app) error {
 	} else if n > 0 {
 		slog.Info("event inbox sweep", "enqueued", n)
 	}
-	listenDone := make(chan error, 1)
-	go func() { listenDone <- a.dispatcher.Listen(ctx) }()
+	// So are emails a killed worker left 'sending' (the poller only reads
+	// 'pending' rows): otherwise they would wait for the minute sweep.
+	if n, err := a.dispatcher.Sweep(ctx, 0); err != nil {
+		slog.Warn("email outbox sweep", "error", err)
+	} else if n > 0 {
+		slog.Info("email outbox sweep", "enqueued", n)
+	}
+	pollDone := make(chan error, 1)
+	go func() { pollDone <- a.dispatcher.Poll(ctx, emailPollInterval) }()
 	slog.Info("worker started", "queues", queues, "concurrency", a.cfg.WorkerConcurrency)
 
 	var err error
 	select {
 	case <-ctx.Done():
-	case err = <-listenDone:
+	case err = <-pollDone:
 		err = fmt.Errorf("worker: %w", err)
 	}
 	slog.Info("shutting down", "server", "worker")
