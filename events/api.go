@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"email-alert/internal/outage"
 	"email-alert/jsonapi"
 	"email-alert/subscribers"
 )
@@ -62,6 +64,7 @@ func (a *API) PushSET(c *gin.Context) {
 	}
 	if _, err := a.inbox.Record(c.Request.Context(), event); err != nil {
 		slog.ErrorContext(c.Request.Context(), "storing an event", "error", err)
+		c.Header("Retry-After", outage.RetryAfter)
 		c.AbortWithStatus(http.StatusServiceUnavailable) // not stored: the sender retries
 		return
 	}
@@ -130,6 +133,7 @@ func (a *API) record(c *gin.Context, e Event) bool {
 	e.OccurredAt = time.Now()
 	if _, err := a.inbox.Record(c.Request.Context(), e); err != nil {
 		slog.ErrorContext(c.Request.Context(), "storing an event", "error", err)
+		c.Header("Retry-After", outage.RetryAfter)
 		jsonapi.Abort(c, http.StatusServiceUnavailable, "The event could not be stored; try again", nil)
 		return false
 	}
@@ -145,7 +149,12 @@ func subjectParam(c *gin.Context) (string, bool) {
 	return sub, true
 }
 
+// printable reports whether s is valid UTF-8 of printable characters
+// other than space.
 func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) || r == ' ' {
 			return false

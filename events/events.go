@@ -100,12 +100,19 @@ func (in *Inbox) Record(ctx context.Context, e Event) (bool, error) {
 	if n == 0 || e.Kind == KindUnknown {
 		return n == 1, nil
 	}
-	if err := in.Enqueue(ctx, e.ID, e.Kind); err != nil {
-		// Stored is what counts: the sweep will enqueue it.
+	// Stored is what counts: Redis gets a short while to take the task,
+	// and if it cannot (down, hanging) the sweep will enqueue it.
+	enqueueCtx, cancel := context.WithTimeout(ctx, enqueueTimeout)
+	defer cancel()
+	if err := in.Enqueue(enqueueCtx, e.ID, e.Kind); err != nil {
 		slog.WarnContext(ctx, "event stored but not enqueued", "event_id", e.ID, "error", err)
 	}
 	return true, nil
 }
+
+// enqueueTimeout is how long Record waits for Redis after the event is
+// stored, so that a Redis that hangs does not hold up the acknowledgement.
+const enqueueTimeout = 2 * time.Second
 
 // Enqueue enqueues the processing of event id; one already waiting in the
 // queue is left as it is.

@@ -93,7 +93,7 @@ func accountServiceKeys(tb testing.TB) (*ecdsa.PrivateKey, string) {
 func (f *fixture) linked(t *testing.T, address, sub string) subscribers.Subscription {
 	t.Helper()
 	s, _, err := f.store.Subscribe(context.Background(), subscribers.SubscribeRequest{
-		Address: address, ListID: f.list.ID, Frequency: subscribers.Daily,
+		Address: address, ListID: f.list.ID, Frequency: subscribers.Daily, Cause: subscribers.APICause("test0000"),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
+
+	"email-alert/subscribers"
 )
 
 // Sweep enqueues every pending event received more than olderThan ago
@@ -15,18 +17,22 @@ import (
 // the queue are not duplicated (TaskID).
 func (in *Inbox) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
 	var (
-		after string
-		total int
+		afterTime time.Time // pages follow the pending index: received_at, then id
+		afterID   string
+		total     int
 	)
 	for {
 		var batch []struct {
-			ID   string `db:"id"`
-			Kind string `db:"kind"`
+			ID         string    `db:"id"`
+			Kind       string    `db:"kind"`
+			ReceivedAt time.Time `db:"received_at"`
 		}
 		err := in.db.SelectContext(ctx, &batch, `
-			SELECT id, kind FROM account_events
-			WHERE status = 'pending' AND received_at <= now() - $1::interval AND id > $2
-			ORDER BY id LIMIT 1000`, fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), after)
+			SELECT id, kind, received_at FROM account_events
+			WHERE status = 'pending' AND received_at <= now() - $1::interval
+			  AND (received_at, id) > ($2, $3)
+			ORDER BY received_at, id LIMIT 1000`,
+			fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), afterTime, afterID)
 		if err != nil {
 			return total, fmt.Errorf("sweep events: %w", err)
 		}
@@ -39,7 +45,8 @@ func (in *Inbox) Sweep(ctx context.Context, olderThan time.Duration) (int, error
 		if len(batch) < 1000 {
 			return total, nil
 		}
-		after = batch[len(batch)-1].ID
+		last := batch[len(batch)-1]
+		afterTime, afterID = last.ReceivedAt, last.ID
 	}
 }
 
@@ -55,23 +62,30 @@ func (in *Inbox) SweepHandler(ctx context.Context, _ *asynq.Task) error {
 
 // ForgetInactive nulls the address of every subscriber with no active
 // subscription, none ended within retention, and created before it: the
-// personal data the service no longer needs. It works in batches and
-// returns how many addresses it removed.
+// personal data the service no longer needs. Each removal is recorded in
+// the subscriber's audit trail (cause: system, forget_inactive) by the
+// same statement. It works in batches and returns how many addresses it
+// removed.
 func ForgetInactive(ctx context.Context, db *sqlx.DB, retention time.Duration) (int64, error) {
 	var total int64
 	cutoff := fmt.Sprintf("%d seconds", int64(retention.Seconds()))
+	cause := subscribers.SystemCause("forget_inactive")
 	for {
 		res, err := db.ExecContext(ctx, `
-			UPDATE subscribers SET address = NULL, updated_at = now()
-			WHERE id IN (
-				SELECT p.id FROM subscribers p
-				WHERE p.address IS NOT NULL AND p.created_at < now() - $1::interval
-				  AND NOT EXISTS (
-					SELECT 1 FROM subscriptions s
-					WHERE s.subscriber_id = p.id
-					  AND (s.ended_at IS NULL OR s.ended_at > now() - $1::interval))
-				LIMIT 1000
-				FOR UPDATE SKIP LOCKED)`, cutoff)
+			WITH forgotten AS (
+				UPDATE subscribers SET address = NULL, updated_at = now()
+				WHERE id IN (
+					SELECT p.id FROM subscribers p
+					WHERE p.address IS NOT NULL AND p.created_at < now() - $1::interval
+					  AND NOT EXISTS (
+						SELECT 1 FROM subscriptions s
+						WHERE s.subscriber_id = p.id
+						  AND (s.ended_at IS NULL OR s.ended_at > now() - $1::interval))
+					LIMIT 1000
+					FOR UPDATE SKIP LOCKED)
+				RETURNING id)
+			INSERT INTO subscriber_audit (subscriber_id, action, cause_kind, cause_id)
+			SELECT id, $2, $3, $4 FROM forgotten`, cutoff, subscribers.AuditAddressRemoved, cause.Kind, cause.ID)
 		if err != nil {
 			return total, fmt.Errorf("forget inactive subscribers: %w", err)
 		}

@@ -71,13 +71,19 @@ func (p *Processor) Process(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("load event: %w", err)
 		}
-		if outcome, err = p.apply(ctx, tx, e.Event); err != nil {
+		var applied bool
+		if outcome, applied, err = p.apply(ctx, tx, e.Event); err != nil {
 			return err
 		}
+		// The event is done and, if it changed something, the newest
+		// applied for its account: one statement.
 		_, err = tx.ExecContext(ctx, `
+			WITH cursor AS (
+				UPDATE account_event_cursors SET last_applied_at = $4 WHERE sub = $3 AND $5
+			)
 			UPDATE account_events SET status = 'done', outcome = $2, attempts = attempts + 1,
 			       last_error = NULL, processed_at = now()
-			WHERE id = $1`, id, outcome)
+			WHERE id = $1`, id, outcome, e.Sub, e.OccurredAt, applied)
 		done, kind, received = err == nil, e.Kind, e.ReceivedAt
 		return err
 	})
@@ -98,44 +104,46 @@ func (p *Processor) Process(ctx context.Context, id string) error {
 	return fmt.Errorf("event %s: %w", id, err)
 }
 
-// apply applies e in tx and returns its outcome.
-func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, e Event) (string, error) {
-	// Serialise the account's events and learn the newest one applied.
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO account_event_cursors (sub) VALUES ($1) ON CONFLICT (sub) DO NOTHING`, e.Sub); err != nil {
-		return "", fmt.Errorf("cursor: %w", err)
+// apply applies e in tx and returns its outcome, and whether it changed
+// something (and so becomes the account's newest applied event).
+func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, e Event) (outcome string, applied bool, err error) {
+	// Serialise the account's events (the upsert locks the account's
+	// cursor row until commit), and learn in the same statement the newest
+	// event applied and whether the account was deleted.
+	var cursor struct {
+		LastApplied *time.Time `db:"last_applied_at"`
+		Deleted     bool       `db:"deleted"`
 	}
-	var lastApplied *time.Time
-	if err := tx.GetContext(ctx, &lastApplied, `
-		SELECT last_applied_at FROM account_event_cursors WHERE sub = $1 FOR UPDATE`, e.Sub); err != nil {
-		return "", fmt.Errorf("cursor: %w", err)
+	if err := tx.GetContext(ctx, &cursor, `
+		WITH c AS (
+			INSERT INTO account_event_cursors (sub) VALUES ($1)
+			ON CONFLICT (sub) DO UPDATE SET sub = EXCLUDED.sub
+			RETURNING last_applied_at
+		)
+		SELECT c.last_applied_at, EXISTS (SELECT 1 FROM deleted_accounts WHERE sub = $1) AS deleted FROM c`,
+		e.Sub); err != nil {
+		return "", false, fmt.Errorf("cursor: %w", err)
 	}
-	var deleted bool
-	if err := tx.GetContext(ctx, &deleted, `SELECT EXISTS (SELECT 1 FROM deleted_accounts WHERE sub = $1)`, e.Sub); err != nil {
-		return "", fmt.Errorf("tombstone: %w", err)
-	}
+	lastApplied, deleted := cursor.LastApplied, cursor.Deleted
 	switch {
 	case deleted:
-		return OutcomeAccountDeleted, nil
+		return OutcomeAccountDeleted, false, nil
 	case lastApplied != nil && e.OccurredAt.Before(*lastApplied):
-		return OutcomeSuperseded, nil
+		return OutcomeSuperseded, false, nil
 	}
 
-	var outcome string
-	var err error
 	switch e.Kind {
 	case KindEmailChanged:
 		outcome, err = p.changeEmail(ctx, tx, e)
 	case KindDeleted:
 		outcome, err = p.deleteAccount(ctx, tx, e)
 	default:
-		return OutcomeNotProcessed, nil
+		return OutcomeNotProcessed, false, nil
 	}
 	if err != nil || outcome == OutcomeIgnoredUnverified {
-		return outcome, err
+		return outcome, false, err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE account_event_cursors SET last_applied_at = $2 WHERE sub = $1`, e.Sub, e.OccurredAt)
-	return outcome, err
+	return outcome, true, nil
 }
 
 // changeEmail makes the account's verified new email the linked
@@ -149,14 +157,11 @@ func (p *Processor) changeEmail(ctx context.Context, tx *sqlx.Tx, e Event) (stri
 	if !change.EmailVerified || !ok {
 		return OutcomeIgnoredUnverified, nil
 	}
-	linked, err := subscribers.LockSubscriberByAccount(ctx, tx, e.Sub)
-	if errors.Is(err, subscribers.ErrNotFound) {
+	_, err := subscribers.ChangeAccountAddressIn(ctx, tx, e.Sub, address, true, subscribers.EventCause(e.ID))
+	switch {
+	case errors.Is(err, subscribers.ErrNotFound):
 		return OutcomeNoSubscriber, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if _, err := subscribers.ChangeAddressIn(ctx, tx, linked.ID, address, true); err != nil {
+	case err != nil:
 		return "", err
 	}
 	return OutcomeApplied, nil
@@ -164,7 +169,8 @@ func (p *Processor) changeEmail(ctx context.Context, tx *sqlx.Tx, e Event) (stri
 
 // deleteAccount ends every active subscription of the linked subscriber
 // (account_deleted), unlinks it, ends the account's sessions and leaves a
-// tombstone, all in tx.
+// tombstone, all in tx. The subscriber's audit trail records the ending
+// and the unlinking as caused by the event.
 func (p *Processor) deleteAccount(ctx context.Context, tx *sqlx.Tx, e Event) (string, error) {
 	outcome := OutcomeApplied
 	linked, err := subscribers.LockSubscriberByAccount(ctx, tx, e.Sub)
@@ -174,19 +180,19 @@ func (p *Processor) deleteAccount(ctx context.Context, tx *sqlx.Tx, e Event) (st
 	case err != nil:
 		return "", err
 	default:
-		if _, err := subscribers.EndAllIn(ctx, tx, linked.ID, EndedAccountDeleted); err != nil {
+		cause := subscribers.EventCause(e.ID)
+		if _, err := subscribers.EndAllIn(ctx, tx, linked.ID, EndedAccountDeleted, cause); err != nil {
 			return "", err
 		}
-		if err := subscribers.UnlinkAccountIn(ctx, tx, linked.ID); err != nil {
+		if err := subscribers.UnlinkAccountIn(ctx, tx, linked, cause); err != nil {
 			return "", err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE govuk_account_id = $1`, e.Sub); err != nil {
-		return "", fmt.Errorf("end sessions: %w", err)
-	}
+	// End the account's sessions and leave the tombstone: one statement.
 	if _, err := tx.ExecContext(ctx, `
+		WITH ended AS (DELETE FROM sessions WHERE govuk_account_id = $1)
 		INSERT INTO deleted_accounts (sub, event_id) VALUES ($1, $2) ON CONFLICT (sub) DO NOTHING`, e.Sub, e.ID); err != nil {
-		return "", fmt.Errorf("tombstone: %w", err)
+		return "", fmt.Errorf("end sessions and leave a tombstone: %w", err)
 	}
 	return outcome, nil
 }

@@ -70,8 +70,10 @@ func (p *Pages) SignOut(c *gin.Context) {
 	c.Redirect(http.StatusFound, next)
 }
 
-// SignedOut handles GET /signed-out.
+// SignedOut handles GET /signed-out, where One Login returns the browser
+// with the sign-out state in the URL: kept from any Referer.
 func (p *Pages) SignedOut(c *gin.Context) {
+	c.Header("Referrer-Policy", "no-referrer")
 	p.render(c, http.StatusOK, "error", map[string]any{
 		"Heading": "You have signed out",
 		"Message": "You have signed out of your GOV.UK email subscriptions.",

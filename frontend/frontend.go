@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/internal/outage"
 	"email-alert/linking"
 	"email-alert/subscribers"
 )
@@ -105,18 +106,36 @@ func (p *Pages) render(c *gin.Context, status int, name string, data map[string]
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
 
-// fail logs err and shows the error page, which says nothing about it.
+// fail logs err and shows the error page, which says nothing about it:
+// 503 with Retry-After when PostgreSQL or Redis is unreachable or
+// restarting (outage.Is), else 500.
 func (p *Pages) fail(c *gin.Context, err error) {
+	if outage.Is(err) {
+		slog.WarnContext(c.Request.Context(), "page failed: service unavailable", "path", c.Request.URL.Path, "error", err)
+		p.unavailable(c)
+		return
+	}
 	slog.ErrorContext(c.Request.Context(), "page failed", "path", c.Request.URL.Path, "error", err)
+	p.errorPage(c, http.StatusInternalServerError)
+}
+
+// unavailable answers 503 with Retry-After and the error page.
+func (p *Pages) unavailable(c *gin.Context) {
+	c.Header("Retry-After", outage.RetryAfter)
+	p.errorPage(c, http.StatusServiceUnavailable)
+}
+
+// errorPage shows the GOV.UK "problem with the service" page with status.
+func (p *Pages) errorPage(c *gin.Context, status int) {
 	if name := "error"; p.views[name] != nil && !c.Writer.Written() {
 		var buf bytes.Buffer
 		data := map[string]any{"Heading": "Sorry, there is a problem with the service", "Message": "Try again later."}
 		if p.views[name].ExecuteTemplate(&buf, "layout", data) == nil {
-			c.Data(http.StatusInternalServerError, "text/html; charset=utf-8", buf.Bytes())
+			c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 			return
 		}
 	}
-	c.String(http.StatusInternalServerError, "Sorry, there is a problem with the service")
+	c.String(status, "Sorry, there is a problem with the service")
 }
 
 // contentSecurityPolicy allows nothing inline and nothing from elsewhere:
@@ -190,19 +209,22 @@ func (p *Pages) setSession(c *gin.Context, token string) {
 }
 
 // session returns the signed-in person's session, if any.
-func (p *Pages) session(c *gin.Context) (linking.Session, bool) {
+// A lookup that failed (PostgreSQL down) is an error, for the caller to
+// answer with p.fail, rather than "not signed in", which would send a
+// signed-in person to sign in again.
+func (p *Pages) session(c *gin.Context) (linking.Session, bool, error) {
 	token := sessionToken(c)
 	if token == "" {
-		return linking.Session{}, false
+		return linking.Session{}, false, nil
 	}
 	s, err := p.linking.Session(c.Request.Context(), token)
-	if err != nil {
-		if !errors.Is(err, linking.ErrNoSession) {
-			slog.ErrorContext(c.Request.Context(), "session lookup failed", "error", err)
-		}
-		return linking.Session{}, false
+	switch {
+	case errors.Is(err, linking.ErrNoSession):
+		return linking.Session{}, false, nil
+	case err != nil:
+		return linking.Session{}, false, fmt.Errorf("session lookup: %w", err)
 	}
-	return s, true
+	return s, true, nil
 }
 
 // renewSession ends the session the browser had, if any, and sets the new

@@ -36,7 +36,11 @@ func manageWithNotice(notice, slug string) string {
 // explaining why there is nothing to manage).
 func (p *Pages) requireSession(c *gin.Context) (linking.Session, bool) {
 	personal(c)
-	s, ok := p.session(c)
+	s, ok, err := p.session(c)
+	if err != nil {
+		p.fail(c, err)
+		return linking.Session{}, false
+	}
 	if !ok {
 		c.Redirect(http.StatusFound, "/email/manage/authenticate")
 		return linking.Session{}, false
@@ -173,6 +177,9 @@ func (p *Pages) UnsubscribeForm(c *gin.Context) {
 	if token := c.Query("token"); token != "" {
 		c.Header("Referrer-Policy", "no-referrer")
 		personal(c)
+		if !p.allowRedeem(c) {
+			return
+		}
 		id, _ := uuid.Parse(c.Param("id"))
 		sub, err := p.linking.CheckUnsubscribeToken(c.Request.Context(), id, token)
 		if err != nil {
@@ -205,6 +212,9 @@ func unsubscribePage(sub subscribers.Subscription, hidden map[string]string, bac
 func (p *Pages) Unsubscribe(c *gin.Context) {
 	if token := c.PostForm("token"); token != "" {
 		personal(c)
+		if !p.allowRedeem(c) {
+			return
+		}
 		id, _ := uuid.Parse(c.Param("id"))
 		sub, err := p.linking.UnsubscribeByToken(c.Request.Context(), id, token)
 		if err != nil {
@@ -251,7 +261,7 @@ func (p *Pages) UnsubscribeAll(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if _, err := p.subs.UnsubscribeAll(c.Request.Context(), s.Subscriber.ID, subscribers.EndedUnsubscribed); err != nil {
+	if _, err := p.subs.UnsubscribeAll(c.Request.Context(), s.Subscriber.ID, subscribers.EndedUnsubscribed, s.Cause()); err != nil {
 		p.fail(c, err)
 		return
 	}
@@ -311,12 +321,17 @@ func (p *Pages) RequestAddressChange(c *gin.Context) {
 func (p *Pages) ConfirmAddressChange(c *gin.Context) {
 	c.Header("Referrer-Policy", "no-referrer")
 	personal(c)
+	if !p.allowRedeem(c) {
+		return
+	}
 	subscriber, err := p.linking.ConfirmAddressChange(c.Request.Context(), c.Query("token"))
 	if err != nil {
 		p.linkProblem(c, err)
 		return
 	}
-	if s, ok := p.session(c); ok && s.Subscriber.ID == subscriber.ID {
+	// Signed in as that subscriber: back to the manage page. Otherwise, or
+	// when the session cannot be read, the change is done all the same.
+	if s, ok, _ := p.session(c); ok && s.Subscriber.ID == subscriber.ID {
 		c.Redirect(http.StatusSeeOther, manageWithNotice(noticeAddress, ""))
 		return
 	}

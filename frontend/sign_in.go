@@ -49,6 +49,9 @@ func (p *Pages) Authenticate(c *gin.Context) {
 func (p *Pages) ProcessSignIn(c *gin.Context) {
 	c.Header("Referrer-Policy", "no-referrer")
 	personal(c)
+	if !p.allowRedeem(c) {
+		return
+	}
 	session, _, err := p.linking.RedeemSignIn(c.Request.Context(), c.Query("token"))
 	if errors.Is(err, linking.ErrTokenInvalid) {
 		p.render(c, http.StatusGone, "expired", map[string]any{"Again": "/email/manage/authenticate"})
@@ -64,21 +67,49 @@ func (p *Pages) ProcessSignIn(c *gin.Context) {
 
 // allow applies the per-client and per-address limits on requests that
 // send email, rendering the 429 page when one is reached. A limiter that
-// cannot be asked (Redis down) lets the request through.
+// cannot be asked (Redis down or slow) fails closed with the 503 page: the
+// limits are what stop brute force and email flooding.
 func (p *Pages) allow(c *gin.Context, address string) bool {
-	for _, check := range []struct {
-		limiter linking.Limiter
-		key     string
-	}{{p.perClient, c.ClientIP()}, {p.perAddress, strings.ToLower(address)}} {
+	return p.within(c, func(wait string) (string, map[string]any) {
+		return "too_many_requests", map[string]any{"Wait": wait}
+	}, limitCheck{p.perClient, c.ClientIP()}, limitCheck{p.perAddress, strings.ToLower(address)})
+}
+
+// allowRedeem applies the per-client limit, with a budget of its own, to
+// requests that redeem a token from an emailed link. Tokens are 256 bits,
+// so this is defence in depth: guessing them cannot be done at speed.
+func (p *Pages) allowRedeem(c *gin.Context) bool {
+	return p.within(c, func(wait string) (string, map[string]any) {
+		return "error", map[string]any{
+			"Heading": "You have tried too many links",
+			"Message": "To protect your subscriptions, you need to wait " + wait + " before you try again.",
+		}
+	}, limitCheck{p.perClient, "redeem:" + c.ClientIP()})
+}
+
+// limitCheck is one limit to apply: a limiter and the key to count.
+type limitCheck struct {
+	limiter linking.Limiter
+	key     string
+}
+
+// within applies checks in order, rendering the 429 page that page names
+// when one is reached. A limiter that cannot be asked (Redis down or slow)
+// fails closed with the 503 page: the limits are what stop brute force and
+// email flooding.
+func (p *Pages) within(c *gin.Context, page func(wait string) (string, map[string]any), checks ...limitCheck) bool {
+	for _, check := range checks {
 		ok, retryAfter, err := check.limiter.Allow(c.Request.Context(), check.key)
 		if err != nil {
-			slog.WarnContext(c.Request.Context(), "rate limiter unavailable", "error", err)
-			continue
+			slog.WarnContext(c.Request.Context(), "rate limiter unavailable: refusing the request", "error", err)
+			p.unavailable(c)
+			return false
 		}
 		if !ok {
 			seconds := int(math.Ceil(retryAfter.Seconds()))
 			c.Header("Retry-After", fmt.Sprint(seconds))
-			p.render(c, http.StatusTooManyRequests, "too_many_requests", map[string]any{"Wait": waitText(retryAfter)})
+			name, data := page(waitText(retryAfter))
+			p.render(c, http.StatusTooManyRequests, name, data)
 			return false
 		}
 	}

@@ -58,6 +58,9 @@ func (p *Pages) Verify(c *gin.Context) {
 func (p *Pages) ConfirmSubscription(c *gin.Context) {
 	c.Header("Referrer-Policy", "no-referrer")
 	personal(c)
+	if !p.allowRedeem(c) {
+		return
+	}
 	topicID := c.Query("topic_id")
 	confirmed, err := p.linking.RedeemConfirmation(c.Request.Context(), c.Query("token"), topicID, c.Query("frequency"))
 	switch {
@@ -106,14 +109,18 @@ func (p *Pages) ChooseFrequency(c *gin.Context) {
 			"/email/subscriptions/new", map[string]string{"topic_id": list.Slug}, "Continue", "https://www.gov.uk"+deref(list.URL)))
 		return
 	}
-	s, signedIn := p.session(c)
+	s, signedIn, err := p.session(c)
+	if err != nil {
+		p.fail(c, err)
+		return
+	}
 	if !signedIn || s.Method != linking.MethodAccount || !s.HasSubscriber() || s.Subscriber.Address == nil {
 		c.Redirect(http.StatusSeeOther, "/email/subscriptions/verify?"+url.Values{
 			"topic_id": {list.Slug}, "frequency": {string(f)}}.Encode())
 		return
 	}
 	_, created, err := p.subs.Subscribe(c.Request.Context(), subscribers.SubscribeRequest{
-		Address: *s.Subscriber.Address, ListID: list.ID, Frequency: f,
+		Address: *s.Subscriber.Address, ListID: list.ID, Frequency: f, Cause: s.Cause(),
 	})
 	if err != nil {
 		p.fail(c, err)

@@ -5,16 +5,22 @@
 package jsonapi
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"email-alert/internal/outage"
 )
 
 // MaxBodyBytes is the largest request body any endpoint accepts.
@@ -34,6 +40,22 @@ func Abort(c *gin.Context, status int, message string, details Details) {
 	c.AbortWithStatusJSON(status, ErrorBody{Error: message, Details: details})
 }
 
+// Fail answers a request whose domain call failed with an error the
+// handler has no answer for, and logs it; the body says nothing about it.
+// When PostgreSQL or Redis is unreachable or restarting (outage.Is) the
+// answer is 503 with Retry-After, which clients retry; otherwise 500.
+func Fail(c *gin.Context, err error) {
+	ctx := c.Request.Context()
+	if outage.Is(err) {
+		slog.WarnContext(ctx, "request failed: service unavailable", "path", c.FullPath(), "error", err)
+		c.Header("Retry-After", outage.RetryAfter)
+		Abort(c, http.StatusServiceUnavailable, "Service unavailable; try again later", nil)
+		return
+	}
+	slog.ErrorContext(ctx, "request failed", "path", c.FullPath(), "error", err)
+	Abort(c, http.StatusInternalServerError, "Internal error", nil)
+}
+
 // RequestError is a client error found while decoding a request: it carries
 // the status to answer with.
 type RequestError struct {
@@ -45,8 +67,9 @@ type RequestError struct {
 func (e *RequestError) Error() string { return e.Message }
 
 // Decode reads the request body as one JSON object into v. It answers the
-// request itself and returns false when the body is too large (413), not JSON
-// or of the wrong shape (400); the handler then just returns.
+// request itself and returns false when the body is too large (413), of
+// another Content-Type (415), not UTF-8, not a JSON object or of the wrong
+// shape (400); the handler then just returns.
 func Decode(c *gin.Context, v any) bool {
 	if err := decode(c.Writer, c.Request, v); err != nil {
 		var re *RequestError
@@ -67,10 +90,23 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
 		return &RequestError{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json"}
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	// Read whole (at most 1 MiB), to check what encoding/json lets through:
+	// it would replace invalid UTF-8 with U+FFFD, and take null for {}.
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return tooLarge()
+	case err != nil:
+		return &RequestError{Status: http.StatusBadRequest, Message: "Request body could not be read"}
+	case !utf8.Valid(data):
+		return &RequestError{Status: http.StatusBadRequest, Message: "Request body is not valid UTF-8"}
+	case !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")):
+		return &RequestError{Status: http.StatusBadRequest, Message: "Request body must be a JSON object"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil {
 		// Exactly one JSON value: trailing data is malformed input.
 		if _, extra := dec.Token(); extra != io.EOF {
@@ -80,13 +116,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if err == nil {
 		return nil
 	}
-	var maxErr *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &maxErr):
-		return tooLarge()
-	case errors.Is(err, io.EOF):
-		return &RequestError{Status: http.StatusBadRequest, Message: "Request body must be a JSON object"}
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		return &RequestError{
 			Status:  http.StatusBadRequest,
@@ -123,8 +154,13 @@ func jsonKind(goKind string) string {
 	}
 }
 
+// clientKey is the gin context key under which BearerAuth leaves the
+// fingerprint of the token that matched.
+const clientKey = "jsonapi.client"
+
 // BearerAuth admits requests whose Authorization header carries one of
 // tokens, and answers 401 otherwise. Tokens are compared in constant time.
+// The fingerprint of the token that matched is left for Client.
 func BearerAuth(tokens []string) gin.HandlerFunc {
 	sums := make([][sha256.Size]byte, len(tokens))
 	for i, t := range tokens {
@@ -136,11 +172,14 @@ func BearerAuth(tokens []string) gin.HandlerFunc {
 			// Hashing first makes every comparison the same length, so
 			// neither the token's length nor its prefix leaks through timing.
 			got := sha256.Sum256([]byte(token))
-			match := 0
+			match, matched := 0, 0
 			for i := range sums {
-				match |= subtle.ConstantTimeCompare(got[:], sums[i][:])
+				eq := subtle.ConstantTimeCompare(got[:], sums[i][:])
+				match |= eq
+				matched = subtle.ConstantTimeSelect(eq, i, matched)
 			}
 			if match == 1 {
+				c.Set(clientKey, Fingerprint(sums[matched]))
 				c.Next()
 				return
 			}
@@ -148,6 +187,19 @@ func BearerAuth(tokens []string) gin.HandlerFunc {
 		c.Header("WWW-Authenticate", `Bearer realm="email-alert"`)
 		Abort(c, http.StatusUnauthorized, "Missing or invalid bearer token", nil)
 	}
+}
+
+// Fingerprint names the API client holding the token whose SHA-256 is
+// sum: the first 8 hex digits of the hash. It identifies the client in
+// logs and the audit trail without revealing anything usable as the token.
+func Fingerprint(sum [sha256.Size]byte) string {
+	return hex.EncodeToString(sum[:4])
+}
+
+// Client returns the fingerprint of the bearer token that BearerAuth
+// admitted the request with, or "" on a route without BearerAuth.
+func Client(c *gin.Context) string {
+	return c.GetString(clientKey)
 }
 
 // NotFound answers unknown routes with a JSON 404.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"golang.org/x/oauth2"
+
+	"email-alert/subscribers"
 )
 
 // signInTTL is how long a sign-in may stay at the provider.
@@ -105,13 +107,19 @@ func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string)
 		return SignedIn{}, fmt.Errorf("%w: account %s was deleted", ErrSignIn, account.Sub)
 	}
 	result := SignedIn{RedirectPath: req.RedirectPath, Account: account}
-	if _, err := s.Link(ctx, account); err == nil {
-		result.Linked = true
-	} else if !errors.Is(err, ErrEmailUnverified) {
-		return SignedIn{}, fmt.Errorf("%w: linking: %w", ErrSignIn, err)
-	}
-	err = s.inTx(ctx, func(tx *sqlx.Tx) (err error) {
-		result.Session, err = createAccountSession(ctx, tx, account, idToken)
+	// The session and the link are made together, so the link is recorded
+	// as caused by the session it opens.
+	err = s.subs.InTx(ctx, func(tx *sqlx.Tx) (err error) {
+		var sessionID int64
+		result.Session, sessionID, err = createAccountSession(ctx, tx, account, idToken)
+		if err != nil {
+			return err
+		}
+		_, err = s.linkIn(ctx, tx, account, subscribers.SessionCause(sessionID))
+		result.Linked = err == nil
+		if errors.Is(err, ErrEmailUnverified) {
+			return nil // signed in, but not linked
+		}
 		return err
 	})
 	if err != nil {

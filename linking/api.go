@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"email-alert/internal/outage"
 	"email-alert/jsonapi"
 	"email-alert/subscribers"
 )
@@ -111,13 +112,16 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 }
 
 // allow applies the per-address limit, answering 429 when it is reached.
-// A limiter that cannot be asked (Redis down) lets the request through:
-// throttling is protection, not a reason to stop sign-in.
+// A limiter that cannot be asked (Redis down or slow) fails closed with
+// 503: the limit is what stops brute force and email flooding, so it must
+// hold while Redis is away.
 func (a *API) allow(c *gin.Context, address string) bool {
 	ok, retryAfter, err := a.perAddress.Allow(c.Request.Context(), strings.ToLower(address))
 	if err != nil {
-		slog.WarnContext(c.Request.Context(), "rate limiter unavailable", "error", err)
-		return true
+		slog.WarnContext(c.Request.Context(), "rate limiter unavailable: refusing the request", "error", err)
+		c.Header("Retry-After", outage.RetryAfter)
+		jsonapi.Abort(c, http.StatusServiceUnavailable, "Service unavailable; try again later", nil)
+		return false
 	}
 	if !ok {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter.Seconds()))))
@@ -138,9 +142,13 @@ func checkAddress(raw *string, field string, problems jsonapi.Details) string {
 	return address
 }
 
+// apiCause is the cause of a change asked for through the API: the client
+// whose bearer token jsonapi.BearerAuth admitted. (The account session in
+// the body says whose account it is, not who asked.)
+func apiCause(c *gin.Context) subscribers.Cause { return subscribers.APICause(jsonapi.Client(c)) }
+
 func internalError(c *gin.Context, err error) {
-	slog.ErrorContext(c.Request.Context(), "request failed", "path", c.FullPath(), "error", err)
-	jsonapi.Abort(c, http.StatusInternalServerError, "Internal error", nil)
+	jsonapi.Fail(c, err)
 }
 
 // accountSession reads the govuk_account_session of the request body and
@@ -181,7 +189,7 @@ func (a *API) FindAccountSubscriber(c *gin.Context) {
 	if !ok {
 		return
 	}
-	subscriber, err := a.service.FindOrCreateForAccount(c.Request.Context(), account)
+	subscriber, err := a.service.FindOrCreateForAccount(c.Request.Context(), account, apiCause(c))
 	if err != nil {
 		internalError(c, err)
 		return
@@ -195,7 +203,7 @@ func (a *API) LinkAccountSubscriber(c *gin.Context) {
 	if !ok {
 		return
 	}
-	subscriber, err := a.service.Link(c.Request.Context(), account)
+	subscriber, err := a.service.Link(c.Request.Context(), account, apiCause(c))
 	if err != nil {
 		internalError(c, err)
 		return

@@ -58,12 +58,13 @@ func (s *Service) RedeemConfirmation(ctx context.Context, token, topicID, freque
 		return Confirmed{}, ErrTokenInvalid
 	}
 	var t struct {
+		ID        int64  `db:"id"`
 		Address   string `db:"address"`
 		TopicID   string `db:"topic_id"`
 		Frequency string `db:"frequency"`
 	}
 	err := s.db.GetContext(ctx, &t, `
-		SELECT address, topic_id, frequency FROM auth_tokens
+		SELECT id, address, topic_id, frequency FROM auth_tokens
 		WHERE token_hash = $1 AND purpose = 'confirm_subscription' AND expires_at > now()`, hashToken(token))
 	if err != nil {
 		return Confirmed{}, fmt.Errorf("redeem confirmation token: %w", orInvalid(err))
@@ -77,6 +78,7 @@ func (s *Service) RedeemConfirmation(ctx context.Context, token, topicID, freque
 	}
 	sub, created, err := s.subs.Subscribe(ctx, subscribers.SubscribeRequest{
 		Address: t.Address, ListID: list.ID, Frequency: subscribers.Frequency(t.Frequency),
+		Cause: subscribers.EmailLinkCause(t.ID),
 	})
 	if err != nil {
 		return Confirmed{}, err

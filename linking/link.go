@@ -41,47 +41,53 @@ func accountAddress(a Account) (string, error) {
 //     email listing them.
 //
 // Linking ends the subscriber's magic-link sessions and sign-in tokens.
-func (s *Service) Link(ctx context.Context, a Account) (subscribers.Subscriber, error) {
+// Every change it makes is recorded in the audit trail with cause.
+func (s *Service) Link(ctx context.Context, a Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
+	var result subscribers.Subscriber
+	err := s.subs.InTx(ctx, func(tx *sqlx.Tx) (err error) {
+		result, err = s.linkIn(ctx, tx, a, cause)
+		return err
+	})
+	return result, err
+}
+
+// linkIn is Link inside the caller's transaction.
+func (s *Service) linkIn(ctx context.Context, tx *sqlx.Tx, a Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
 	address, err := accountAddress(a)
 	if err != nil {
 		return subscribers.Subscriber{}, err
 	}
-	var result subscribers.Subscriber
-	err = s.subs.InTx(ctx, func(tx *sqlx.Tx) error {
-		linked, err := subscribers.LockSubscriberByAccount(ctx, tx, a.Sub)
-		switch {
-		case err == nil:
-			result = linked
-			// Addresses are compared case-insensitively everywhere: a
-			// difference of case alone is the same address.
-			if linked.Address == nil || !strings.EqualFold(*linked.Address, address) {
-				result, err = subscribers.ChangeAddressIn(ctx, tx, linked.ID, address, true)
-			}
-			return err
-		case !errors.Is(err, subscribers.ErrNotFound):
-			return err
+	linked, err := subscribers.LockSubscriberByAccount(ctx, tx, a.Sub)
+	switch {
+	case err == nil:
+		// Addresses are compared case-insensitively everywhere: a
+		// difference of case alone is the same address.
+		if linked.Address == nil || !strings.EqualFold(*linked.Address, address) {
+			return subscribers.ChangeAddressIn(ctx, tx, linked.ID, address, true, cause)
 		}
+		return linked, nil
+	case !errors.Is(err, subscribers.ErrNotFound):
+		return subscribers.Subscriber{}, err
+	}
 
-		owner, err := subscribers.FindOrCreateSubscriber(ctx, tx, address)
-		if err != nil {
-			return err
-		}
-		firstLink := owner.GovukAccountID == nil
-		if result, err = subscribers.LinkAccountIn(ctx, tx, owner.ID, a.Sub); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM auth_tokens WHERE subscriber_id = $1 AND purpose = 'sign_in'`, owner.ID); err != nil {
-			return fmt.Errorf("end sign-in tokens: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE subscriber_id = $1 AND method = 'magic_link'`, owner.ID); err != nil {
-			return fmt.Errorf("end magic-link sessions: %w", err)
-		}
-		if firstLink {
-			return s.linkedEmail(ctx, tx, result)
-		}
-		return nil
-	})
-	return result, err
+	owner, err := subscribers.FindOrCreateSubscriber(ctx, tx, address, cause)
+	if err != nil {
+		return subscribers.Subscriber{}, err
+	}
+	result, err := subscribers.LinkAccountIn(ctx, tx, owner, a.Sub, cause)
+	if err != nil {
+		return subscribers.Subscriber{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM auth_tokens WHERE subscriber_id = $1 AND purpose = 'sign_in'`, owner.ID); err != nil {
+		return subscribers.Subscriber{}, fmt.Errorf("end sign-in tokens: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE subscriber_id = $1 AND method = 'magic_link'`, owner.ID); err != nil {
+		return subscribers.Subscriber{}, fmt.Errorf("end magic-link sessions: %w", err)
+	}
+	if owner.GovukAccountID == nil { // the first link
+		return result, s.linkedEmail(ctx, tx, result)
+	}
+	return result, nil
 }
 
 // linkedEmail writes the "now linked" email listing the subscriber's
@@ -103,8 +109,9 @@ func (s *Service) linkedEmail(ctx context.Context, tx *sqlx.Tx, subscriber subsc
 }
 
 // FindOrCreateForAccount returns the subscriber of the account, by link,
-// else by its email, creating one if needed, without linking it.
-func (s *Service) FindOrCreateForAccount(ctx context.Context, a Account) (subscribers.Subscriber, error) {
+// else by its email, creating one if needed (recorded with cause), without
+// linking it.
+func (s *Service) FindOrCreateForAccount(ctx context.Context, a Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
 	address, err := accountAddress(a)
 	if err != nil {
 		return subscribers.Subscriber{}, err
@@ -116,7 +123,7 @@ func (s *Service) FindOrCreateForAccount(ctx context.Context, a Account) (subscr
 	}
 	var result subscribers.Subscriber
 	err = s.subs.InTx(ctx, func(tx *sqlx.Tx) (err error) {
-		result, err = subscribers.FindOrCreateSubscriber(ctx, tx, address)
+		result, err = subscribers.FindOrCreateSubscriber(ctx, tx, address, cause)
 		return err
 	})
 	return result, err

@@ -94,7 +94,7 @@ func TestLinkRules(t *testing.T) {
 					}
 				}
 			}
-			got, err := f.service.Link(ctx, tt.account)
+			got, err := f.service.Link(ctx, tt.account, testCause)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -143,7 +143,7 @@ func TestLinkEndsMagicLinksAndSendsOneEmail(t *testing.T) {
 
 	account := linking.Account{Sub: "urn:fdc:gov.uk:2022:ann", Email: "ann@example.com", EmailVerified: true}
 	for range 2 {
-		if _, err := f.service.Link(ctx, account); err != nil {
+		if _, err := f.service.Link(ctx, account, testCause); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,7 +172,7 @@ func TestLinkConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.service.Link(ctx, account); err != nil {
+			if _, err := f.service.Link(ctx, account, testCause); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -191,22 +191,22 @@ func TestFindOrCreateForAccount(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	ann := f.subscriber(t, "ann@example.com")
-	got, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s1", Email: "ANN@example.com", EmailVerified: true})
+	got, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s1", Email: "ANN@example.com", EmailVerified: true}, testCause)
 	if err != nil || got.ID != ann.ID || got.Linked() {
 		t.Errorf("by address: %+v, %v; want ann, unlinked", got, err)
 	}
-	created, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s2", Email: "new@example.com", EmailVerified: true})
+	created, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s2", Email: "new@example.com", EmailVerified: true}, testCause)
 	if err != nil || created.ID == ann.ID || created.Address == nil || *created.Address != "new@example.com" {
 		t.Errorf("created: %+v, %v", created, err)
 	}
 	if _, err := f.db.Exec(`UPDATE subscribers SET govuk_account_id = 's3' WHERE id = $1`, ann.ID); err != nil {
 		t.Fatal(err)
 	}
-	byLink, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s3", Email: "changed@example.com", EmailVerified: true})
+	byLink, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s3", Email: "changed@example.com", EmailVerified: true}, testCause)
 	if err != nil || byLink.ID != ann.ID {
 		t.Errorf("by link: %+v, %v; want ann", byLink, err)
 	}
-	if _, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s4", Email: "x@example.com"}); !errors.Is(err, linking.ErrEmailUnverified) {
+	if _, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s4", Email: "x@example.com"}, testCause); !errors.Is(err, linking.ErrEmailUnverified) {
 		t.Errorf("unverified: %v", err)
 	}
 }

@@ -46,7 +46,7 @@ func setup(t *testing.T) *fixture {
 func (f *fixture) subscriber(t *testing.T, address string) subscribers.Subscriber {
 	t.Helper()
 	sub, _, err := f.store.Subscribe(context.Background(), subscribers.SubscribeRequest{
-		Address: address, ListID: f.list.ID, Frequency: subscribers.Daily, SkipConfirmMail: true,
+		Address: address, ListID: f.list.ID, Frequency: subscribers.Daily, SkipConfirmMail: true, Cause: testCause,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -115,13 +115,14 @@ func (s *Service) ConfirmAddressChange(ctx context.Context, token string) (subsc
 	var result subscribers.Subscriber
 	err := s.subs.InTx(ctx, func(tx *sqlx.Tx) error {
 		var t struct {
+			ID           int64  `db:"id"`
 			SubscriberID int64  `db:"subscriber_id"`
 			Address      string `db:"address"`
 		}
 		err := tx.GetContext(ctx, &t, `
 			UPDATE auth_tokens SET used_at = now()
 			WHERE token_hash = $1 AND purpose = 'change_address' AND used_at IS NULL AND expires_at > now()
-			RETURNING subscriber_id, address`, hashToken(token))
+			RETURNING id, subscriber_id, address`, hashToken(token))
 		if err != nil {
 			return fmt.Errorf("change-address token: %w", orInvalid(err))
 		}
@@ -132,7 +133,8 @@ func (s *Service) ConfirmAddressChange(ctx context.Context, token string) (subsc
 		if linked {
 			return ErrTokenInvalid
 		}
-		result, err = subscribers.ChangeAddressIn(ctx, tx, t.SubscriberID, strings.TrimSpace(t.Address), true)
+		result, err = subscribers.ChangeAddressIn(ctx, tx, t.SubscriberID, strings.TrimSpace(t.Address), true,
+			subscribers.EmailLinkCause(t.ID))
 		return err
 	})
 	return result, err

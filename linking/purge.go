@@ -12,12 +12,14 @@ import (
 // TypePurge is the periodic task deleting expired tokens and sessions.
 const TypePurge = "linking:purge"
 
-// Purge deletes tokens and sessions that expired more than a day ago (the
-// day keeps recent ones around for "link has expired" support questions),
-// and returns how many rows went.
+// Purge deletes tokens, sessions, One Login sign-ins never finished and
+// the jtis of logout tokens that expired more than a day ago (the day keeps
+// recent ones around for "link has expired" support questions, and a
+// logout token's jti until well after the token itself is refused as
+// expired), and returns how many rows went.
 func Purge(ctx context.Context, db *sqlx.DB) (int64, error) {
 	var total int64
-	for _, table := range []string{"auth_tokens", "sessions"} {
+	for _, table := range []string{"auth_tokens", "sessions", "oidc_sign_ins", "oidc_logout_jtis"} {
 		res, err := db.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at < now() - interval '1 day'`)
 		if err != nil {
 			return total, fmt.Errorf("purge %s: %w", table, err)

@@ -29,6 +29,10 @@ type Session struct {
 // HasSubscriber reports whether the session has a subscriber to manage.
 func (s Session) HasSubscriber() bool { return s.Subscriber.ID != 0 }
 
+// Cause is the cause of a change made in this session, for the audit
+// trail: the session's database id, never its token.
+func (s Session) Cause() subscribers.Cause { return subscribers.SessionCause(s.ID) }
+
 // createSession opens a magic-link session for subscriberID in tx and
 // returns its token, which only the cookie holds.
 func createSession(ctx context.Context, tx *sqlx.Tx, subscriberID int64, method string) (string, error) {
@@ -44,17 +48,19 @@ func createSession(ctx context.Context, tx *sqlx.Tx, subscriberID int64, method 
 }
 
 // createAccountSession opens a session for a One Login account, keeping
-// the ID token for sign-out and nothing else the provider gave.
-func createAccountSession(ctx context.Context, tx *sqlx.Tx, a Account, idToken string) (string, error) {
+// the ID token for sign-out and nothing else the provider gave, and returns
+// its token and its database id.
+func createAccountSession(ctx context.Context, tx *sqlx.Tx, a Account, idToken string) (string, int64, error) {
 	token, hash := newToken()
-	_, err := tx.ExecContext(ctx, `
+	var id int64
+	err := tx.GetContext(ctx, &id, `
 		INSERT INTO sessions (token_hash, method, govuk_account_id, email, email_verified, id_token, expires_at)
-		VALUES ($1, 'account', $2, $3, $4, $5, now() + $6::interval)`,
+		VALUES ($1, 'account', $2, $3, $4, $5, now() + $6::interval) RETURNING id`,
 		hash, a.Sub, a.Email, a.EmailVerified, idToken, fmt.Sprintf("%d seconds", int64(SessionTTL.Seconds())))
 	if err != nil {
-		return "", fmt.Errorf("create account session: %w", err)
+		return "", 0, fmt.Errorf("create account session: %w", err)
 	}
-	return token, nil
+	return token, id, nil
 }
 
 // Session returns the live session of token, or ErrNoSession. A

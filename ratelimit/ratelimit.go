@@ -81,6 +81,9 @@ func Parse(s string) ([]Limit, error) {
 	return limits, nil
 }
 
+// Timeout is the most time one Allow waits for Redis.
+const Timeout = time.Second
+
 // Limiter checks several limits on one key space (such as email addresses
 // or client IPs). It is safe for concurrent use, also from several
 // processes sharing the Redis.
@@ -159,8 +162,12 @@ func (l *Limiter) redisKey(lim Limit, key string) string {
 // limits or by a later limit that was not consulted.
 //
 // An error from Redis is returned as err with allowed false; the caller
-// decides whether to fail open or closed.
+// decides whether to fail open or closed. Allow gives Redis at most Timeout
+// in all (on a client with ContextTimeoutEnabled, which bounds the socket
+// reads too), so a Redis that hangs is an error soon, not a hung request.
 func (l *Limiter) Allow(ctx context.Context, key string) (allowed bool, retryAfter time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
 	for _, lim := range l.limits {
 		res, err := l.rl.Allow(ctx, l.redisKey(lim, key), redis_rate.Limit{
 			Rate:   lim.Count,

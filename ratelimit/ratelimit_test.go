@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -232,5 +233,33 @@ func TestNewPanicsOnBadLimits(t *testing.T) {
 			}()
 			New(nil, "x", ls)
 		}()
+	}
+}
+
+// TestAllowGivesUpOnAHungRedis: a Redis that accepts connections but never
+// answers makes Allow return an error within about Timeout, not hang.
+func TestAllowGivesUpOnAHungRedis(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close() // held open, never answered
+		}
+	}()
+	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	l := New(rdb, "address", []Limit{{4, time.Minute}})
+	start := time.Now()
+	ok, _, err := l.Allow(context.Background(), "ann@example.com")
+	if took := time.Since(start); err == nil || ok || took > Timeout+time.Second {
+		t.Errorf("Allow on a hung Redis = %v, %v after %s; want an error within about %s", ok, err, took, Timeout)
 	}
 }

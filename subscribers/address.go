@@ -12,16 +12,19 @@ const maxAddressLength = 254
 
 // NormalizeAddress trims surrounding space from an email address and reports
 // whether what is left is a deliverable bare address: one @, a local part
-// and a domain with a dot, no display name, comments, quotes, spaces or
-// control characters. Only the surrounding space is changed: the address is
-// kept as the person typed it and compared case-insensitively.
+// and a domain with a dot, no display name, comments, quotes, spaces,
+// control or invisible format characters. Only the surrounding space is
+// changed: the address is kept as the person typed it and compared
+// case-insensitively.
 func NormalizeAddress(raw string) (string, bool) {
 	address := strings.TrimSpace(raw)
 	if address == "" || len(address) > maxAddressLength || !utf8.ValidString(address) {
 		return "", false
 	}
 	for _, r := range address {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`"(),:;<>[\]`, r) {
+		// Format characters (bidi overrides, zero-width spaces) are
+		// invisible: they would make look-alikes of real addresses.
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || strings.ContainsRune(`"(),:;<>[\]`, r) {
 			return "", false
 		}
 	}

@@ -12,18 +12,43 @@ import (
 // with ErrAddressTaken, unless merge is set: then the other subscriber's
 // active subscriptions move to this one and the other's address is nulled
 // (see mergeInto). Giving a subscriber its own address, in any case,
-// changes none of its subscriptions.
-func (s *Store) ChangeAddress(ctx context.Context, id int64, newAddress string, merge bool) (Subscriber, error) {
+// changes none of its subscriptions. The change and any merge are recorded
+// in the audit trail with cause.
+func (s *Store) ChangeAddress(ctx context.Context, id int64, newAddress string, merge bool, cause Cause) (Subscriber, error) {
 	var result Subscriber
 	err := s.InTx(ctx, func(tx *sqlx.Tx) (err error) {
-		result, err = ChangeAddressIn(ctx, tx, id, newAddress, merge)
+		result, err = ChangeAddressIn(ctx, tx, id, newAddress, merge, cause)
 		return err
 	})
 	return result, err
 }
 
 // ChangeAddressIn is ChangeAddress inside the caller's transaction.
-func ChangeAddressIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress string, merge bool) (Subscriber, error) {
+func ChangeAddressIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress string, merge bool, cause Cause) (Subscriber, error) {
+	result, err := changeAddress(ctx, tx, `id = $1`, id, func(s *Subscriber) bool { return s.ID == id }, newAddress, merge, cause)
+	if isNotFound(err) {
+		return Subscriber{}, fmt.Errorf("subscriber %d: %w", id, ErrNotFound)
+	}
+	return result, err
+}
+
+// ChangeAccountAddressIn is ChangeAddressIn for the subscriber linked to
+// the One Login subject sub, found and locked in the same statement as the
+// subscriber holding newAddress; ErrNotFound if none is linked to it.
+func ChangeAccountAddressIn(ctx context.Context, tx *sqlx.Tx, sub, newAddress string, merge bool, cause Cause) (Subscriber, error) {
+	isLinked := func(s *Subscriber) bool { return s.GovukAccountID != nil && *s.GovukAccountID == sub }
+	result, err := changeAddress(ctx, tx, `govuk_account_id = $1`, sub, isLinked, newAddress, merge, cause)
+	if isNotFound(err) {
+		return Subscriber{}, fmt.Errorf("subscriber of account: %w", ErrNotFound)
+	}
+	return result, err
+}
+
+// changeAddress changes the address of the subscriber matching where
+// (whose one parameter is arg; isSelf tells it from the other row) to
+// newAddress.
+func changeAddress(ctx context.Context, tx *sqlx.Tx, where string, arg any, isSelf func(*Subscriber) bool,
+	newAddress string, merge bool, cause Cause) (Subscriber, error) {
 	var result Subscriber
 	err := func() error {
 		// Lock both rows in id order, in one statement, so that two merges
@@ -31,37 +56,61 @@ func ChangeAddressIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress stri
 		var locked []Subscriber
 		err := tx.SelectContext(ctx, &locked, `
 			SELECT `+subscriberColumns+` FROM subscribers
-			WHERE id = $1 OR lower(address) = lower($2)
-			ORDER BY id FOR UPDATE`, id, newAddress)
+			WHERE `+where+` OR lower(address) = lower($2)
+			ORDER BY id FOR UPDATE`, arg, newAddress)
 		if err != nil {
 			return fmt.Errorf("lock subscribers: %w", err)
 		}
 		var self, other *Subscriber
 		for i := range locked {
-			if locked[i].ID == id {
+			if isSelf(&locked[i]) {
 				self = &locked[i]
 			} else {
 				other = &locked[i]
 			}
 		}
 		if self == nil {
-			return fmt.Errorf("subscriber %d: %w", id, ErrNotFound)
+			return ErrNotFound
 		}
+		id := self.ID
+		if self.Address != nil && *self.Address == newAddress {
+			// Its own address: another subscriber cannot have it too.
+			result = *self
+			return nil
+		}
+		// Recorded in one INSERT: the merge on both sides, then the change.
+		var changes []change
+		changed := map[string]any{}
 		if other != nil {
 			if !merge {
 				return ErrAddressTaken
 			}
-			if err := mergeInto(ctx, tx, other.ID, self.ID); err != nil {
+			moved, err := mergeInto(ctx, tx, other.ID, self.ID)
+			if err != nil {
 				return err
 			}
+			merged := map[string]any{
+				"from_subscriber_id": other.ID, "into_subscriber_id": self.ID, "subscriptions_moved": moved,
+			}
+			changes = append(changes,
+				change{subscriberID: other.ID, action: AuditMerged, details: merged},
+				change{subscriberID: self.ID, action: AuditMerged, details: merged})
+			changed["merged_subscriber_id"] = other.ID
 		}
-		if self.Address != nil && *self.Address == newAddress {
-			result = *self
-			return nil
-		}
-		return tx.GetContext(ctx, &result, `
+		// The change and its record in one statement. The addresses
+		// themselves are not recorded: the audit outlives them (see
+		// migrations/00007_audit.sql).
+		changes = append(changes, change{subscriberID: self.ID, action: AuditAddressChanged, details: changed})
+		update, args, err := withAudit(`
 			UPDATE subscribers SET address = $2, updated_at = now()
-			WHERE id = $1 RETURNING `+subscriberColumns, id, newAddress)
+			WHERE id = $1 RETURNING `+subscriberColumns, []any{id, newAddress}, cause, changes...)
+		if err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &result, update, args...); err != nil {
+			return fmt.Errorf("change address of %d: %w", id, err)
+		}
+		return nil
 	}()
 	return result, err
 }
@@ -70,17 +119,19 @@ func ChangeAddressIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress stri
 // subscriber into: each is ended on from (subscriber_merged) and created on
 // into (source subscriber_merged). Where both are subscribed to a list the
 // more frequent subscription wins: immediately > daily > weekly. Finally
-// from's address is nulled, freeing it for into. The caller holds both locks.
-func mergeInto(ctx context.Context, tx *sqlx.Tx, from, into int64) error {
+// from's address is nulled, freeing it for into. The caller holds both
+// locks, and records the merge. It returns how many subscriptions of from
+// it ended.
+func mergeInto(ctx context.Context, tx *sqlx.Tx, from, into int64) (int, error) {
 	var moving []Subscription
 	err := tx.SelectContext(ctx, &moving, subscriptionSelect+`
 		WHERE s.subscriber_id = $1 AND s.ended_at IS NULL ORDER BY s.created_at, s.id`, from)
 	if err != nil {
-		return fmt.Errorf("subscriptions to merge: %w", err)
+		return 0, fmt.Errorf("subscriptions to merge: %w", err)
 	}
 	for _, sub := range moving {
 		if _, err := endSubscription(ctx, tx, sub.ID, EndedSubscriberMerged); err != nil {
-			return err
+			return 0, err
 		}
 		kept, err := activeSubscription(ctx, tx, into, sub.List.ID)
 		switch {
@@ -88,18 +139,18 @@ func mergeInto(ctx context.Context, tx *sqlx.Tx, from, into int64) error {
 			continue // into's own subscription is at least as frequent
 		case err == nil:
 			if _, err := endSubscription(ctx, tx, kept.ID, EndedSubscriberMerged); err != nil {
-				return err
+				return 0, err
 			}
 		case !isNotFound(err):
-			return err
+			return 0, err
 		}
 		if _, err := insertSubscription(ctx, tx, into, sub.List.ID, sub.Frequency, SourceSubscriberMerged); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE subscribers SET address = NULL, updated_at = now() WHERE id = $1`, from)
 	if err != nil {
-		return fmt.Errorf("release address of %d: %w", from, err)
+		return 0, fmt.Errorf("release address of %d: %w", from, err)
 	}
-	return nil
+	return len(moving), nil
 }

@@ -131,7 +131,7 @@ func TestChangeAddress(t *testing.T) {
 					annID = s.Subscriber.ID
 				}
 			}
-			got, err := f.store.ChangeAddress(ctx, annID, tt.newAddress, tt.merge)
+			got, err := f.store.ChangeAddress(ctx, annID, tt.newAddress, tt.merge, testCause)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -161,7 +161,7 @@ func TestChangeAddressMergeIgnoresEndedSubscriptions(t *testing.T) {
 	if err := f.store.Unsubscribe(ctx, bobs.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.ChangeAddress(ctx, ann.Subscriber.ID, "bob@example.com", true); err != nil {
+	if _, err := f.store.ChangeAddress(ctx, ann.Subscriber.ID, "bob@example.com", true, testCause); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.count(t, `SELECT count(*) FROM subscriptions WHERE subscriber_list_id = $1 AND ended_at IS NULL`, news.ID); n != 0 {
@@ -171,7 +171,7 @@ func TestChangeAddressMergeIgnoresEndedSubscriptions(t *testing.T) {
 
 func TestChangeAddressUnknownSubscriber(t *testing.T) {
 	f := setup(t)
-	if _, err := f.store.ChangeAddress(context.Background(), 424242, "ann@example.com", true); !errors.Is(err, subscribers.ErrNotFound) {
+	if _, err := f.store.ChangeAddress(context.Background(), 424242, "ann@example.com", true, testCause); !errors.Is(err, subscribers.ErrNotFound) {
 		t.Errorf("err = %v, want ErrNotFound", err)
 	}
 }
@@ -190,9 +190,9 @@ func TestChangeAddressMergeBothWays(t *testing.T) {
 		go func() {
 			var err error
 			if i%2 == 0 {
-				_, err = f.store.ChangeAddress(ctx, ann.ID, "bob@example.com", true)
+				_, err = f.store.ChangeAddress(ctx, ann.ID, "bob@example.com", true, testCause)
 			} else {
-				_, err = f.store.ChangeAddress(ctx, bob.ID, "ann@example.com", true)
+				_, err = f.store.ChangeAddress(ctx, bob.ID, "ann@example.com", true, testCause)
 			}
 			errs <- err
 		}()

@@ -2,7 +2,6 @@ package subscribers
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -37,8 +36,7 @@ func fail(c *gin.Context, err error) {
 	case errors.Is(err, ErrInvalidOrder):
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Order parameter not valid", nil)
 	default:
-		slog.ErrorContext(c.Request.Context(), "request failed", "path", c.FullPath(), "error", err)
-		jsonapi.Abort(c, http.StatusInternalServerError, "Internal error", nil)
+		jsonapi.Fail(c, err)
 	}
 }
 
@@ -52,6 +50,10 @@ func subscriberID(c *gin.Context) (int64, bool) {
 	}
 	return id, true
 }
+
+// apiCause is the cause of a change asked for through the API: the client
+// whose bearer token jsonapi.BearerAuth admitted.
+func apiCause(c *gin.Context) Cause { return APICause(jsonapi.Client(c)) }
 
 // subscriptionID parses the :id of a subscription path.
 func subscriptionID(c *gin.Context) (uuid.UUID, bool) {

@@ -55,7 +55,7 @@ func (a *API) ChangeAddress(c *gin.Context) {
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Address change is not valid", problems)
 		return
 	}
-	subscriber, err := a.store.ChangeAddress(c.Request.Context(), id, address, body.OnConflict != nil)
+	subscriber, err := a.store.ChangeAddress(c.Request.Context(), id, address, body.OnConflict != nil, apiCause(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -69,7 +69,7 @@ func (a *API) UnsubscribeAll(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if _, err := a.store.UnsubscribeAll(c.Request.Context(), id, EndedUnsubscribed); err != nil {
+	if _, err := a.store.UnsubscribeAll(c.Request.Context(), id, EndedUnsubscribed, apiCause(c)); err != nil {
 		fail(c, err)
 		return
 	}

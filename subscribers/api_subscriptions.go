@@ -42,7 +42,7 @@ func (a *API) Subscribe(c *gin.Context) {
 		return
 	}
 	sub, _, err := a.store.Subscribe(c.Request.Context(), SubscribeRequest{
-		Address: address, ListID: listID, Frequency: f, SkipConfirmMail: body.SkipConfirmation,
+		Address: address, ListID: listID, Frequency: f, SkipConfirmMail: body.SkipConfirmation, Cause: apiCause(c),
 	})
 	if err != nil {
 		fail(c, err)

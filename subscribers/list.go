@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // List is a subscriber list: a topic people subscribe to.
@@ -71,7 +69,7 @@ func (n *NewList) Validate() map[string][]string {
 		problems["description"] = append(problems["description"], "is too long (maximum is 10000 characters)")
 	}
 	for field, value := range map[string]string{"title": n.Title, "url": n.URL, "description": n.Description} {
-		if !utf8.ValidString(value) || strings.ContainsRune(value, 0) {
+		if !validText(value) {
 			problems[field] = append(problems[field], "must be valid text")
 		}
 	}
@@ -115,21 +113,21 @@ func (s *Store) FindOrCreateList(ctx context.Context, n NewList) (l List, create
 	return l, false, err
 }
 
+// validText reports whether PostgreSQL can hold s as text: valid UTF-8
+// without NUL. A lookup by anything else finds nothing.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
 // ListBySlug returns the list with slug, or ErrListNotFound.
 func (s *Store) ListBySlug(ctx context.Context, slug string) (List, error) {
+	if !validText(slug) {
+		return List{}, fmt.Errorf("list by slug: %w", ErrListNotFound)
+	}
 	var l List
 	err := s.db.GetContext(ctx, &l, `SELECT `+listColumns+` FROM subscriber_lists WHERE slug = $1`, slug)
 	if err != nil {
 		return List{}, fmt.Errorf("list by slug: %w", notFound(err, ErrListNotFound))
-	}
-	return l, nil
-}
-
-func listByID(ctx context.Context, q sqlx.QueryerContext, id int64) (List, error) {
-	var l List
-	err := sqlx.GetContext(ctx, q, &l, `SELECT `+listColumns+` FROM subscriber_lists WHERE id = $1`, id)
-	if err != nil {
-		return List{}, fmt.Errorf("list by id: %w", notFound(err, ErrListNotFound))
 	}
 	return l, nil
 }

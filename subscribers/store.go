@@ -97,7 +97,15 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 // domain errors, and leaves any other error as it is.
 func mapConstraint(err error) error {
 	var pqErr *pq.Error
-	if !errors.As(err, &pqErr) || pqErr.Code != "23505" {
+	if !errors.As(err, &pqErr) {
+		return err
+	}
+	if pqErr.Code == "23503" && pqErr.Constraint == "subscriptions_subscriber_list_id_fkey" {
+		// A subscription to a list that does not exist: rather than look
+		// the list up first, every insert lets PostgreSQL check it.
+		return ErrListNotFound
+	}
+	if pqErr.Code != "23505" {
 		return err
 	}
 	switch pqErr.Constraint {

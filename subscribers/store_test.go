@@ -57,7 +57,7 @@ func (f *fixture) list(t *testing.T, title string) subscribers.List {
 func (f *fixture) subscribe(t *testing.T, address string, list subscribers.List, freq subscribers.Frequency) subscribers.Subscription {
 	t.Helper()
 	sub, _, err := f.store.Subscribe(context.Background(), subscribers.SubscribeRequest{
-		Address: address, ListID: list.ID, Frequency: freq,
+		Address: address, ListID: list.ID, Frequency: freq, Cause: testCause,
 	})
 	if err != nil {
 		t.Fatalf("subscribe %s to %s: %v", address, list.Slug, err)
@@ -149,13 +149,13 @@ func TestSubscribe(t *testing.T) {
 			f := setup(t)
 			list := f.list(t, "News")
 			for _, b := range tt.before {
-				b.ListID = list.ID
+				b.ListID, b.Cause = list.ID, testCause
 				if _, _, err := f.store.Subscribe(ctx, b); err != nil {
 					t.Fatal(err)
 				}
 			}
 			f.subscribed = nil
-			tt.req.ListID = list.ID
+			tt.req.ListID, tt.req.Cause = list.ID, testCause
 			sub, created, err := f.store.Subscribe(ctx, tt.req)
 			if err != nil {
 				t.Fatal(err)
@@ -179,7 +179,7 @@ func TestSubscribe(t *testing.T) {
 func TestSubscribeUnknownListCreatesNothing(t *testing.T) {
 	f := setup(t)
 	_, _, err := f.store.Subscribe(context.Background(), subscribers.SubscribeRequest{
-		Address: "ann@example.com", ListID: 999, Frequency: subscribers.Daily,
+		Address: "ann@example.com", ListID: 999, Frequency: subscribers.Daily, Cause: testCause,
 	})
 	if !errors.Is(err, subscribers.ErrListNotFound) {
 		t.Fatalf("err = %v, want ErrListNotFound", err)
@@ -194,7 +194,7 @@ func TestSubscribeHookFailureRollsBack(t *testing.T) {
 	list := f.list(t, "News")
 	f.hookErr = errors.New("outbox down")
 	_, _, err := f.store.Subscribe(context.Background(), subscribers.SubscribeRequest{
-		Address: "ann@example.com", ListID: list.ID, Frequency: subscribers.Daily,
+		Address: "ann@example.com", ListID: list.ID, Frequency: subscribers.Daily, Cause: testCause,
 	})
 	if err == nil {
 		t.Fatal("Subscribe succeeded although its email could not be written")
@@ -226,7 +226,7 @@ func TestSubscribeConcurrently(t *testing.T) {
 				freq = subscribers.Weekly
 			}
 			_, _, err := f.store.Subscribe(context.Background(), subscribers.SubscribeRequest{
-				Address: address, ListID: list.ID, Frequency: freq,
+				Address: address, ListID: list.ID, Frequency: freq, Cause: testCause,
 			})
 			errs <- err
 		}()
@@ -304,14 +304,14 @@ func TestUnsubscribe(t *testing.T) {
 		t.Errorf("after unsubscribe: %+v, %v; want ended unsubscribed", got, err)
 	}
 
-	ended, err := f.store.UnsubscribeAll(ctx, sub.Subscriber.ID, subscribers.EndedUnsubscribed)
+	ended, err := f.store.UnsubscribeAll(ctx, sub.Subscriber.ID, subscribers.EndedUnsubscribed, testCause)
 	if err != nil || ended != 1 {
 		t.Errorf("UnsubscribeAll = %d, %v; want 1 ended", ended, err)
 	}
 	if n := f.count(t, `SELECT count(*) FROM subscriptions WHERE ended_at IS NULL`); n != 1 {
 		t.Errorf("%d active subscriptions, want 1 (bob's)", n)
 	}
-	if _, err := f.store.UnsubscribeAll(ctx, 999999, subscribers.EndedUnsubscribed); !errors.Is(err, subscribers.ErrNotFound) {
+	if _, err := f.store.UnsubscribeAll(ctx, 999999, subscribers.EndedUnsubscribed, testCause); !errors.Is(err, subscribers.ErrNotFound) {
 		t.Errorf("UnsubscribeAll(unknown) err = %v, want ErrNotFound", err)
 	}
 }

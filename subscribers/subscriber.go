@@ -44,8 +44,9 @@ func lockSubscriber(ctx context.Context, tx *sqlx.Tx, id int64) (Subscriber, err
 
 // FindOrCreateSubscriber returns the subscriber with address (compared
 // case-insensitively), creating one if needed, with its row locked for the
-// rest of tx.
-func FindOrCreateSubscriber(ctx context.Context, tx *sqlx.Tx, address string) (Subscriber, error) {
+// rest of tx. A subscriber it creates is recorded as created by cause;
+// finding one adds nothing to the audit trail (nor any statement).
+func FindOrCreateSubscriber(ctx context.Context, tx *sqlx.Tx, address string, cause Cause) (Subscriber, error) {
 	var sub Subscriber
 	const find = `SELECT ` + subscriberColumns + ` FROM subscribers WHERE lower(address) = lower($1) FOR UPDATE`
 	err := tx.GetContext(ctx, &sub, find, address)
@@ -62,7 +63,7 @@ func FindOrCreateSubscriber(ctx context.Context, tx *sqlx.Tx, address string) (S
 		ON CONFLICT ((lower(address))) DO NOTHING
 		RETURNING `+subscriberColumns, address)
 	if err == nil {
-		return sub, nil
+		return sub, recordAudit(ctx, tx, cause, change{subscriberID: sub.ID, action: AuditCreated})
 	}
 	if err = notFound(err, ErrNotFound); !isNotFound(err) {
 		return Subscriber{}, fmt.Errorf("create subscriber: %w", err)
@@ -101,6 +102,9 @@ func LockSubscriberByAccount(ctx context.Context, tx *sqlx.Tx, sub string) (Subs
 
 // SubscriberByAccount returns the subscriber linked to sub, or ErrNotFound.
 func (s *Store) SubscriberByAccount(ctx context.Context, sub string) (Subscriber, error) {
+	if !validText(sub) {
+		return Subscriber{}, fmt.Errorf("subscriber of account: %w", ErrNotFound)
+	}
 	var found Subscriber
 	err := s.db.GetContext(ctx, &found, `SELECT `+subscriberColumns+` FROM subscribers WHERE govuk_account_id = $1`, sub)
 	if err != nil {
@@ -109,28 +113,43 @@ func (s *Store) SubscriberByAccount(ctx context.Context, sub string) (Subscriber
 	return found, nil
 }
 
-// LinkAccountIn links the subscriber id to the One Login subject sub,
-// replacing any earlier link, inside the caller's transaction. The caller
-// holds the subscriber's lock and has checked that no other subscriber is
-// linked to sub (the unique index refuses it otherwise).
-func LinkAccountIn(ctx context.Context, tx *sqlx.Tx, id int64, sub string) (Subscriber, error) {
+// LinkAccountIn links the subscriber locked (as read under its lock, which
+// the caller holds) to the One Login subject sub, replacing any earlier
+// link, inside the caller's transaction, and records it with cause. The
+// caller has checked that no other subscriber is linked to sub (the unique
+// index refuses it otherwise).
+func LinkAccountIn(ctx context.Context, tx *sqlx.Tx, locked Subscriber, sub string, cause Cause) (Subscriber, error) {
 	var s Subscriber
 	err := tx.GetContext(ctx, &s, `
 		UPDATE subscribers SET govuk_account_id = $2, linked_at = now(), updated_at = now()
-		WHERE id = $1 RETURNING `+subscriberColumns, id, sub)
+		WHERE id = $1 RETURNING `+subscriberColumns, locked.ID, sub)
 	if err != nil {
-		return Subscriber{}, fmt.Errorf("link subscriber %d: %w", id, err)
+		return Subscriber{}, fmt.Errorf("link subscriber %d: %w", locked.ID, err)
 	}
-	return s, nil
+	details := map[string]any{"govuk_account_id": sub}
+	if locked.GovukAccountID != nil {
+		details["replaced_govuk_account_id"] = *locked.GovukAccountID
+	}
+	return s, recordAudit(ctx, tx, cause, change{subscriberID: s.ID, action: AuditLinked, details: details})
 }
 
-// UnlinkAccountIn removes the subscriber's link to its account, inside the
-// caller's transaction.
-func UnlinkAccountIn(ctx context.Context, tx *sqlx.Tx, id int64) error {
-	_, err := tx.ExecContext(ctx, `
-		UPDATE subscribers SET govuk_account_id = NULL, linked_at = NULL, updated_at = now() WHERE id = $1`, id)
+// UnlinkAccountIn removes the link of the subscriber locked (as read under
+// its lock, which the caller holds) to its account, inside the caller's
+// transaction, and records it with cause. An unlinked subscriber is left as
+// it is.
+func UnlinkAccountIn(ctx context.Context, tx *sqlx.Tx, locked Subscriber, cause Cause) error {
+	if locked.GovukAccountID == nil {
+		return nil
+	}
+	unlink, args, err := withAudit(`
+		UPDATE subscribers SET govuk_account_id = NULL, linked_at = NULL, updated_at = now() WHERE id = $1`,
+		[]any{locked.ID}, cause, change{subscriberID: locked.ID, action: AuditUnlinked,
+			details: map[string]any{"govuk_account_id": *locked.GovukAccountID}})
 	if err != nil {
-		return fmt.Errorf("unlink subscriber %d: %w", id, err)
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, unlink, args...); err != nil {
+		return fmt.Errorf("unlink subscriber %d: %w", locked.ID, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package subscribers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -130,17 +131,26 @@ func endSubscription(ctx context.Context, tx *sqlx.Tx, id uuid.UUID, reason stri
 	return n == 1, err
 }
 
-// insertSubscription creates an active subscription and returns it with its
-// list and subscriber. The caller holds the subscriber's lock.
-func insertSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, f Frequency, source string) (Subscription, error) {
-	var id uuid.UUID
-	err := tx.GetContext(ctx, &id, `
+// insertSubscriptionQuery inserts a subscription and reads it back with its
+// list and subscriber in the same statement: subscriptionSelect, reading
+// the inserted row instead of the table (which the statement cannot see).
+var insertSubscriptionQuery = `
+	WITH s AS (
 		INSERT INTO subscriptions (subscriber_id, subscriber_list_id, frequency, source)
-		VALUES ($1, $2, $3, $4) RETURNING id`, subscriberID, listID, f, source)
+		VALUES ($1, $2, $3, $4) RETURNING *
+	)` + strings.Replace(subscriptionSelect, "FROM subscriptions s", "FROM s", 1)
+
+// insertSubscription creates an active subscription and returns it with its
+// list and subscriber. The caller holds the subscriber's lock. An unknown
+// list is ErrListNotFound (through mapConstraint), once the transaction
+// ends.
+func insertSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, f Frequency, source string) (Subscription, error) {
+	var sub Subscription
+	err := tx.GetContext(ctx, &sub, insertSubscriptionQuery, subscriberID, listID, f, source)
 	if err != nil {
 		return Subscription{}, fmt.Errorf("insert subscription: %w", err)
 	}
-	return subscriptionByID(ctx, tx, id)
+	return sub, nil
 }
 
 // Sentence describes the frequency for emails and pages: "You'll get an

@@ -13,19 +13,19 @@ type SubscribeRequest struct {
 	ListID          int64
 	Frequency       Frequency
 	SkipConfirmMail bool
+	// Cause is recorded in the audit trail if the subscriber is created.
+	Cause Cause
 }
 
 // Subscribe makes sure req.Address is subscribed to the list at the
 // frequency, finding or creating the subscriber. An identical active
 // subscription is returned as it is (created false); one at another
 // frequency is ended and replaced. Every new subscription runs the
-// OnSubscribed hook unless the request skips the email.
+// OnSubscribed hook unless the request skips the email. An unknown list is
+// ErrListNotFound, and then nothing is created.
 func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) (sub Subscription, created bool, err error) {
 	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := listByID(ctx, tx, req.ListID); err != nil {
-			return err
-		}
-		subscriber, err := FindOrCreateSubscriber(ctx, tx, req.Address)
+		subscriber, err := FindOrCreateSubscriber(ctx, tx, req.Address, req.Cause)
 		if err != nil {
 			return err
 		}

@@ -24,28 +24,44 @@ func (s *Store) Unsubscribe(ctx context.Context, id uuid.UUID) error {
 }
 
 // UnsubscribeAll ends every active subscription of the subscriber id with
-// reason, and returns how many it ended. An unknown subscriber is ErrNotFound.
-func (s *Store) UnsubscribeAll(ctx context.Context, id int64, reason string) (int64, error) {
+// reason, recorded with cause, and returns how many it ended. An unknown
+// subscriber is ErrNotFound.
+func (s *Store) UnsubscribeAll(ctx context.Context, id int64, reason string, cause Cause) (int64, error) {
 	var ended int64
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := lockSubscriber(ctx, tx, id); err != nil {
 			return err
 		}
 		var err error
-		ended, err = EndAllIn(ctx, tx, id, reason)
+		ended, err = EndAllIn(ctx, tx, id, reason, cause)
 		return err
 	})
 	return ended, err
 }
 
 // EndAllIn ends every active subscription of subscriberID with reason,
-// inside the caller's transaction, and returns how many it ended.
-func EndAllIn(ctx context.Context, tx *sqlx.Tx, subscriberID int64, reason string) (int64, error) {
-	res, err := tx.ExecContext(ctx, `
-		UPDATE subscriptions SET ended_at = now(), ended_reason = $2, updated_at = now()
-		WHERE subscriber_id = $1 AND ended_at IS NULL`, subscriberID, reason)
+// inside the caller's transaction, and returns how many it ended. Ending
+// any is recorded in the audit trail with cause; ending none is no change.
+func EndAllIn(ctx context.Context, tx *sqlx.Tx, subscriberID int64, reason string, cause Cause) (int64, error) {
+	if cause.Kind == "" || cause.ID == "" {
+		return 0, errNoCause
+	}
+	// One statement: the record says how many ended, and exists only if
+	// any did.
+	var n int64
+	err := tx.GetContext(ctx, &n, `
+		WITH ended AS (
+			UPDATE subscriptions SET ended_at = now(), ended_reason = $2, updated_at = now()
+			WHERE subscriber_id = $1 AND ended_at IS NULL
+			RETURNING 1
+		), audit AS (
+			INSERT INTO subscriber_audit (subscriber_id, action, cause_kind, cause_id, details)
+			SELECT $1, $3, $4, $5, jsonb_build_object('reason', $2::text, 'count', count(*))
+			FROM ended HAVING count(*) > 0
+		)
+		SELECT count(*) FROM ended`, subscriberID, reason, AuditSubscriptionsEnded, cause.Kind, cause.ID)
 	if err != nil {
 		return 0, fmt.Errorf("end subscriptions of %d: %w", subscriberID, err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"html"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -23,7 +24,8 @@ import (
 type accountSite struct {
 	*site
 	provider *devoidc.Provider
-	public   string
+	public   string // the frontend's base URL
+	issuer   string // dev-oidc's
 }
 
 func serveOn(t *testing.T, ln net.Listener, h http.Handler) {
@@ -35,6 +37,13 @@ func serveOn(t *testing.T, ln net.Listener, h http.Handler) {
 func newAccountSite(t *testing.T) *accountSite {
 	t.Helper()
 	t.Parallel()
+	return startAccountSite(t, nil)
+}
+
+// startAccountSite serves dev-oidc and the frontend on real listeners, the
+// app built with env added to its settings.
+func startAccountSite(t *testing.T, env map[string]string) *accountSite {
+	t.Helper()
 	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +63,7 @@ func newAccountSite(t *testing.T) *accountSite {
 		RedirectURIs:           []string{public + "/sign-in/callback"},
 		PostLogoutRedirectURIs: []string{public + "/signed-out"},
 		BackchannelLogoutURI:   public + "/sign-in/backchannel-logout",
+		EventsAudience:         public,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -61,12 +71,16 @@ func newAccountSite(t *testing.T) *accountSite {
 	serveOn(t, idpLn, provider)
 
 	db, dbURL := testdb.New(t)
-	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL, "PUBLIC_URL": public, "OIDC_ISSUER_URL": issuer})
+	all := map[string]string{
+		"DATABASE_URL": dbURL, "PUBLIC_URL": public, "OIDC_ISSUER_URL": issuer,
+		"ACCOUNT_EVENTS_ISSUER": issuer, "ACCOUNT_EVENTS_JWKS_URL": issuer + ".well-known/jwks.json",
+	}
+	maps.Copy(all, env)
+	a := buildApp(t, db, all)
 	serveOn(t, feLn, frontendHandler(a))
 	jar, _ := cookiejar.New(nil)
 	s := &site{t: t, a: a, client: &http.Client{Jar: jar}, api: &apiFixture{router: apiRouter(a)}}
-	s.server = nil
-	return &accountSite{site: s, provider: provider, public: public}
+	return &accountSite{site: s, provider: provider, public: public, issuer: issuer}
 }
 
 func (s *accountSite) get(path string) page {

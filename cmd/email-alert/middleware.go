@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -51,4 +52,18 @@ func newRequestID() string {
 func recoverJSON(c *gin.Context, recovered any) {
 	slog.ErrorContext(c.Request.Context(), "panic", "path", c.Request.URL.Path, "panic", recovered)
 	c.AbortWithStatusJSON(500, gin.H{"error": "Internal error"})
+}
+
+// requestTimeout is the deadline of every request's context: the database
+// and Redis calls made for it give up then, and the request is answered
+// 503 (see outage.Is), well before the server's WriteTimeout.
+const requestTimeout = 10 * time.Second
+
+// withDeadline gives the request's context the requestTimeout deadline,
+// so a request waiting on a pool, a dial or a query cannot hang.
+func withDeadline(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), requestTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
 }

@@ -10,7 +10,7 @@ import (
 func apiRouter(a *app) *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(requestLog("api"), a.metrics.HTTP("api"), gin.CustomRecovery(recoverJSON))
+	r.Use(requestLog("api"), a.metrics.HTTP("api"), gin.CustomRecovery(recoverJSON), withDeadline)
 	r.NoRoute(jsonapi.NotFound)
 	r.NoMethod(jsonapi.MethodNotAllowed)
 
@@ -33,6 +33,7 @@ func apiRouter(a *app) *gin.Engine {
 	api.GET("/subscribers/:id/subscriptions", s.Subscriptions)
 	api.PATCH("/subscribers/:id", s.ChangeAddress)
 	api.DELETE("/subscribers/:id", s.UnsubscribeAll)
+	api.GET("/subscribers/:id/audit", s.Audit)
 	// Magic links
 	l := a.linking
 	api.POST("/subscribers/auth-token", l.CreateSignInToken)

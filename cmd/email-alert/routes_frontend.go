@@ -17,8 +17,11 @@ func frontendRouter(a *app) *gin.Engine {
 	// X-Forwarded-For cannot be used to dodge the per-client rate limit.
 	_ = r.SetTrustedProxies(nil)
 	p := a.pages
-	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders, gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }))
+	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders, gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }), withDeadline)
+	r.Use(p.ReadForm)
 	r.NoRoute(p.NotFound)
+	r.HandleMethodNotAllowed = true
+	r.NoMethod(p.MethodNotAllowed)
 
 	r.GET("/healthcheck/live", live)
 	r.GET("/healthcheck/ready", a.ready)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
 	"email-alert/events"
@@ -241,15 +242,7 @@ func TestWorkerKilledAndFlushallAppliesEveryEventOnce(t *testing.T) {
 	}
 	// Linked subscribers, then one event each: even ones change email,
 	// odd ones delete the account.
-	if _, err := db.Exec(`
-		WITH p AS (
-			INSERT INTO subscribers (address, govuk_account_id, linked_at)
-			SELECT 'person' || i || '@example.com', 'urn:test:' || i, now() FROM generate_series(1, $1) i
-			RETURNING id)
-		INSERT INTO subscriptions (subscriber_id, subscriber_list_id, frequency, source)
-		SELECT id, $2, 'daily', 'user_signed_up' FROM p`, accounts, list.ID); err != nil {
-		t.Fatal(err)
-	}
+	seedLinkedAccounts(t, db, accounts, "urn:test:", list.ID)
 	inbox := events.NewInbox(db, asynq.NewClientFromRedisClient(rdb), defaultNamespace+":events")
 	for i := 1; i <= accounts; i++ {
 		e := events.Event{ID: fmt.Sprintf("event-%d", i), Sub: fmt.Sprintf("urn:test:%d", i), OccurredAt: time.Now()}
@@ -316,5 +309,20 @@ func TestWorkerKilledAndFlushallAppliesEveryEventOnce(t *testing.T) {
 		if err := db.Get(&ok, query, accounts); err != nil || !ok {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// seedLinkedAccounts adds n subscribers, person<i>@example.com linked to the
+// account <prefix><i>, each subscribed daily to list.
+func seedLinkedAccounts(t *testing.T, db *sqlx.DB, n int, prefix string, list int64) {
+	t.Helper()
+	if _, err := db.Exec(`
+		WITH p AS (
+			INSERT INTO subscribers (address, govuk_account_id, linked_at)
+			SELECT 'person' || i || '@example.com', $2 || i, now() FROM generate_series(1, $1) i
+			RETURNING id)
+		INSERT INTO subscriptions (subscriber_id, subscriber_list_id, frequency, source)
+		SELECT id, $3, 'daily', 'user_signed_up' FROM p`, n, prefix, list); err != nil {
+		t.Fatal(err)
 	}
 }
