@@ -98,6 +98,11 @@ func run(ctx context.Context, o options) error {
 	r.read = svc.readLoad(o, o.sizes.Subscribers)
 	step("subscribe: POST /subscriptions")
 	r.subscribe = svc.subscribeLoad(o)
+	// Each new subscription emails; let the worker finish them before the
+	// next workload, and report how far behind it was.
+	if r.subscribeBacklog, r.subscribeDrain, err = drainOutbox(ctx, big); err != nil {
+		return err
+	}
 	step("magic-link sign-in: request and redemption")
 	r.magic = svc.magicLinkLoad(o)
 	step(fmt.Sprintf("account events: %d as fast as accepted, then %d at 500/s", o.events, o.steady))

@@ -17,6 +17,8 @@ type report struct {
 	seedTime               time.Duration
 	pgSelect, pgInsert     float64
 	read, subscribe, magic result
+	subscribeBacklog       int           // emails not yet delivered when the subscribe load stopped
+	subscribeDrain         time.Duration // and the time the worker took to deliver them
 	readSmall              result
 	events                 eventResult
 	rss                    map[string]float64
@@ -98,6 +100,8 @@ func (r *report) markdown() string {
 	row(r.magic, r.pgInsert, "insert")
 	w("")
 	w("The second read row is the same workload against a database of %d subscribers, to show how the cost grows with size.", r.opts.small)
+	w("Every new subscription writes a \"You've subscribed\" email, which the worker delivers (to the log sender) during the measurement: when the subscribe load stopped, %d emails were still to be delivered, and the worker delivered them in %s.",
+		r.subscribeBacklog, r.subscribeDrain.Round(10*time.Millisecond))
 	w("Magic-link sign-in is one `POST /subscribers/auth-token`, reading the token from the outbox row, and the redemption `GET /email/manage/authenticate/process`; email delivery is not part of it.")
 	w("")
 	w("### Account events")

@@ -336,25 +336,57 @@ func (s *service) eventsLoad(ctx context.Context, db *sqlx.DB, o options) (event
 	return r, nil
 }
 
+// waitApplied waits until none of the want events stored is pending. It
+// counts the pending ones only, through the inbox's partial index: counting
+// the done ones scanned the whole inbox twenty times a second, and that
+// was charged to PostgreSQL.
 func waitApplied(ctx context.Context, db *sqlx.DB, want int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		var done, failed int
-		if err := db.GetContext(ctx, &done, `SELECT count(*) FROM account_events WHERE status = 'done'`); err != nil {
+		var stored, pending int
+		if err := db.GetContext(ctx, &pending, `SELECT count(*) FROM account_events WHERE status = 'pending'`); err != nil {
 			return err
 		}
-		if err := db.GetContext(ctx, &failed, `SELECT count(*) FROM account_events WHERE status = 'failed'`); err != nil {
-			return err
-		}
-		if done+failed >= want {
-			if failed > 0 {
+		if pending == 0 {
+			var failed int
+			err := db.GetContext(ctx, &stored, `SELECT count(*) FROM account_events`)
+			if err == nil {
+				err = db.GetContext(ctx, &failed, `SELECT count(*) FROM account_events WHERE status = 'failed'`)
+			}
+			switch {
+			case err != nil:
+				return err
+			case stored < want:
+				return fmt.Errorf("only %d of %d events stored", stored, want)
+			case failed > 0:
 				return fmt.Errorf("%d events failed", failed)
 			}
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d events applied after %s", done, want, limit)
+			return fmt.Errorf("%d of %d events still pending after %s", pending, want, limit)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// drainOutbox waits until the worker has delivered every email in the
+// outbox, and returns how many were left and how long that took.
+func drainOutbox(ctx context.Context, db *sqlx.DB) (int, time.Duration, error) {
+	const unfinished = `SELECT count(*) FROM emails WHERE status IN ('pending', 'sending')`
+	start := time.Now()
+	var backlog int
+	if err := db.GetContext(ctx, &backlog, unfinished); err != nil {
+		return 0, 0, fmt.Errorf("outbox: %w", err)
+	}
+	for left := backlog; left > 0; {
+		if time.Since(start) > 5*time.Minute {
+			return backlog, 0, fmt.Errorf("outbox: %d emails still undelivered after 5 minutes", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if err := db.GetContext(ctx, &left, unfinished); err != nil {
+			return 0, 0, fmt.Errorf("outbox: %w", err)
+		}
+	}
+	return backlog, time.Since(start), nil
 }
