@@ -29,11 +29,9 @@ func ParseFrequency(s string) (Frequency, bool) {
 	return "", false
 }
 
-// moreFrequentThan reports whether f sends more often than other.
-func (f Frequency) moreFrequentThan(other Frequency) bool {
-	rank := map[Frequency]int{Immediately: 0, Daily: 1, Weekly: 2}
-	return rank[f] < rank[other]
-}
+// frequencyRank lists the frequencies from the most frequent: where two
+// subscriptions to a list merge, the earlier one here wins.
+var frequencyRank = []string{string(Immediately), string(Daily), string(Weekly)}
 
 // Why a subscription was created (Source) or ended (EndedReason).
 const (
