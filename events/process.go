@@ -57,14 +57,27 @@ func (p *Processor) Process(ctx context.Context, id string) error {
 	)
 	err := p.subs.InTx(ctx, func(tx *sqlx.Tx) error {
 		done = false
+		// Lock the event, then serialise its account's events (the upsert
+		// locks the account's cursor row until commit) and learn the newest
+		// event applied and whether the account was deleted: one statement.
 		var e struct {
 			Event
-			Status     string    `db:"status"`
-			ReceivedAt time.Time `db:"received_at"`
+			Status      string     `db:"status"`
+			ReceivedAt  time.Time  `db:"received_at"`
+			LastApplied *time.Time `db:"last_applied_at"`
+			Deleted     bool       `db:"deleted"`
 		}
 		err := tx.GetContext(ctx, &e, `
-			SELECT id, kind, event_type, sub, payload, occurred_at, status, received_at FROM account_events
-			WHERE id = $1 FOR UPDATE`, id)
+			WITH e AS (
+				SELECT id, kind, event_type, sub, payload, occurred_at, status, received_at FROM account_events
+				WHERE id = $1 FOR UPDATE
+			), c AS (
+				INSERT INTO account_event_cursors (sub) SELECT sub FROM e WHERE status = 'pending'
+				ON CONFLICT (sub) DO UPDATE SET sub = EXCLUDED.sub
+				RETURNING last_applied_at
+			)
+			SELECT e.*, c.last_applied_at, EXISTS (SELECT 1 FROM deleted_accounts d WHERE d.sub = e.sub) AS deleted
+			FROM e LEFT JOIN c ON true`, id)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && e.Status != "pending") {
 			return nil // unknown here, or already done: nothing to do
 		}
@@ -72,7 +85,7 @@ func (p *Processor) Process(ctx context.Context, id string) error {
 			return fmt.Errorf("load event: %w", err)
 		}
 		var applied bool
-		if outcome, applied, err = p.apply(ctx, tx, e.Event); err != nil {
+		if outcome, applied, err = p.apply(ctx, tx, e.Event, e.LastApplied, e.Deleted); err != nil {
 			return err
 		}
 		// The event is done and, if it changed something, the newest
@@ -104,27 +117,10 @@ func (p *Processor) Process(ctx context.Context, id string) error {
 	return fmt.Errorf("event %s: %w", id, err)
 }
 
-// apply applies e in tx and returns its outcome, and whether it changed
-// something (and so becomes the account's newest applied event).
-func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, e Event) (outcome string, applied bool, err error) {
-	// Serialise the account's events (the upsert locks the account's
-	// cursor row until commit), and learn in the same statement the newest
-	// event applied and whether the account was deleted.
-	var cursor struct {
-		LastApplied *time.Time `db:"last_applied_at"`
-		Deleted     bool       `db:"deleted"`
-	}
-	if err := tx.GetContext(ctx, &cursor, `
-		WITH c AS (
-			INSERT INTO account_event_cursors (sub) VALUES ($1)
-			ON CONFLICT (sub) DO UPDATE SET sub = EXCLUDED.sub
-			RETURNING last_applied_at
-		)
-		SELECT c.last_applied_at, EXISTS (SELECT 1 FROM deleted_accounts WHERE sub = $1) AS deleted FROM c`,
-		e.Sub); err != nil {
-		return "", false, fmt.Errorf("cursor: %w", err)
-	}
-	lastApplied, deleted := cursor.LastApplied, cursor.Deleted
+// apply applies e in tx, given the newest event applied to its account
+// and whether the account was deleted, and returns its outcome and whether
+// it changed something (and so becomes the account's newest applied event).
+func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, e Event, lastApplied *time.Time, deleted bool) (outcome string, applied bool, err error) {
 	switch {
 	case deleted:
 		return OutcomeAccountDeleted, false, nil
@@ -173,20 +169,12 @@ func (p *Processor) changeEmail(ctx context.Context, tx *sqlx.Tx, e Event) (stri
 // and the unlinking as caused by the event.
 func (p *Processor) deleteAccount(ctx context.Context, tx *sqlx.Tx, e Event) (string, error) {
 	outcome := OutcomeApplied
-	linked, err := subscribers.LockSubscriberByAccount(ctx, tx, e.Sub)
-	switch {
-	case errors.Is(err, subscribers.ErrNotFound):
-		outcome = OutcomeNoSubscriber
-	case err != nil:
+	found, err := subscribers.EndAccountIn(ctx, tx, e.Sub, EndedAccountDeleted, subscribers.EventCause(e.ID))
+	if err != nil {
 		return "", err
-	default:
-		cause := subscribers.EventCause(e.ID)
-		if _, err := subscribers.EndAllIn(ctx, tx, linked.ID, EndedAccountDeleted, cause); err != nil {
-			return "", err
-		}
-		if err := subscribers.UnlinkAccountIn(ctx, tx, linked, cause); err != nil {
-			return "", err
-		}
+	}
+	if !found {
+		outcome = OutcomeNoSubscriber
 	}
 	// End the account's sessions and leave the tombstone: one statement.
 	if _, err := tx.ExecContext(ctx, `

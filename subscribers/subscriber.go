@@ -133,23 +133,41 @@ func LinkAccountIn(ctx context.Context, tx *sqlx.Tx, locked Subscriber, sub stri
 	return s, recordAudit(ctx, tx, cause, change{subscriberID: s.ID, action: AuditLinked, details: details})
 }
 
-// UnlinkAccountIn removes the link of the subscriber locked (as read under
-// its lock, which the caller holds) to its account, inside the caller's
-// transaction, and records it with cause. An unlinked subscriber is left as
-// it is.
-func UnlinkAccountIn(ctx context.Context, tx *sqlx.Tx, locked Subscriber, cause Cause) error {
-	if locked.GovukAccountID == nil {
-		return nil
+// EndAccountIn, inside the caller's transaction, unlinks the subscriber
+// linked to the One Login subject sub and ends its active subscriptions
+// with reason, recording both with cause (the ending first, when there was
+// any). It reports whether a subscriber was linked to sub.
+//
+// It is one statement: the unlink locks the subscriber before its
+// subscriptions are ended, the order every other change takes.
+func EndAccountIn(ctx context.Context, tx *sqlx.Tx, sub, reason string, cause Cause) (bool, error) {
+	if cause.Kind == "" || cause.ID == "" {
+		return false, errNoCause
 	}
-	unlink, args, err := withAudit(`
-		UPDATE subscribers SET govuk_account_id = NULL, linked_at = NULL, updated_at = now() WHERE id = $1`,
-		[]any{locked.ID}, cause, change{subscriberID: locked.ID, action: AuditUnlinked,
-			details: map[string]any{"govuk_account_id": *locked.GovukAccountID}})
+	var found bool
+	err := tx.GetContext(ctx, &found, `
+		WITH unlinked AS (
+			UPDATE subscribers SET govuk_account_id = NULL, linked_at = NULL, updated_at = now()
+			WHERE govuk_account_id = $1
+			RETURNING id
+		), ended AS (
+			UPDATE subscriptions SET ended_at = now(), ended_reason = $2, updated_at = now()
+			WHERE subscriber_id = (SELECT id FROM unlinked) AND ended_at IS NULL
+			RETURNING 1
+		), audit AS (
+			INSERT INTO subscriber_audit (subscriber_id, action, cause_kind, cause_id, details)
+			SELECT u.id, a.action, $5, $6, a.details
+			FROM unlinked u, (
+				SELECT 1 AS n, $3::text AS action, jsonb_build_object('reason', $2::text, 'count', count(*)) AS details
+				FROM ended HAVING count(*) > 0
+				UNION ALL
+				SELECT 2, $4::text, jsonb_build_object('govuk_account_id', $1::text)
+			) a
+			ORDER BY a.n
+		)
+		SELECT EXISTS (SELECT 1 FROM unlinked)`, sub, reason, AuditSubscriptionsEnded, AuditUnlinked, cause.Kind, cause.ID)
 	if err != nil {
-		return err
+		return false, fmt.Errorf("end the subscriber of account: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, unlink, args...); err != nil {
-		return fmt.Errorf("unlink subscriber %d: %w", locked.ID, err)
-	}
-	return nil
+	return found, nil
 }
