@@ -67,7 +67,12 @@ func NewStore(db *sqlx.DB, onSubscribed OnSubscribed) *Store {
 
 // InTx runs fn in a transaction, committing when it returns nil. A change
 // that lost a race on a unique index (errRetryConflict) is retried a few
-// times: the second attempt sees the winner's committed row. Other
+// times: the second attempt sees the winner's committed row. So is one
+// PostgreSQL chose as a deadlock's victim: two changes that lock the same
+// subscribers in different orders (linking an account locks its
+// subscriber before the holder of the new address; a merge the other way
+// locks in id order) cannot both go on, and the retry runs after the other
+// has committed. fn must therefore change nothing outside tx. Other
 // packages use it to combine this package's *In operations atomically.
 func (s *Store) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	for attempt := 0; ; attempt++ {
@@ -99,6 +104,9 @@ func mapConstraint(err error) error {
 	var pqErr *pq.Error
 	if !errors.As(err, &pqErr) {
 		return err
+	}
+	if pqErr.Code == "40P01" { // deadlock_detected: this transaction was rolled back
+		return fmt.Errorf("%w: %w", errRetryConflict, err)
 	}
 	if pqErr.Code == "23503" && pqErr.Constraint == "subscriptions_subscriber_list_id_fkey" {
 		// A subscription to a list that does not exist: rather than look
