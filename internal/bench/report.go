@@ -16,6 +16,7 @@ type report struct {
 	started, finished      time.Time
 	seedTime               time.Duration
 	pgSelect, pgInsert     float64
+	pgSelectAfter          float64 // pgbench select-only again, after the workloads
 	read, subscribe, magic result
 	subscribeBacklog       int           // emails not yet delivered when the subscribe load stopped
 	subscribeDrain         time.Duration // and the time the worker took to deliver them
@@ -87,6 +88,7 @@ func (r *report) markdown() string {
 	w("|---|---:|---:|---:|---:|---:|")
 	w("| pgbench select-only (ceiling) | %.0f | 100%% | | | |", r.pgSelect)
 	w("| pgbench one-row insert (ceiling) | %.0f | 100%% | | | |", r.pgInsert)
+	w("| pgbench select-only, again at the end | %.0f | %.0f%% of the first | | | |", r.pgSelectAfter, 100*r.pgSelectAfter/r.pgSelect)
 	row := func(res result, ceiling float64, label string) {
 		vs := ""
 		if ceiling > 0 {
@@ -99,6 +101,7 @@ func (r *report) markdown() string {
 	row(r.subscribe, r.pgInsert, "insert")
 	row(r.magic, r.pgInsert, "insert")
 	w("")
+	w("The third pgbench row is select-only again, after every workload: how far the machine's own speed moved during the run (it is a virtual machine on a shared host), and so how far apart figures from its start and its end can be compared.")
 	w("The second read row is the same workload against a database of %d subscribers, to show how the cost grows with size.", r.opts.small)
 	w("Every new subscription writes a \"You've subscribed\" email, which the worker delivers (to the log sender) during the measurement: when the subscribe load stopped, %d emails were still to be delivered, and the worker delivered them in %s.",
 		r.subscribeBacklog, r.subscribeDrain.Round(10*time.Millisecond))
