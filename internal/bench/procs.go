@@ -60,11 +60,18 @@ func pidsNamed(name string) []int {
 }
 
 // cpuMeter samples the CPU used by the service's processes, PostgreSQL
-// (all its processes) and Redis over a window.
+// (all its processes), Redis, this program (the load generator) and the
+// whole machine over a window.
 type cpuMeter struct {
 	procs map[string]*exec.Cmd
 	start map[string]float64
 }
+
+// Keys of a cpuMeter sample besides the service's processes.
+const (
+	cpuLoadGenerator = "load generator"
+	cpuMachine       = "machine"
+)
 
 func (m *cpuMeter) sample() map[string]float64 {
 	out := map[string]float64{}
@@ -76,7 +83,34 @@ func (m *cpuMeter) sample() map[string]float64 {
 			out[name] += cpuSeconds(pid)
 		}
 	}
+	out[cpuLoadGenerator] = cpuSeconds(os.Getpid())
+	out[cpuMachine] = machineBusySeconds()
 	return out
+}
+
+// machineBusySeconds returns the CPU time all cores have spent working
+// (not idle, waiting for I/O or taken by the hypervisor), from /proc/stat:
+// the kernel's own work (the loopback network, for one) is in it, and so is
+// anything else running.
+func machineBusySeconds() float64 {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 8 || fields[0] != "cpu" {
+		return 0
+	}
+	busy := 0.0
+	for i, f := range fields[1:8] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		ticks, _ := strconv.ParseFloat(f, 64)
+		busy += ticks
+	}
+	return busy / clockTicks
 }
 
 func (m *cpuMeter) begin() { m.start = m.sample() }

@@ -121,19 +121,22 @@ func (r *report) markdown() string {
 	w("")
 	w("### CPU per request (milliseconds of CPU)")
 	w("")
-	w("| workload | api | frontend | worker | postgres (all processes) | redis |")
-	w("|---|---:|---:|---:|---:|---:|")
+	w("| workload | api | frontend | worker | postgres (all processes) | redis | load generator | whole machine |")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|")
 	cpuRow := func(name string, cpu map[string]float64, n float64) {
 		if n == 0 {
 			return
 		}
 		f := func(k string) string { return fmt.Sprintf("%.3f", 1000*cpu[k]/n) }
-		w("| %s | %s | %s | %s | %s | %s |", name, f("api"), f("frontend"), f("worker"), f("postgres"), f("redis-server"))
+		w("| %s | %s | %s | %s | %s | %s | %s | %s |", name, f("api"), f("frontend"), f("worker"), f("postgres"), f("redis-server"),
+			f(cpuLoadGenerator), f(cpuMachine))
 	}
 	for _, res := range []result{r.read, r.readSmall, r.subscribe, r.magic} {
 		cpuRow(res.Name, res.CPU, float64(res.Requests))
 	}
 	cpuRow("account event (intake and applying)", r.events.CPU, float64(r.events.Pushed))
+	w("")
+	w("The load generator is this program. The whole machine is every core's working time from `/proc/stat` (not idle, not waiting for I/O, not taken by the hypervisor): the processes to its left, the kernel's loopback network and anything else running.")
 	w("")
 	w("### Peak resident memory (VmHWM)")
 	w("")
