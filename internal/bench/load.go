@@ -30,10 +30,15 @@ type result struct {
 	FirstFail string
 }
 
-// load runs op from conns goroutines: warmup first (not measured), then
-// for duration, recording each call's latency. op returns an error string
-// for a failed call ("" for success).
-func load(name string, conns int, warmup, duration time.Duration, meter *cpuMeter, op func(rng *rand.Rand) string) result {
+// op makes one call of a workload and returns what went wrong, or "".
+type op func(rng *rand.Rand) string
+
+// shared is newOp for an op that any goroutine may call.
+func shared(o op) func() op { return func() op { return o } }
+
+// load runs conns goroutines, each calling the op newOp gives it: warmup
+// first (not measured), then for duration, recording each call's latency.
+func load(name string, conns int, warmup, duration time.Duration, meter *cpuMeter, newOp func() op) result {
 	var (
 		measuring atomic.Bool
 		stop      atomic.Bool
@@ -48,6 +53,7 @@ func load(name string, conns int, warmup, duration time.Duration, meter *cpuMete
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(c)+1, uint64(time.Now().UnixNano())))
+			op := newOp()
 			var local []time.Duration
 			localErrors, localFail := 0, ""
 			for !stop.Load() {

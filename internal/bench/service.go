@@ -17,6 +17,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,20 +151,31 @@ func call(method, url, token, contentType string, body []byte, want int) (string
 }
 
 func (s *service) readLoad(o options, subscribers int) result {
-	return load("read", o.conns, o.warmup, o.duration, s.meter, func(rng *rand.Rand) string {
-		fail, _ := call("GET", fmt.Sprintf("%s/subscribers/%d/subscriptions", s.api, 1+rng.IntN(subscribers)), apiToken, "", nil, 200)
-		return fail
+	addr := strings.TrimPrefix(s.api, "http://")
+	return load("read", o.conns, o.warmup, o.duration, s.meter, func() op {
+		g, path := newGetter(addr, apiToken), []byte("/subscribers/")
+		return func(rng *rand.Rand) string {
+			path = append(strconv.AppendInt(path[:len("/subscribers/")], int64(1+rng.IntN(subscribers)), 10), "/subscriptions"...)
+			status, err := g.get(path)
+			switch {
+			case err != nil:
+				return fmt.Sprintf("GET %s: %v", path, err)
+			case status != http.StatusOK:
+				return fmt.Sprintf("GET %s: %d", path, status)
+			}
+			return ""
+		}
 	})
 }
 
 func (s *service) subscribeLoad(o options) result {
 	frequencies := []string{"immediately", "daily", "weekly"}
-	return load("subscribe", o.conns, o.warmup, o.duration, s.meter, func(rng *rand.Rand) string {
+	return load("subscribe", o.conns, o.warmup, o.duration, s.meter, shared(func(rng *rand.Rand) string {
 		body := fmt.Sprintf(`{"address":%q,"subscriber_list_id":%d,"frequency":%q}`,
 			address(1+rng.IntN(o.sizes.Subscribers)), 1+rng.IntN(o.sizes.Lists), frequencies[rng.IntN(3)])
 		fail, _ := call("POST", s.api+"/subscriptions", apiToken, "application/json", []byte(body), 200)
 		return fail
-	})
+	}))
 }
 
 var tokenInLink = regexp.MustCompile(`process\?token=([A-Za-z0-9_-]{43})`)
@@ -175,7 +188,7 @@ func (s *service) magicLinkLoad(o options) result {
 	defer db.Close()
 	var next atomic.Int64
 	next.Store(int64(o.sizes.Linked))
-	return load("magic-link sign-in", o.conns/4, o.warmup, o.duration, s.meter, func(*rand.Rand) string {
+	return load("magic-link sign-in", o.conns/4, o.warmup, o.duration, s.meter, shared(func(*rand.Rand) string {
 		id := int(next.Add(1))
 		if id > o.sizes.Subscribers {
 			return "ran out of unlinked subscribers"
@@ -194,7 +207,7 @@ func (s *service) magicLinkLoad(o options) result {
 		}
 		fail, _ := call("GET", s.frontend+"/email/manage/authenticate/process?token="+m[1], "", "", nil, 303)
 		return fail
-	})
+	}))
 }
 
 // eventResult is the account-event workload's measurements.
