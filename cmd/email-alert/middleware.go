@@ -29,16 +29,15 @@ func requestLog(server string) gin.HandlerFunc {
 		if c.Writer.Status() >= 500 {
 			level = slog.LevelError
 		}
-		attrs := []any{
-			"server", server,
-			"request_id", id,
-			"method", c.Request.Method,
-			"path", c.Request.URL.Path,
-			"route", c.FullPath(),
-			"status", c.Writer.Status(),
-			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
-		}
-		slog.Log(c.Request.Context(), level, "request", attrs...)
+		slog.LogAttrs(c.Request.Context(), level, "request",
+			slog.String("server", server),
+			slog.String("request_id", id),
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.Request.URL.Path),
+			slog.String("route", c.FullPath()),
+			slog.Int("status", c.Writer.Status()),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		)
 	}
 }
 
