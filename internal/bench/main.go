@@ -87,6 +87,10 @@ func run(ctx context.Context, o options) error {
 	if r.pgSelect, r.pgInsert, err = pgbenchCeiling(ctx, o); err != nil {
 		return err
 	}
+	step("measuring the floor of a subscription's SQL with pgbench")
+	if r.floorSubscribe, r.floorSubscribeSent, err = pgbenchSubscribeFloor(ctx, o); err != nil {
+		return err
+	}
 
 	svc, err := startService(ctx, bin, "email_alert_bench", work)
 	if err != nil {
@@ -205,6 +209,85 @@ func pgbenchCeiling(ctx context.Context, o options) (selectTPS, insertTPS float6
 	insertTPS, err = pgbench(ctx, "-n", "-f", script, "-c", fmt.Sprint(o.conns), "-j", "2",
 		"-T", fmt.Sprint(int(o.duration.Seconds())), "email_alert_pgbench")
 	return selectTPS, insertTPS, err
+}
+
+// The SQL a subscription cannot do without, for pgbenchSubscribeFloor:
+// insert it and its email in one statement, and mark an email sent.
+const (
+	floorSubscribeSQL = `\set s random(1, 100000)
+\set l random(1, 200)
+WITH s AS (
+  INSERT INTO subscriptions (subscriber_id, subscriber_list_id, frequency, source)
+  VALUES (:s, :l, 'daily', 'user_signed_up') ON CONFLICT DO NOTHING
+) INSERT INTO emails (kind, address, subject, body)
+  VALUES ('subscribed', 'floor' || :s || '@bench.example', 'You have subscribed', repeat('x', 800));
+`
+	floorSentSQL = `UPDATE emails SET status = 'sent', sent_at = now(), updated_at = now()
+WHERE id = (SELECT id FROM emails WHERE status = 'pending' ORDER BY txid LIMIT 1 FOR UPDATE SKIP LOCKED);
+`
+)
+
+// pgbenchSubscribeFloor measures, in the database pgbenchCeiling made
+// (migrated: the service's tables with their indexes, foreign keys and
+// triggers), how many subscriptions per second PostgreSQL takes when a
+// client does only the core of POST /subscriptions as the service is
+// built: insert the subscription and its email, in one statement; then
+// the same while each email is also marked sent, one by one as the worker
+// delivers them. No HTTP, no Go, no Redis, no audit or unsubscribe token:
+// built this way, the service cannot go faster.
+func pgbenchSubscribeFloor(ctx context.Context, o options) (alone, withSent float64, err error) {
+	db, err := sqlx.ConnectContext(ctx, "postgres", dbURL("email_alert_pgbench"))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`INSERT INTO subscriber_lists (slug, title) SELECT 'floor-' || g, 'Floor list ' || g FROM generate_series(1, 200) g`,
+		`INSERT INTO subscribers (address) SELECT 'floor' || g || '@bench.example' FROM generate_series(1, 100000) g`,
+		`ANALYZE`, `CHECKPOINT`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "email-alert-floor-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	subscribe, sent := filepath.Join(dir, "subscribe.sql"), filepath.Join(dir, "sent.sql")
+	if err := os.WriteFile(subscribe, []byte(floorSubscribeSQL), 0o644); err != nil {
+		return 0, 0, err
+	}
+	if err := os.WriteFile(sent, []byte(floorSentSQL), 0o644); err != nil {
+		return 0, 0, err
+	}
+	common := []string{"-n", "-c", fmt.Sprint(o.conns), "-j", "2", "-T", fmt.Sprint(int(o.duration.Seconds()))}
+	if alone, err = pgbench(ctx, append(common, "-f", subscribe, "email_alert_pgbench")...); err != nil {
+		return 0, 0, err
+	}
+	// Two scripts of equal weight: the subscriptions are the first's share.
+	out, err := exec.CommandContext(ctx, "pgbench", append(common, "-f", subscribe+"@1", "-f", sent+"@1", "email_alert_pgbench")...).CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgbench (subscribe and sent): %w\n%s", err, out)
+	}
+	withSent, err = scriptTPS(string(out), 1)
+	return alone, withSent, err
+}
+
+// scriptTPS reads the tps of script n (from 1) from pgbench's output with
+// several scripts.
+func scriptTPS(out string, n int) (float64, error) {
+	_, rest, found := strings.Cut(out, fmt.Sprintf("SQL script %d:", n))
+	if found {
+		if _, after, ok := strings.Cut(rest, "tps = "); ok {
+			var tps float64
+			if _, err := fmt.Sscanf(after, "%f", &tps); err == nil {
+				return tps, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("pgbench printed no tps for script %d:\n%s", n, out)
 }
 
 // pgbenchSelect runs pgbench select-only on the database pgbenchCeiling
