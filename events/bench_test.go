@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"email-alert/events"
+	"email-alert/internal/settest"
 )
 
 // BenchmarkVerifySET verifies one valid identifier-changed SET signed with
@@ -18,22 +18,12 @@ import (
 func BenchmarkVerifySET(b *testing.B) {
 	const iss, aud = "https://account.example/", "https://www.gov.uk"
 	key, jwksURL := accountServiceKeys(b)
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
-		(&jose.SignerOptions{}).WithType("secevent+jwt").WithHeader("kid", "k1"))
-	if err != nil {
-		b.Fatal(err)
-	}
 	now := time.Now().Unix()
-	claims, _ := json.Marshal(map[string]any{
+	raw := settest.Sign(b, map[string]any{
 		"iss": iss, "aud": aud, "iat": now, "toe": now, "jti": "bench-1",
 		"sub_id": map[string]any{"format": "iss_sub", "iss": iss, "sub": "urn:fdc:gov.uk:2022:bench"},
 		"events": map[string]any{events.EventIdentifierChanged: map[string]any{"new-value": "ann@example.com"}},
-	})
-	jws, err := signer.Sign(claims)
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw, _ := jws.CompactSerialize()
+	}, jose.ES256, key, "k1", settest.Type)
 	v := events.NewVerifier(iss, aud, jwksURL, http.DefaultClient)
 	ctx := context.Background()
 	if e, setErr := v.Verify(ctx, raw); setErr != nil || e.Kind != events.KindEmailChanged {

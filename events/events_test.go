@@ -21,6 +21,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/events"
+	"email-alert/internal/settest"
 	"email-alert/internal/testdb"
 	"email-alert/jsonapi"
 	"email-alert/subscribers"
@@ -129,18 +130,7 @@ func set(sub, event string, payload map[string]any, changes map[string]any) map[
 
 func (f *fixture) sign(t *testing.T, claims map[string]any, key any, alg jose.SignatureAlgorithm, kid string) string {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("secevent+jwt").WithHeader("kid", kid)
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := jws.CompactSerialize()
-	return raw
+	return settest.Sign(t, claims, alg, key, kid, settest.Type)
 }
 
 func (f *fixture) push(raw string, header http.Header) *httptest.ResponseRecorder {

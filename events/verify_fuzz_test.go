@@ -2,13 +2,13 @@ package events_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"email-alert/events"
+	"email-alert/internal/settest"
 )
 
 // FuzzVerifySET: any body is either a valid SET or refused with one of
@@ -17,18 +17,13 @@ func FuzzVerifySET(f *testing.F) {
 	key, jwksURL := accountServiceKeys(f)
 	v := events.NewVerifier(issuer, audience, jwksURL, http.DefaultClient)
 
-	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
-		(&jose.SignerOptions{}).WithType("secevent+jwt").WithHeader("kid", "k1"))
 	for _, claims := range []map[string]any{
 		set("urn:fdc:gov.uk:2022:a", events.EventAccountPurged, nil, nil),
 		set("urn:fdc:gov.uk:2022:a", events.EventIdentifierChanged, map[string]any{"new-value": "a@b.c"}, nil),
 		set("urn:fdc:gov.uk:2022:a", events.EventIdentifierChanged, map[string]any{"new-value": 5}, nil),
 		set("urn:fdc:gov.uk:2022:a", events.EventAccountPurged, nil, map[string]any{"sub_id": "x"}),
 	} {
-		payload, _ := json.Marshal(claims)
-		jws, _ := signer.Sign(payload)
-		raw, _ := jws.CompactSerialize()
-		f.Add(raw)
+		f.Add(settest.Sign(f, claims, jose.ES256, key, "k1", settest.Type))
 	}
 	f.Add("e30.e30.")
 	f.Add("not a jwt")

@@ -28,6 +28,7 @@ import (
 	"github.com/lib/pq"
 
 	"email-alert/frontend"
+	"email-alert/internal/settest"
 	"email-alert/internal/testdb"
 )
 
@@ -726,26 +727,9 @@ func setBadCases(t *testing.T, setKey *ecdsa.PrivateKey, header http.Header) []b
 		return c
 	}
 	sign := func(c map[string]any, alg jose.SignatureAlgorithm, key any, typ string) string {
-		opts := (&jose.SignerOptions{}).WithHeader("kid", "k1")
-		if typ != "" {
-			opts = opts.WithType(jose.ContentType(typ))
-		}
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		payload, _ := json.Marshal(c)
-		jws, err := signer.Sign(payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := jws.CompactSerialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return settest.Sign(t, c, alg, key, "k1", typ)
 	}
-	valid := func(c map[string]any) string { return sign(c, jose.ES256, setKey, "secevent+jwt") }
+	valid := func(c map[string]any) string { return sign(c, jose.ES256, setKey, settest.Type) }
 	subject := func(sub string) map[string]any {
 		return map[string]any{"sub_id": map[string]any{"format": "iss_sub", "iss": setIssuer, "sub": sub}}
 	}
@@ -788,8 +772,8 @@ func setBadCases(t *testing.T, setKey *ecdsa.PrivateKey, header http.Header) []b
 		{"new-value RTL override", valid(claims(changedTo("\u202eann@example.com")))},
 		{"new-value 10k chars", valid(claims(changedTo(strings.Repeat("a", 10000) + "@example.com")))},
 		{"typ JWT", sign(claims(nil), jose.ES256, setKey, "JWT")},
-		{"signed by another key", sign(claims(nil), jose.ES256, other, "secevent+jwt")},
-		{"HS256", sign(claims(nil), jose.HS256, []byte(strings.Repeat("k", 32)), "secevent+jwt")},
+		{"signed by another key", sign(claims(nil), jose.ES256, other, settest.Type)},
+		{"HS256", sign(claims(nil), jose.HS256, []byte(strings.Repeat("k", 32)), settest.Type)},
 		{"alg none", `eyJhbGciOiJub25lIn0.` + unsigned[1] + `.`},
 		{"signature removed", unsigned[0] + "." + unsigned[1] + "."},
 		{"payload swapped", unsigned[0] + "." + jsonBase64(claims(subject("urn:other"))) + "." + unsigned[2]},

@@ -35,6 +35,7 @@ import (
 
 	"email-alert/events"
 	"email-alert/frontend"
+	"email-alert/internal/settest"
 )
 
 // pgCluster is a throwaway PostgreSQL cluster of one test, on a port of
@@ -312,7 +313,7 @@ func waitLive(t *testing.T, base string) {
 // eventSigner signs Security Event Tokens as the account service, whose
 // keys a JWKS server publishes.
 type eventSigner struct {
-	signer   jose.Signer
+	key      *ecdsa.PrivateKey
 	audience string
 }
 
@@ -328,28 +329,16 @@ func newEventSigner(t *testing.T) (*eventSigner, string) {
 		}})
 	}))
 	t.Cleanup(jwks.Close)
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
-		(&jose.SignerOptions{}).WithType("secevent+jwt").WithHeader("kid", "k1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &eventSigner{signer: signer}, jwks.URL
+	return &eventSigner{key: key}, jwks.URL
 }
 
 func (s *eventSigner) sign(t *testing.T, jti, sub, event string, payload map[string]any) string {
 	now := time.Now().Unix()
-	claims, _ := json.Marshal(map[string]any{
+	return settest.Sign(t, map[string]any{
 		"iss": faultIssuer, "aud": s.audience, "iat": now, "toe": now, "jti": jti,
 		"sub_id": map[string]any{"format": "iss_sub", "iss": faultIssuer, "sub": sub},
 		"events": map[string]any{event: payload},
-	})
-	jws, err := s.signer.Sign(claims)
-	if err != nil {
-		t.Error(err)
-		return ""
-	}
-	raw, _ := jws.CompactSerialize()
-	return raw
+	}, jose.ES256, s.key, "k1", settest.Type)
 }
 
 // statusCounts counts the answers clients got: by status, and separately
