@@ -211,8 +211,9 @@ func pgbenchCeiling(ctx context.Context, o options) (selectTPS, insertTPS float6
 	return selectTPS, insertTPS, err
 }
 
-// The SQL a subscription cannot do without, for pgbenchSubscribeFloor:
-// insert it and its email in one statement, and mark an email sent.
+// The core of a subscription's SQL as the service is built, for
+// pgbenchSubscribeFloor: insert it and its email in one statement, and
+// mark an email sent.
 const (
 	floorSubscribeSQL = `\set s random(1, 100000)
 \set l random(1, 200)

@@ -17,7 +17,7 @@ type report struct {
 	seedTime           time.Duration
 	pgSelect, pgInsert float64
 	pgSelectAfter      float64 // pgbench select-only again, after the workloads
-	// pgbench doing only a subscription's unavoidable SQL: per second,
+	// pgbench doing only the core of a subscription's SQL: per second,
 	// without and with marking its email sent.
 	floorSubscribe, floorSubscribeSent float64
 	read, subscribe, magic             result
