@@ -108,24 +108,8 @@ func (f *fixture) linked(t *testing.T, address, sub string) subscribers.Subscrip
 }
 
 // set builds SET claims for sub with one event, then applies changes.
-func set(sub, event string, payload map[string]any, changes map[string]any) map[string]any {
-	if payload == nil {
-		payload = map[string]any{}
-	}
-	now := time.Now()
-	c := map[string]any{
-		"iss": issuer, "aud": audience, "iat": now.Unix(), "toe": now.Unix(), "jti": uuid.NewString(),
-		"sub_id": map[string]any{"format": "iss_sub", "iss": issuer, "sub": sub},
-		"events": map[string]any{event: payload},
-	}
-	for k, v := range changes {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	return c
+func set(sub, event string, payload, changes map[string]any) map[string]any {
+	return settest.Claims(issuer, audience, sub, event, payload, changes)
 }
 
 func (f *fixture) sign(t *testing.T, claims map[string]any, key any, alg jose.SignatureAlgorithm, kid string) string {

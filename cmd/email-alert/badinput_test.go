@@ -23,7 +23,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-jose/go-jose/v4"
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
@@ -711,20 +710,7 @@ func setBadCases(t *testing.T, setKey *ecdsa.PrivateKey, header http.Header) []b
 	const purged = "https://schemas.openid.net/secevent/risc/event-type/account-purged"
 	const changed = "https://schemas.openid.net/secevent/risc/event-type/identifier-changed"
 	claims := func(changes map[string]any) map[string]any {
-		now := time.Now()
-		c := map[string]any{
-			"iss": setIssuer, "aud": setAudience, "iat": now.Unix(), "jti": uuid.NewString(),
-			"sub_id": map[string]any{"format": "iss_sub", "iss": setIssuer, "sub": "urn:fdc:gov.uk:2022:bad-input"},
-			"events": map[string]any{purged: map[string]any{}},
-		}
-		for k, v := range changes {
-			if v == nil {
-				delete(c, k)
-			} else {
-				c[k] = v
-			}
-		}
-		return c
+		return settest.Claims(setIssuer, setAudience, "urn:fdc:gov.uk:2022:bad-input", purged, nil, changes)
 	}
 	sign := func(c map[string]any, alg jose.SignatureAlgorithm, key any, typ string) string {
 		return settest.Sign(t, c, alg, key, "k1", typ)

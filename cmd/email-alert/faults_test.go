@@ -333,12 +333,8 @@ func newEventSigner(t *testing.T) (*eventSigner, string) {
 }
 
 func (s *eventSigner) sign(t *testing.T, jti, sub, event string, payload map[string]any) string {
-	now := time.Now().Unix()
-	return settest.Sign(t, map[string]any{
-		"iss": faultIssuer, "aud": s.audience, "iat": now, "toe": now, "jti": jti,
-		"sub_id": map[string]any{"format": "iss_sub", "iss": faultIssuer, "sub": sub},
-		"events": map[string]any{event: payload},
-	}, jose.ES256, s.key, "k1", settest.Type)
+	claims := settest.Claims(faultIssuer, s.audience, sub, event, payload, map[string]any{"jti": jti})
+	return settest.Sign(t, claims, jose.ES256, s.key, "k1", settest.Type)
 }
 
 // statusCounts counts the answers clients got: by status, and separately

@@ -5,12 +5,37 @@ package settest
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
 )
 
 // Type is the typ header of a SET (RFC 8417 section 2.3).
 const Type = "secevent+jwt"
+
+// Claims returns the claims of a SET from iss to aud about the account sub,
+// carrying one event with its payload (nil for none), issued now with a
+// random jti. changes then replace claims, or remove those they map to nil.
+func Claims(iss, aud, sub, event string, payload, changes map[string]any) map[string]any {
+	if payload == nil {
+		payload = map[string]any{}
+	}
+	now := time.Now().Unix()
+	c := map[string]any{
+		"iss": iss, "aud": aud, "iat": now, "toe": now, "jti": uuid.NewString(),
+		"sub_id": map[string]any{"format": "iss_sub", "iss": iss, "sub": sub},
+		"events": map[string]any{event: payload},
+	}
+	for k, v := range changes {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
 
 // Sign returns claims, as JSON, signed with key by alg in a compact JWS
 // carrying the kid header, and the typ header unless typ is empty. It
