@@ -2,8 +2,10 @@ package subscribers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -25,6 +27,7 @@ func NewAPI(store *Store) *API {
 // fail answers with the status that fits err: the one place that maps the
 // domain's errors to HTTP. Anything unexpected is logged and hidden.
 func fail(c *gin.Context, err error) {
+	var slugTaken *SlugTakenError
 	switch {
 	case errors.Is(err, ErrNotFound):
 		jsonapi.Abort(c, http.StatusNotFound, "Not found", nil)
@@ -33,6 +36,9 @@ func fail(c *gin.Context, err error) {
 	case errors.Is(err, ErrAddressTaken):
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Address is already used by another subscriber",
 			jsonapi.Details{"new_address": {"is already used by another subscriber"}})
+	case errors.As(err, &slugTaken):
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Subscriber list is not valid", jsonapi.Details{"slug": {
+			fmt.Sprintf("%q is already the slug of a list with another title: send slug to choose one", slugTaken.Slug)}})
 	case errors.Is(err, ErrInvalidOrder):
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Order parameter not valid", nil)
 	default:
@@ -43,9 +49,19 @@ func fail(c *gin.Context, err error) {
 // subscriberID parses the :id of a subscriber path; a malformed id is
 // answered as an unknown one.
 func subscriberID(c *gin.Context) (int64, bool) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
+	id, ok := canonicalID(c.Param("id"))
+	if !ok {
 		jsonapi.Abort(c, http.StatusNotFound, "Not found", nil)
+	}
+	return id, ok
+}
+
+// canonicalID parses a positive id written as the API writes it: decimal
+// digits without a sign or leading zeros. Other spellings ("+1", "01") are
+// no id, so one resource has one name (in logs, caches, the audit).
+func canonicalID(text string) (int64, bool) {
+	id, err := strconv.ParseInt(text, 10, 64)
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != text {
 		return 0, false
 	}
 	return id, true
@@ -55,10 +71,12 @@ func subscriberID(c *gin.Context) (int64, bool) {
 // whose bearer token jsonapi.BearerAuth admitted.
 func apiCause(c *gin.Context) Cause { return APICause(jsonapi.Client(c)) }
 
-// subscriptionID parses the :id of a subscription path.
+// subscriptionID parses the :id of a subscription path: a UUID in its
+// hyphenated form (in either case), not the braced, URN or bare-hex
+// spellings uuid.Parse also takes.
 func subscriptionID(c *gin.Context) (uuid.UUID, bool) {
 	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
+	if err != nil || !strings.EqualFold(id.String(), c.Param("id")) {
 		jsonapi.Abort(c, http.StatusNotFound, "Not found", nil)
 		return uuid.UUID{}, false
 	}

@@ -3,7 +3,6 @@ package subscribers
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -123,9 +122,7 @@ func (a *API) Unsubscribe(c *gin.Context) {
 }
 
 // parseID accepts a positive integer id given as a JSON number or as a
-// string of digits, as the API has always taken both.
+// string of digits, as the API has always taken both, written canonically.
 func parseID(raw json.RawMessage) (int64, bool) {
-	text := strings.Trim(string(raw), `"`)
-	id, err := strconv.ParseInt(text, 10, 64)
-	return id, err == nil && id > 0
+	return canonicalID(strings.Trim(string(raw), `"`))
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"email-alert/internal/textcheck"
 )
 
 // List is a subscriber list: a topic people subscribe to.
@@ -29,6 +31,10 @@ type NewList struct {
 	Slug        string // derived from Title when empty
 	URL         string
 	Description string
+
+	// slugFromTitle records that Validate derived Slug from Title: then
+	// only a list of the same title is the same list (see FindOrCreateList).
+	slugFromTitle bool
 }
 
 var (
@@ -38,40 +44,43 @@ var (
 )
 
 // Validate trims n's title and derives its slug from the title when none is
-// given, then reports what is wrong, field by field; nil means valid.
+// given, then reports what is wrong, field by field; nil means valid. The
+// title, url and description pass textcheck: nothing in them can change
+// the shape of an email or page they are put in.
 func (n *NewList) Validate() map[string][]string {
 	problems := map[string][]string{}
+	add := func(field, problem string) { problems[field] = append(problems[field], problem) }
 	n.Title = strings.TrimSpace(n.Title)
 	switch {
 	case n.Title == "":
-		problems["title"] = append(problems["title"], "can't be blank")
+		add("title", "can't be blank")
 	case utf8.RuneCountInString(n.Title) > 1000:
-		problems["title"] = append(problems["title"], "is too long (maximum is 1000 characters)")
+		add("title", "is too long (maximum is 1000 characters)")
+	}
+	if err := textcheck.Line(n.Title); err != nil {
+		add("title", err.Error())
 	}
 	if n.Slug == "" {
-		if n.Title != "" {
-			n.Slug = Slugify(n.Title)
-		}
+		n.Slug, n.slugFromTitle = Slugify(n.Title), true
 		if n.Slug == "" && n.Title != "" {
-			problems["title"] = append(problems["title"], "must contain a letter or digit")
+			add("slug", "is required: the title has no ASCII letter or digit to make one from")
 		}
 	} else if !slugPattern.MatchString(n.Slug) || len(n.Slug) > maxSlugLength {
-		problems["slug"] = append(problems["slug"],
-			"must be lower-case letters, digits and single hyphens, at most 255 characters")
+		add("slug", "must be lower-case letters, digits and single hyphens, at most 255 characters")
 	}
-	if n.URL != "" && (!strings.HasPrefix(n.URL, "/") || strings.HasPrefix(n.URL, "//")) {
-		problems["url"] = append(problems["url"], "must be a path on GOV.UK starting with /")
+	if n.URL != "" {
+		if err := textcheck.Path(n.URL); err != nil {
+			add("url", err.Error())
+		}
 	}
 	if len(n.URL) > 2000 {
-		problems["url"] = append(problems["url"], "is too long (maximum is 2000 characters)")
+		add("url", "is too long (maximum is 2000 characters)")
 	}
 	if utf8.RuneCountInString(n.Description) > 10000 {
-		problems["description"] = append(problems["description"], "is too long (maximum is 10000 characters)")
+		add("description", "is too long (maximum is 10000 characters)")
 	}
-	for field, value := range map[string]string{"title": n.Title, "url": n.URL, "description": n.Description} {
-		if !validText(value) {
-			problems[field] = append(problems[field], "must be valid text")
-		}
+	if err := textcheck.Text(n.Description); err != nil {
+		add("description", err.Error())
 	}
 	if len(problems) == 0 {
 		return nil
@@ -91,6 +100,9 @@ func Slugify(title string) string {
 
 // FindOrCreateList returns the list with n's slug, creating it from n when
 // there is none. n must have passed Validate. created says which happened.
+// When Validate derived the slug from the title, a list found by it must
+// have that title too: a different title whose slug collides ("C# updates"
+// after "C++ updates") is a *SlugTakenError, not the other list.
 func (s *Store) FindOrCreateList(ctx context.Context, n NewList) (l List, created bool, err error) {
 	var url *string
 	if n.URL != "" {
@@ -109,8 +121,23 @@ func (s *Store) FindOrCreateList(ctx context.Context, n NewList) (l List, create
 	if err = notFound(err, ErrListNotFound); !errors.Is(err, ErrListNotFound) {
 		return List{}, false, fmt.Errorf("create list: %w", err)
 	}
-	l, err = s.ListBySlug(ctx, n.Slug)
-	return l, false, err
+	if l, err = s.ListBySlug(ctx, n.Slug); err != nil {
+		return List{}, false, err
+	}
+	if n.slugFromTitle && l.Title != n.Title {
+		return List{}, false, &SlugTakenError{Slug: n.Slug}
+	}
+	return l, false, nil
+}
+
+// SlugTakenError is a list asked for by a title whose slug is already that
+// of a list with another title: the caller must send a slug of its own.
+type SlugTakenError struct {
+	Slug string
+}
+
+func (e *SlugTakenError) Error() string {
+	return fmt.Sprintf("slug %q is taken by a list with another title", e.Slug)
 }
 
 // validText reports whether PostgreSQL can hold s as text: valid UTF-8

@@ -392,6 +392,43 @@ func TestFindOrCreateList(t *testing.T) {
 	}
 }
 
+// TestFindOrCreateListByTitle: without a slug, the same title is the same
+// list, and another title whose slug collides is refused, naming the slug.
+func TestFindOrCreateListByTitle(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	byTitle := func(title string) (subscribers.List, bool, error) {
+		n := subscribers.NewList{Title: title}
+		if problems := n.Validate(); problems != nil {
+			t.Fatalf("%q: %v", title, problems)
+		}
+		return f.store.FindOrCreateList(ctx, n)
+	}
+	cpp, created, err := byTitle("C++ updates")
+	if err != nil || !created || cpp.Slug != "c-updates" {
+		t.Fatalf("first: %+v created=%v err=%v", cpp, created, err)
+	}
+	again, created, err := byTitle("  C++ updates ")
+	if err != nil || created || again.ID != cpp.ID {
+		t.Errorf("same title again: %+v created=%v err=%v; want the same list", again, created, err)
+	}
+	for _, title := range []string{"C# updates", "C updates", "c++ updates"} {
+		_, _, err := byTitle(title)
+		var taken *subscribers.SlugTakenError
+		if !errors.As(err, &taken) || taken.Slug != "c-updates" {
+			t.Errorf("%q: err = %v, want a SlugTakenError naming c-updates", title, err)
+		}
+	}
+	csharp, created, err := f.store.FindOrCreateList(ctx, subscribers.NewList{Title: "C# updates", Slug: "c-sharp-updates"})
+	if err != nil || !created || csharp.ID == cpp.ID {
+		t.Errorf("with its own slug: %+v created=%v err=%v; want a new list", csharp, created, err)
+	}
+	var count int
+	if err := f.db.Get(&count, `SELECT count(*) FROM subscriber_lists`); err != nil || count != 2 {
+		t.Errorf("%d lists (%v), want 2", count, err)
+	}
+}
+
 func TestNewListValidate(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -402,7 +439,22 @@ func TestNewListValidate(t *testing.T) {
 		{"slug from title", subscribers.NewList{Title: "  Brexit: what's new?  "}, "brexit-what-s-new", nil},
 		{"given slug", subscribers.NewList{Title: "Tax", Slug: "tax-2"}, "tax-2", nil},
 		{"blank title", subscribers.NewList{Title: "  "}, "", []string{"title"}},
-		{"title without letters", subscribers.NewList{Title: "!!!"}, "", []string{"title"}},
+		{"title without letters", subscribers.NewList{Title: "!!!"}, "", []string{"slug"}},
+		{"title of no ASCII letter", subscribers.NewList{Title: "Ŵŷ"}, "", []string{"slug"}},
+		{"title of no ASCII letter, slug given", subscribers.NewList{Title: "Ŵŷ", Slug: "wy"}, "wy", nil},
+		{"Welsh title", subscribers.NewList{Title: "Newyddion treth: ŵyl"}, "newyddion-treth-yl", nil},
+		{"title with CRLF", subscribers.NewList{Title: "Tax\r\nBcc: eve@example.com"}, "", []string{"title"}},
+		{"title with tab", subscribers.NewList{Title: "Tax\tnews"}, "", []string{"title"}},
+		{"title with bidi override", subscribers.NewList{Title: "Tax \u202enews"}, "", []string{"title"}},
+		{"title with RTL mark", subscribers.NewList{Title: "Tax\u200f news"}, "", []string{"title"}},
+		{"description of paragraphs", subscribers.NewList{Title: "Tax", Description: "One.\n\nTwo."}, "tax", nil},
+		{"description with CR", subscribers.NewList{Title: "Tax", Description: "One.\r\nTwo."}, "", []string{"description"}},
+		{"description with escape", subscribers.NewList{Title: "Tax", Description: "a\x1b[2Jb"}, "", []string{"description"}},
+		{"description with isolate", subscribers.NewList{Title: "Tax", Description: "a\u2066b"}, "", []string{"description"}},
+		{"url with space", subscribers.NewList{Title: "Tax", URL: "/tax news"}, "", []string{"url"}},
+		{"url with newline", subscribers.NewList{Title: "Tax", URL: "/tax\nnews"}, "", []string{"url"}},
+		{"url with bidi override", subscribers.NewList{Title: "Tax", URL: "/tax\u202e"}, "", []string{"url"}},
+		{"url with backslash", subscribers.NewList{Title: "Tax", URL: "/\\evil.example"}, "", []string{"url"}},
 		{"bad slug", subscribers.NewList{Title: "Tax", Slug: "Tax Rules"}, "Tax Rules", []string{"slug"}},
 		{"absolute url", subscribers.NewList{Title: "Tax", URL: "https://evil.example/"}, "tax", []string{"url"}},
 		{"protocol-relative url", subscribers.NewList{Title: "Tax", URL: "//evil.example/"}, "tax", []string{"url"}},

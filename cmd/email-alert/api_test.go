@@ -83,6 +83,7 @@ func (f *apiFixture) expand(s string) string {
 		"{slug}", f.slug,
 		"{subscriber}", fmt.Sprint(f.subscriberID),
 		"{subscription}", f.subscription,
+		"{subscription-hex}", strings.ReplaceAll(f.subscription, "-", ""),
 	).Replace(s)
 }
 

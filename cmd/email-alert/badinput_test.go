@@ -303,6 +303,13 @@ var (
 		{"bad UUID", "00000000-0000-0000-0000-00000000000g"}, {"Arabic-Indic digit", "\u0661"},
 		{"emoji", "📧"}, {"RTL override", "\u202e1"},
 	}
+	// Other spellings of the fixture's ids, by the placeholder they
+	// respell (already escaped for a path): the API's ids are canonical.
+	nonCanonicalIDs = map[string][]named{
+		"{subscriber}": {{"plus sign", "+{subscriber}"}, {"leading zero", "0{subscriber}"}, {"leading zeros", "000{subscriber}"}},
+		"{subscription}": {{"braced UUID", "%7B{subscription}%7D"}, {"URN UUID", "urn:uuid:{subscription}"},
+			{"UUID without hyphens", "{subscription-hex}"}},
+	}
 	badNames = []named{ // slugs, account ids, subjects
 		{"SQL injection", sqlInjection}, {"HTML injection", htmlInjection}, {"NUL", "x\x00y"},
 		{"invalid UTF-8", "x\xffy"}, {"10k chars", strings.Repeat("a", 10000)}, {"spaces", "a b"},
@@ -466,13 +473,19 @@ func badValues(kind string) ([]named, []int) {
 			named{"43 chars not base64", strings.Repeat("!", 43)}), is(401)
 	case "title":
 		return []named{{"empty", ""}, {"spaces", "   "}, {"over 1000 chars", strings.Repeat("a", 1001)},
-			{"NUL", "Tax\x00news"}}, is(422)
+			{"NUL", "Tax\x00news"}, {"header injection", "Tax\r\nBcc: eve@example.com\r\n\r\nYour account is locked"},
+			{"LF", "Tax\nnews"}, {"tab", "Tax\tnews"}, {"escape", "Tax\x1b[2Jnews"}, {"C1 control", "Tax\u0085news"},
+			{"line separator", "Tax\u2028news"}, {"RTL override", "Tax \u202enews"}, {"isolate", "Tax \u2066news"},
+			{"RTL mark", "Tax\u200f news"}}, is(422)
 	case "description":
-		return []named{{"over 10000 chars", strings.Repeat("a", 10001)}, {"NUL", "a\x00b"}}, is(422)
+		return []named{{"over 10000 chars", strings.Repeat("a", 10001)}, {"NUL", "a\x00b"}, {"CRLF", "One.\r\nTwo."},
+			{"escape", "a\x1b[2Jb"}, {"vertical tab", "a\vb"}, {"RTL override", "a\u202eb"}, {"isolate", "a\u2068b"}}, is(422)
 	case "url":
 		return []named{{"absolute", "https://evil.example/"}, {"protocol-relative", "//evil.example"},
 			{"javascript URL", "javascript:alert(1)"}, {"SQL injection", sqlInjection}, {"HTML injection", htmlInjection},
-			{"NUL", "/a\x00b"}, {"over 2000 chars", "/" + strings.Repeat("a", 2001)}}, is(422)
+			{"NUL", "/a\x00b"}, {"over 2000 chars", "/" + strings.Repeat("a", 2001)}, {"space", "/tax news"},
+			{"tab", "/tax\tnews"}, {"CRLF", "/x\r\nSet-Cookie: a=b"}, {"no-break space", "/tax\u00a0news"},
+			{"RTL override", "/tax\u202e"}, {"backslash", "/\\evil.example"}}, is(422)
 	}
 	return nil, nil
 }
@@ -618,6 +631,12 @@ func apiBadCases(t *testing.T, key *ecdsa.PrivateKey, router *gin.Engine) []badC
 					path: fillRoute(r.Path, param, v.value), header: jsonHeader(r.Path), body: bodies[r.Method+" "+r.Path],
 					want: want, page: "json"})
 			}
+			fixture := placeholder(r.Path, param)
+			for _, v := range nonCanonicalIDs[fixture] {
+				cases = append(cases, badCase{name: r.Method + " " + r.Path + "/" + param + " " + v.name, method: r.Method,
+					path: strings.Replace(fillRoute(r.Path, "", ""), fixture, v.value, 1), header: jsonHeader(r.Path),
+					body: bodies[r.Method+" "+r.Path], want: want, page: "json"})
+			}
 		}
 	}
 
@@ -668,7 +687,7 @@ func apiBadCases(t *testing.T, key *ecdsa.PrivateKey, router *gin.Engine) []badC
 			values, want := badValues(field.kind)
 			if field.kind == "list_id" {
 				values = append(slices.Clone(nastyStrings), named{"word", "tax"})
-				for _, raw := range []string{`0`, `-1`, `1.5`, `1e3`, `99999999999999999999`, `[]`, `{}`, `true`, `"{list} OR 1=1"`} {
+				for _, raw := range []string{`0`, `-1`, `1.5`, `1e3`, `99999999999999999999`, `[]`, `{}`, `true`, `"{list} OR 1=1"`, `"+{list}"`, `"0{list}"`} {
 					add(badCase{name: field.name + " " + raw, body: e.body(field.name, raw), want: is(422), detail: "details." + field.name})
 				}
 				want = is(422)
@@ -684,6 +703,14 @@ func apiBadCases(t *testing.T, key *ecdsa.PrivateKey, router *gin.Engine) []badC
 				add(c)
 			}
 		}
+	}
+
+	// Lists found by a title alone: a title whose slug is another list's,
+	// or one with nothing to make a slug from, needs an explicit slug.
+	for _, title := range []named{{"slug collision", "Tax: news!"}, {"slug collision by case", "TAX NEWS"}, {"Welsh letters only", "Ŵŷ"}, {"Greek only", "Φόροι"}} {
+		cases = append(cases, badCase{name: "POST /subscriber-lists/title without slug " + title.name, method: "POST",
+			path: "/subscriber-lists", header: jsonHeader("/subscriber-lists"), body: []byte(`{"title":` + jsonString(title.value) + `}`),
+			want: is(422), detail: "details.slug", page: "json"})
 	}
 
 	// Idempotency-Key of the account-api calls.
