@@ -1,6 +1,8 @@
 // Package migrations holds the database schema as append-only goose
-// migrations embedded in the binary, and the check every serving process
-// runs before it starts: the schema must be exactly as new as the binary.
+// migrations embedded in the binary (SQL files, and Go ones where SQL
+// cannot do the work, registered in provider), and the check every serving
+// process runs before it starts: the schema must be exactly as new as the
+// binary.
 package migrations
 
 import (
@@ -33,7 +35,8 @@ func provider(ctx context.Context, db *sql.DB) (*goose.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrations: locker: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithSessionLocker(locker))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithSessionLocker(locker),
+		goose.WithGoMigrations(canonicalAddresses))
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
@@ -52,6 +55,19 @@ func Up(ctx context.Context, db *sql.DB) ([]*goose.MigrationResult, error) {
 		return results, fmt.Errorf("migrations: up: %w", err)
 	}
 	return results, nil
+}
+
+// UpTo applies the pending migrations up to and including version: for
+// testing a migration on rows written in the schema before it.
+func UpTo(ctx context.Context, db *sql.DB, version int64) error {
+	p, err := provider(ctx, db)
+	if err != nil {
+		return err
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("migrations: up to %d: %w", version, err)
+	}
+	return nil
 }
 
 // ErrOutOfDate is returned by Check when the database schema is older (or

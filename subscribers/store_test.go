@@ -490,7 +490,23 @@ func TestNormalizeAddress(t *testing.T) {
 	}{
 		{"ann@example.com", "ann@example.com", true},
 		{"  Ann.Smith+news@Example.co.uk \n", "Ann.Smith+news@Example.co.uk", true},
-		{"zoë@exämple.com", "zoë@exämple.com", true},
+		{"zoë@exämple.com", "zoë@xn--exmple-cua.com", true},
+		{"zoe@exämple.com", "zoe@xn--exmple-cua.com", true},
+		{"zoe@xn--exmple-cua.com", "zoe@xn--exmple-cua.com", true},
+		{"zoe@XN--EXMPLE-CUA.COM", "zoe@XN--EXMPLE-CUA.COM", true}, // compared by lower()
+		{"zoe@ｅｘäｍｐｌｅ．ｃｏｍ", "zoe@xn--exmple-cua.com", true},        // fullwidth
+		{"zoe@ＥＸＡＭＰＬＥ.com", "zoe@example.com", true},               // fullwidth capitals
+		{"zoe@exämple。com", "zoe@xn--exmple-cua.com", true},        // ideographic full stop
+		{"ann@faß.de", "ann@xn--fa-hia.de", true},                  // non-transitional: ß is kept
+		{"ann@例え.テスト", "ann@xn--r8jz45g.xn--zckzah", true},
+		{"ann@127.0.0.1", "", false},
+		{"ann@example.123", "", false},
+		{"ann@example.c0m", "ann@example.c0m", true},
+		{"ann@ex_ample.com", "", false},
+		{"ann@ab--cd.com", "", false},
+		{"ann@xn--a.com", "", false}, // not punycode
+		{"ann@exa\u00admple.com", "", false},
+		{"ann@example.com.", "", false},
 		{"", "", false},
 		{"ann", "", false},
 		{"ann@localhost", "", false},

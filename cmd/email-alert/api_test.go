@@ -456,3 +456,42 @@ func TestOperations(t *testing.T) {
 		t.Errorf("/admin/queues without a token: %d, want 401", w.Code)
 	}
 }
+
+// TestAPIAddressSpellings: one mailbox spelt with a Unicode, a punycode
+// or a fullwidth domain is one subscriber and one rate-limit key, and
+// domains mail cannot go to are refused.
+func TestAPIAddressSpellings(t *testing.T) {
+	t.Parallel()
+	db, dbURL := testdb.New(t)
+	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL, "RATE_LIMIT_PER_ADDRESS": "2/minute"})
+	f := &apiFixture{router: apiRouter(a)}
+	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	spellings := []string{"zoe@exämple.com", "zoe@xn--exmple-cua.com", "Zoe@ｅｘäｍｐｌｅ．ｃｏｍ", "ZOE@XN--EXMPLE-CUA.COM"}
+	for _, address := range spellings {
+		var got struct {
+			Subscription subscribers.Subscription `json:"subscription"`
+		}
+		f.mustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":%q,"subscriber_list_id":1,"skip_confirmation_email":true}`, address), &got)
+		if got.Subscription.Subscriber.ID != 1 || *got.Subscription.Subscriber.Address != "zoe@xn--exmple-cua.com" {
+			t.Errorf("%s: subscriber %d %q, want 1 zoe@xn--exmple-cua.com", address, got.Subscription.Subscriber.ID, *got.Subscription.Subscriber.Address)
+		}
+	}
+	var count int
+	if err := db.Get(&count, `SELECT count(*) FROM subscribers`); err != nil || count != 1 {
+		t.Errorf("%d subscribers (%v), want 1", count, err)
+	}
+	var codes []int
+	for _, address := range spellings[1:] {
+		w := f.do("POST", "/subscribers/auth-token", fmt.Sprintf(`{"address":%q,"destination":"/email/manage"}`, address), nil)
+		codes = append(codes, w.Code)
+	}
+	if want := []int{201, 201, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Errorf("sign-in tokens for three spellings: %v, want %v (one limit of 2/minute)", codes, want)
+	}
+	for _, address := range []string{"ann@127.0.0.1", "ann@example.123", "ann@xn--a.com"} {
+		w := f.do("POST", "/subscriptions", fmt.Sprintf(`{"address":%q,"subscriber_list_id":1}`, address), nil)
+		if w.Code != 422 {
+			t.Errorf("%s: %d, want 422", address, w.Code)
+		}
+	}
+}
