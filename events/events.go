@@ -5,8 +5,8 @@
 // then applies it, in one transaction that also marks it done, so every
 // event is applied exactly once however often it is delivered or retried,
 // and a periodic sweep re-enqueues whatever Redis lost. Events of one
-// account are serialised, and one older than the last applied is recorded
-// as superseded.
+// account are serialised, and an email change older than the last event
+// applied is recorded as superseded; a deletion never is.
 package events
 
 import (
