@@ -219,3 +219,42 @@ func TestSecurityDeletionIsNeverSuperseded(t *testing.T) {
 		})
 	}
 }
+
+// TestSecurityIdempotencyKeyReusedWithAnotherBody: an account-api call
+// repeating an Idempotency-Key with another body is a 422 that stores and
+// changes nothing; with the same body it is the same event, answered as
+// the first time.
+func TestSecurityIdempotencyKeyReusedWithAnotherBody(t *testing.T) {
+	f := setup(t)
+	const sub = "urn:fdc:gov.uk:2022:ann"
+	f.linked(t, "ann@example.com", sub)
+	first := f.call(http.MethodPut, sub, `{"email":"ann@new.example","email_verified":true}`, "key-1")
+	if first.Code != http.StatusOK {
+		t.Fatalf("PUT: %d %s", first.Code, first.Body)
+	}
+	for _, body := range []string{
+		`{"email":"mallory@example.com","email_verified":true}`,
+		`{"email":"ann@new.example","email_verified":false}`,
+		`{"email":"ANN@new.example","email_verified":true}`,
+	} {
+		w := f.call(http.MethodPut, sub, body, "key-1")
+		var answer struct{ Error string }
+		if err := json.Unmarshal(w.Body.Bytes(), &answer); w.Code != http.StatusUnprocessableEntity || err != nil || answer.Error == "" {
+			t.Errorf("PUT %s with the key of another body: %d %s, want 422 with an error", body, w.Code, w.Body)
+		}
+	}
+	again := f.call(http.MethodPut, sub, `{ "email_verified": true, "email": "ann@new.example" }`, "key-1")
+	if again.Code != http.StatusOK || again.Body.String() != first.Body.String() {
+		t.Errorf("PUT with the same body again: %d %s, want %d %s", again.Code, again.Body, first.Code, first.Body)
+	}
+	if n := f.count(t, `SELECT count(*) FROM account_events`); n != 1 {
+		t.Errorf("%d events stored, want 1", n)
+	}
+	f.processAll(t)
+	if n := f.count(t, `SELECT count(*) FROM subscribers WHERE address = 'ann@new.example' AND govuk_account_id = $1`, sub); n != 1 {
+		t.Errorf("the first call's email was not applied")
+	}
+	if n := f.count(t, `SELECT count(*) FROM subscribers WHERE lower(address) IN ('mallory@example.com')`); n != 0 {
+		t.Errorf("the other body's email was applied")
+	}
+}
