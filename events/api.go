@@ -62,7 +62,14 @@ func (a *API) PushSET(c *gin.Context) {
 		setError(c, http.StatusBadRequest, refused.Code, refused.Description)
 		return
 	}
-	if _, err := a.inbox.Record(c.Request.Context(), event); err != nil {
+	_, err = a.inbox.Record(c.Request.Context(), event)
+	if errors.Is(err, ErrIDReused) {
+		// RFC 8935: a jti seen before is acknowledged; the first SET with
+		// it is the event.
+		slog.WarnContext(c.Request.Context(), "security event token repeats a jti with other claims", "jti", event.ID)
+		err = nil
+	}
+	if err != nil {
 		slog.ErrorContext(c.Request.Context(), "storing an event", "error", err)
 		c.Header("Retry-After", outage.RetryAfter)
 		c.AbortWithStatus(http.StatusServiceUnavailable) // not stored: the sender retries
@@ -119,7 +126,8 @@ func (a *API) DeleteOIDCUser(c *gin.Context) {
 
 // record stores an account-api call as an event. Its id comes from the
 // Idempotency-Key header when there is one, so a repeated call is the same
-// event; its time is now.
+// event, and a key repeated with another body (another payload) is a 422
+// that stores nothing; its time is now.
 func (a *API) record(c *gin.Context, e Event) bool {
 	e.ID = "call:" + uuid.NewString()
 	if key := c.GetHeader("Idempotency-Key"); key != "" {
@@ -131,7 +139,12 @@ func (a *API) record(c *gin.Context, e Event) bool {
 		e.ID = "idempotency:" + hex.EncodeToString(sum[:])
 	}
 	e.OccurredAt = time.Now()
-	if _, err := a.inbox.Record(c.Request.Context(), e); err != nil {
+	_, err := a.inbox.Record(c.Request.Context(), e)
+	if errors.Is(err, ErrIDReused) {
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Idempotency-Key was already used with a different body", nil)
+		return false
+	}
+	if err != nil {
 		slog.ErrorContext(c.Request.Context(), "storing an event", "error", err)
 		c.Header("Retry-After", outage.RetryAfter)
 		jsonapi.Abort(c, http.StatusServiceUnavailable, "The event could not be stored; try again", nil)

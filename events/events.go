@@ -5,8 +5,8 @@
 // then applies it, in one transaction that also marks it done, so every
 // event is applied exactly once however often it is delivered or retried,
 // and a periodic sweep re-enqueues whatever Redis lost. Events of one
-// account are serialised, and one older than the last applied is recorded
-// as superseded.
+// account are serialised, and an email change older than the last event
+// applied is recorded as superseded; a deletion never is.
 package events
 
 import (
@@ -76,9 +76,15 @@ func NewInbox(db *sqlx.DB, client *asynq.Client, queue string) *Inbox {
 	return &Inbox{db: db, client: client, queue: queue}
 }
 
+// ErrIDReused is returned by Record for an event whose id is stored
+// already with another payload: the id is another event's, and nothing is
+// stored.
+var ErrIDReused = errors.New("event id already used by an event with another payload")
+
 // Record stores e unless an event with its id is stored already, and
-// reports whether it was new. Once Record returns nil the event is durable:
-// it is then enqueued, and if that fails (Redis down) the sweep enqueues it
+// reports whether it was new; when the stored one has another payload it
+// returns ErrIDReused. Once Record returns nil the event is durable: it is
+// then enqueued, and if that fails (Redis down) the sweep enqueues it
 // later, so the caller may acknowledge either way.
 func (in *Inbox) Record(ctx context.Context, e Event) (bool, error) {
 	status, outcome := "pending", (*string)(nil)
@@ -94,11 +100,22 @@ func (in *Inbox) Record(ctx context.Context, e Event) (bool, error) {
 		return false, fmt.Errorf("record event %s: %w", e.ID, err)
 	}
 	n, _ := res.RowsAffected()
-	if n == 1 && in.onReceived != nil {
+	if n == 0 {
+		var same bool
+		if err := in.db.GetContext(ctx, &same, `SELECT payload = $2::jsonb FROM account_events WHERE id = $1`,
+			e.ID, string(e.Payload)); err != nil {
+			return false, fmt.Errorf("compare event %s with the one stored: %w", e.ID, err)
+		}
+		if !same {
+			return false, ErrIDReused
+		}
+		return false, nil
+	}
+	if in.onReceived != nil {
 		in.onReceived(e.Kind)
 	}
-	if n == 0 || e.Kind == KindUnknown {
-		return n == 1, nil
+	if e.Kind == KindUnknown {
+		return true, nil
 	}
 	// Stored is what counts: Redis gets a short while to take the task,
 	// and if it cannot (down, hanging) the sweep will enqueue it.

@@ -129,6 +129,22 @@ func (f *fixture) push(raw string, header http.Header) *httptest.ResponseRecorde
 	return w
 }
 
+// call makes an account-api call about sub, with an Idempotency-Key
+// unless key is empty.
+func (f *fixture) call(method, sub, body, key string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "/api/oidc-users/"+sub, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	w := httptest.NewRecorder()
+	f.router.ServeHTTP(w, req)
+	return w
+}
+
 func (f *fixture) count(t *testing.T, query string, args ...any) int {
 	t.Helper()
 	var n int
@@ -186,6 +202,9 @@ func TestRefusedTokensChangeNothing(t *testing.T) {
 		{"wrong iss", f.sign(t, set(sub, events.EventAccountPurged, nil, map[string]any{"iss": "https://evil.example/"}), f.key, jose.ES256, "k1"), nil, 400, "invalid_issuer"},
 		{"wrong aud", f.sign(t, set(sub, events.EventAccountPurged, nil, map[string]any{"aud": "https://evil.example"}), f.key, jose.ES256, "k1"), nil, 400, "invalid_audience"},
 		{"iat in the future", f.sign(t, set(sub, events.EventAccountPurged, nil, map[string]any{"iat": time.Now().Add(time.Hour).Unix()}), f.key, jose.ES256, "k1"), nil, 400, "invalid_request"},
+		{"iat in milliseconds", f.sign(t, set(sub, events.EventAccountPurged, nil, map[string]any{"iat": time.Now().UnixMilli()}), f.key, jose.ES256, "k1"), nil, 400, "invalid_request"},
+		{"toe 90 s in the future", f.sign(t, set(sub, events.EventAccountPurged, nil, map[string]any{"toe": time.Now().Add(90 * time.Second).Unix()}), f.key, jose.ES256, "k1"), nil, 400, "invalid_request"},
+		{"toe in milliseconds", f.sign(t, set(sub, events.EventAccountPurged, nil, map[string]any{"toe": time.Now().UnixMilli()}), f.key, jose.ES256, "k1"), nil, 400, "invalid_request"},
 		{"no jti", f.sign(t, set(sub, events.EventAccountPurged, nil, map[string]any{"jti": nil}), f.key, jose.ES256, "k1"), nil, 400, "invalid_request"},
 		{"sub_id not iss_sub", f.sign(t, set(sub, events.EventAccountPurged, nil, map[string]any{"sub_id": map[string]any{"format": "email", "email": "a@b.c"}}), f.key, jose.ES256, "k1"), nil, 400, "invalid_request"},
 		{"no events", f.sign(t, set(sub, events.EventAccountPurged, nil, map[string]any{"events": nil}), f.key, jose.ES256, "k1"), nil, 400, "invalid_request"},
@@ -361,19 +380,7 @@ func TestAccountAPICalls(t *testing.T) {
 	f := setup(t)
 	const sub = "urn:fdc:gov.uk:2022:ann"
 	f.linked(t, "ann@example.com", sub)
-	call := func(method, body, key string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, "/api/oidc-users/"+sub, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if key != "" {
-			req.Header.Set("Idempotency-Key", key)
-		}
-		w := httptest.NewRecorder()
-		f.router.ServeHTTP(w, req)
-		return w
-	}
+	call := func(method, body, key string) *httptest.ResponseRecorder { return f.call(method, sub, body, key) }
 	for range 2 {
 		w := call("PUT", `{"email":"ann@new.example","email_verified":true}`, "key-1")
 		if w.Code != 200 || !strings.Contains(w.Body.String(), `"email":"ann@new.example"`) {

@@ -88,11 +88,13 @@ func (p *Processor) Process(ctx context.Context, id string) error {
 		if outcome, applied, err = p.apply(ctx, tx, e.Event, e.LastApplied, e.Deleted); err != nil {
 			return err
 		}
-		// The event is done and, if it changed something, the newest
-		// applied for its account: one statement.
+		// The event is done and, if it changed something, the account's
+		// cursor is at least its time (a deletion older than the cursor
+		// does not move it back): one statement.
 		_, err = tx.ExecContext(ctx, `
 			WITH cursor AS (
-				UPDATE account_event_cursors SET last_applied_at = $4 WHERE sub = $3 AND $5
+				UPDATE account_event_cursors SET last_applied_at = GREATEST(last_applied_at, $4)
+				WHERE sub = $3 AND $5
 			)
 			UPDATE account_events SET status = 'done', outcome = $2, attempts = attempts + 1,
 			       last_error = NULL, processed_at = now()
@@ -119,12 +121,16 @@ func (p *Processor) Process(ctx context.Context, id string) error {
 
 // apply applies e in tx, given the newest event applied to its account
 // and whether the account was deleted, and returns its outcome and whether
-// it changed something (and so becomes the account's newest applied event).
+// it changed something (and so moves the account's cursor to its time, if
+// later). An email change older than the cursor is superseded; a deletion
+// is applied whatever its time.
 func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, e Event, lastApplied *time.Time, deleted bool) (outcome string, applied bool, err error) {
 	switch {
 	case deleted:
 		return OutcomeAccountDeleted, false, nil
-	case lastApplied != nil && e.OccurredAt.Before(*lastApplied):
+	case e.Kind != KindDeleted && lastApplied != nil && e.OccurredAt.Before(*lastApplied):
+		// A deletion is never superseded: whatever a change claims about
+		// its time, once the account is gone it is gone.
 		return OutcomeSuperseded, false, nil
 	}
 

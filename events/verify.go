@@ -20,7 +20,9 @@ import (
 // HMAC (which would let anyone holding the public key sign).
 var allowedAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.PS256}
 
-// clockSkew is how far the account service's clock may run ahead.
+// clockSkew is how far the account service's clock may run ahead: a SET
+// whose iat or toe is later than that is refused, so that no event can
+// date itself after every event still to come and freeze its account.
 const clockSkew = time.Minute
 
 // SETError is a refused Security Event Token, with its RFC 8935 error code.
@@ -49,6 +51,13 @@ func NewVerifier(issuer, audience, jwksURL string, client *http.Client) *Verifie
 	return &Verifier{issuer: issuer, audience: audience, keys: jwks.New(jwksURL, client)}
 }
 
+// plausible reports whether t can be a SET's iat or toe: after 1970 (an
+// earlier time is no event's, and PostgreSQL cannot store the earliest)
+// and at most clockSkew after now.
+func plausible(t jwt.NumericDate, now time.Time) bool {
+	return t > 0 && !t.Time().After(now.Add(clockSkew))
+}
+
 type setClaims struct {
 	Issuer   string                     `json:"iss"`
 	Audience jwt.Audience               `json:"aud"`
@@ -68,9 +77,10 @@ type subjectID struct {
 
 // Verify checks raw and returns the event it carries: the signature (by an
 // allowed algorithm and a key of the JWKS), typ (when present), iss, aud,
-// iat not in the future, exp (when present), a jti, a sub_id in iss_sub
-// format, at least one event, no NUL anywhere (PostgreSQL could not store
-// it), and for identifier-changed an email address as new-value.
+// iat and toe (when present) after 1970 and at most clockSkew in the
+// future, exp (when present), a jti, a sub_id in iss_sub format, at least
+// one event, no NUL anywhere (PostgreSQL could not store it), and for
+// identifier-changed an email address as new-value.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Event, *SETError) {
 	parsed, err := jose.ParseSignedCompact(raw, allowedAlgs)
 	if err != nil {
@@ -100,8 +110,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Event, *SETError) {
 		return Event{}, refuse("invalid_issuer", "iss is not the account service")
 	case !c.Audience.Contains(v.audience):
 		return Event{}, refuse("invalid_audience", "aud does not include this service")
-	case c.IssuedAt == nil || c.IssuedAt.Time().After(now.Add(clockSkew)):
-		return Event{}, refuse("invalid_request", "iat is missing or in the future")
+	case c.IssuedAt == nil || !plausible(*c.IssuedAt, now):
+		return Event{}, refuse("invalid_request", "iat is missing, before 1970 or in the future")
+	case c.Toe != nil && !plausible(*c.Toe, now):
+		return Event{}, refuse("invalid_request", "toe is before 1970 or in the future")
 	case c.Expiry != nil && c.Expiry.Time().Before(now.Add(-clockSkew)):
 		return Event{}, refuse("invalid_request", "the SET has expired")
 	case c.ID == "" || len(c.ID) > 255:

@@ -583,8 +583,20 @@ func badInputAPI(t *testing.T) (*app, *apiFixture, *ecdsa.PrivateKey) {
 	}
 	f.mustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"ann@example.com","subscriber_list_id":%d}`, f.listID), &sub)
 	f.subscriberID, f.subscription = sub.Subscription.Subscriber.ID, sub.Subscription.ID
+	// An account-api call whose Idempotency-Key the cases reuse with other bodies.
+	if w := f.do("PUT", fillRoute("/api/oidc-users/:sub", "", ""), usedIdempotencyBody,
+		http.Header{"Authorization": {"Bearer " + devAccountEventsToken}, "Idempotency-Key": {usedIdempotencyKey}}); w.Code != http.StatusOK {
+		t.Fatalf("PUT /api/oidc-users/:sub: %d %s", w.Code, w.Body)
+	}
 	return a, f, key
 }
+
+// usedIdempotencyKey is the Idempotency-Key of the call badInputAPI makes
+// with usedIdempotencyBody.
+const (
+	usedIdempotencyKey  = "bad-input-used-key"
+	usedIdempotencyBody = `{"email":"ann@example.com","email_verified":true}`
+)
 
 const (
 	setIssuer   = "https://account.example/"
@@ -726,6 +738,15 @@ func apiBadCases(t *testing.T, key *ecdsa.PrivateKey, router *gin.Engine) []badC
 			cases = append(cases, c)
 		}
 	}
+	// The key of a call already made, with other bodies: 422.
+	for _, body := range []named{
+		{"another email", `{"email":"bob@example.com","email_verified":true}`},
+		{"email_verified false", `{"email":"ann@example.com","email_verified":false}`},
+	} {
+		cases = append(cases, badCase{name: "PUT /api/oidc-users/:sub/Idempotency-Key used with " + body.name, method: "PUT",
+			path: fillRoute("/api/oidc-users/:sub", "", ""), body: []byte(body.value),
+			header: with(events, "Idempotency-Key", usedIdempotencyKey, "Content-Type", "application/json"), want: is(422), page: "json"})
+	}
 
 	return append(cases, setBadCases(t, key, with(events, "Content-Type", "application/secevent+jwt"))...)
 }
@@ -760,6 +781,12 @@ func setBadCases(t *testing.T, setKey *ecdsa.PrivateKey, header http.Header) []b
 		{"no iat", valid(claims(map[string]any{"iat": nil}))},
 		{"iat in the future", valid(claims(map[string]any{"iat": time.Now().Add(time.Hour).Unix()}))},
 		{"iat a string", valid(claims(map[string]any{"iat": "yesterday"}))},
+		{"iat in milliseconds", valid(claims(map[string]any{"iat": time.Now().UnixMilli()}))},
+		{"iat before PostgreSQL's earliest time", valid(claims(map[string]any{"iat": -1e15, "toe": nil}))},
+		{"toe an hour in the future", valid(claims(map[string]any{"toe": time.Now().Add(time.Hour).Unix()}))},
+		{"toe in milliseconds", valid(claims(map[string]any{"toe": time.Now().UnixMilli()}))},
+		{"toe before 1970", valid(claims(map[string]any{"toe": -1}))},
+		{"toe a string", valid(claims(map[string]any{"toe": "tomorrow"}))},
 		{"expired", valid(claims(map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))},
 		{"no jti", valid(claims(map[string]any{"jti": nil}))},
 		{"jti a number", valid(claims(map[string]any{"jti": 5}))},
