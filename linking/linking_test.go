@@ -28,6 +28,12 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	t.Parallel()
 	db, _ := testdb.New(t)
+	return fixtureOn(t, db)
+}
+
+// fixtureOn is setup on a database the test has migrated itself.
+func fixtureOn(t *testing.T, db *sqlx.DB) *fixture {
+	t.Helper()
 	emails, err := mail.ParseTemplates(templates.Email)
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,20 @@ func Up(ctx context.Context, db *sql.DB) ([]*goose.MigrationResult, error) {
 	return results, nil
 }
 
+// UpTo applies the pending migrations up to and including version: for
+// tests that put rows in an older schema and check what a later migration
+// makes of them.
+func UpTo(ctx context.Context, db *sql.DB, version int64) error {
+	p, err := provider(ctx, db)
+	if err != nil {
+		return err
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("migrations: up to %d: %w", version, err)
+	}
+	return nil
+}
+
 // ErrOutOfDate is returned by Check when the database schema is older (or
 // newer) than the one this binary was built with.
 type ErrOutOfDate struct {

@@ -432,6 +432,117 @@ func TestUnsubscribeFromEmailedLink(t *testing.T) {
 	}
 }
 
+// unsubscribeLink returns the path (with its token) of the unsubscribe
+// link in the first "You've subscribed" email to ann.
+func (s *site) unsubscribeLink(t *testing.T) *url.URL {
+	t.Helper()
+	var body string
+	if err := s.a.db.Get(&body, `SELECT body FROM emails WHERE kind = 'subscribed' AND address = 'ann@example.com' ORDER BY created_at LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`http://localhost:3000(/email/unsubscribe/\S+)`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no unsubscribe link in %q", body)
+	}
+	u, _ := url.Parse(m[1])
+	return u
+}
+
+// activeSubscriptions returns the ids of the active subscriptions.
+func (s *site) activeSubscriptions(t *testing.T) []string {
+	t.Helper()
+	var ids []string
+	if err := s.a.db.Select(&ids, `SELECT id FROM subscriptions WHERE ended_at IS NULL ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestUnsubscribeLinkFollowsFrequencyChanges: the link in the "You've
+// subscribed" email ends the subscription that is active when it is
+// followed, whichever way the frequency was changed since, and then says
+// there is nothing left to unsubscribe from.
+func TestUnsubscribeLinkFollowsFrequencyChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, s *site, id string)
+	}{
+		{"PATCH /subscriptions/:id", func(t *testing.T, s *site, id string) {
+			s.api.mustDo(t, "PATCH", "/subscriptions/"+id, `{"frequency":"weekly"}`, nil)
+		}},
+		{"POST /subscriptions at another frequency", func(t *testing.T, s *site, _ string) {
+			s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"frequency":"weekly"}`, nil)
+		}},
+		{"the manage page", func(t *testing.T, s *site, id string) {
+			s.post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}}, nil)
+			_, link := s.lastEmail("ann@example.com")
+			s.get(link)
+			p := s.post("/email/manage/frequency/"+id, url.Values{"frequency": {"weekly"}}, nil)
+			mustContain(t, p, "You’ve changed how often you get emails about Tax news")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t)
+			s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+			var created struct {
+				Subscription struct{ ID string } `json:"subscription"`
+			}
+			s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"frequency":"daily"}`, &created)
+			link := s.unsubscribeLink(t)
+			tc.change(t, s, created.Subscription.ID)
+			active := s.activeSubscriptions(t)
+			if len(active) != 1 || active[0] == created.Subscription.ID {
+				t.Fatalf("active after the change: %v, want one new subscription", active)
+			}
+
+			s.client.Jar, _ = cookiejar.New(nil) // the link needs no session
+			mustContain(t, s.get(link.String()), "Are you sure you want to unsubscribe from Tax news?")
+			form := url.Values{"token": {link.Query().Get("token")}}
+			mustContain(t, s.post(link.Path, form, nil), "You’ve unsubscribed", "from Tax news")
+			if left := s.activeSubscriptions(t); len(left) != 0 {
+				t.Errorf("active after following the old link: %v, want none", left)
+			}
+			var reason string
+			if err := s.a.db.Get(&reason, `SELECT ended_reason FROM subscriptions WHERE id = $1`, active[0]); err != nil || reason != "unsubscribed" {
+				t.Errorf("the active subscription ended %q, %v; want unsubscribed", reason, err)
+			}
+
+			for _, p := range []page{s.get(link.String()), s.post(link.Path, form, nil)} {
+				mustContain(t, p, "You’re not subscribed to Tax news")
+				if p.status != 200 || strings.Contains(p.body, "You’ve unsubscribed") || strings.Contains(p.body, "Are you sure") {
+					t.Errorf("%s again (%d) claims or offers an unsubscription:\n%s", link.Path, p.status, p.body)
+				}
+			}
+		})
+	}
+}
+
+// TestUnsubscribeLinkWhenNothingIsActive: after unsubscribing from
+// everything, the old email's link says the person is not subscribed, and
+// never that it unsubscribed them.
+func TestUnsubscribeLinkWhenNothingIsActive(t *testing.T) {
+	s := newSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	var created struct {
+		Subscription struct {
+			Subscriber struct{ ID int64 } `json:"subscriber"`
+		} `json:"subscription"`
+	}
+	s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1}`, &created)
+	link := s.unsubscribeLink(t)
+	if w := s.api.do("DELETE", fmt.Sprintf("/subscribers/%d", created.Subscription.Subscriber.ID), "", nil); w.Code != 204 {
+		t.Fatalf("unsubscribe from everything: %d", w.Code)
+	}
+	get := s.get(link.String())
+	post := s.post(link.Path, url.Values{"token": {link.Query().Get("token")}}, nil)
+	for _, p := range []page{get, post} {
+		mustContain(t, p, "You’re not subscribed to Tax news", "nothing to unsubscribe from")
+		if strings.Contains(p.body, "You’ve unsubscribed") || strings.Contains(p.body, "Are you sure") {
+			t.Errorf("%s (%d) claims or offers an unsubscription:\n%s", p.url.Path, p.status, p.body)
+		}
+	}
+}
+
 func TestChangeAddressNeedsTheNewAddressConfirmed(t *testing.T) {
 	s := newSite(t)
 	s.signedIn(t)
