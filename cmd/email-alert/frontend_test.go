@@ -293,6 +293,76 @@ func TestSubscribeByConfirmationJourney(t *testing.T) {
 	}
 }
 
+// click follows link as a browser with no cookies that does not follow
+// redirects: someone else who has the email, or the same person later.
+func (s *site) click(link string) *http.Response {
+	s.t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(s.server.URL + link)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// TestConfirmationLinkSignsInOnce: the first click of a confirmation link
+// subscribes and signs in; later clicks open no session, say so, and after
+// "unsubscribe from everything" do not subscribe again.
+func TestConfirmationLinkSignsInOnce(t *testing.T) {
+	s := newSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Travel advice: France","slug":"france"}`, nil)
+	s.post("/email/subscriptions/verify", url.Values{"topic_id": {"france"}, "frequency": {"weekly"}, "address": {"carol@example.com"}}, nil)
+	_, link := s.lastEmail("carol@example.com")
+	count := func(query string) int {
+		var n int
+		if err := s.a.db.Get(&n, query); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	opensSession := func(resp *http.Response) bool {
+		for _, c := range resp.Cookies() {
+			if c.Name == frontend.SessionCookie && c.Value != "" {
+				return true
+			}
+		}
+		return resp.Header.Get("GOVUK-Account-Session") != ""
+	}
+
+	if p := s.get(link); p.url.Path != "/email/manage" {
+		t.Fatalf("first click ended at %s (%d), want /email/manage", p.url, p.status)
+	}
+	if n := count(`SELECT count(*) FROM sessions`); n != 1 {
+		t.Fatalf("%d sessions after the first click, want 1", n)
+	}
+
+	second := s.click(link)
+	body, _ := io.ReadAll(second.Body)
+	if second.StatusCode != 200 || opensSession(second) || !strings.Contains(string(body), "You’re already subscribed to Travel advice: France") ||
+		!strings.Contains(string(body), "has not signed you in") {
+		t.Errorf("second click: %d, session opened %v:\n%s", second.StatusCode, opensSession(second), body)
+	}
+	if n := count(`SELECT count(*) FROM sessions`); n != 1 {
+		t.Errorf("%d sessions after the second click, want 1", n)
+	}
+
+	p := s.post("/email/manage/unsubscribe-all", url.Values{}, nil)
+	mustContain(t, p, "You’ve unsubscribed from all GOV.UK emails")
+	third := s.click(link)
+	body, _ = io.ReadAll(third.Body)
+	if third.StatusCode != http.StatusGone || opensSession(third) || !strings.Contains(string(body), "This link has already been used") ||
+		!strings.Contains(string(body), "/email/subscriptions/new?topic_id=france") {
+		t.Errorf("third click: %d, session opened %v:\n%s", third.StatusCode, opensSession(third), body)
+	}
+	if n := count(`SELECT count(*) FROM subscriptions WHERE ended_at IS NULL`); n != 0 {
+		t.Errorf("the third click subscribed again (%d active)", n)
+	}
+	if n := count(`SELECT count(*) FROM sessions`); n != 1 {
+		t.Errorf("%d sessions after the third click, want 1", n)
+	}
+}
+
 func TestDevOutbox(t *testing.T) {
 	s := newSite(t)
 	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
