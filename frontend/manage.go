@@ -180,10 +180,13 @@ func (p *Pages) UnsubscribeForm(c *gin.Context) {
 		if !p.allowRedeem(c) {
 			return
 		}
-		id, _ := uuid.Parse(c.Param("id"))
-		sub, err := p.linking.CheckUnsubscribeToken(c.Request.Context(), id, token)
+		sub, err := p.linking.CheckUnsubscribeToken(c.Request.Context(), token)
 		if err != nil {
 			p.linkProblem(c, err)
+			return
+		}
+		if !sub.Active() {
+			p.notSubscribed(c, sub.List)
 			return
 		}
 		p.render(c, http.StatusOK, "confirm_action", unsubscribePage(sub, map[string]string{"token": token}, ""))
@@ -208,6 +211,24 @@ func unsubscribePage(sub subscribers.Subscription, hidden map[string]string, bac
 	}
 }
 
+// link is a link on a message page.
+type link struct{ Href, Text string }
+
+// manageLink is where someone without a session goes to manage their
+// subscriptions.
+var manageLink = link{"/email/manage/authenticate", "Manage your GOV.UK email subscriptions"}
+
+// notSubscribed answers an emailed unsubscribe link when nothing is active
+// for its list (unsubscribed already, by this link or another way): it
+// says so, and never that an unsubscription happened.
+func (p *Pages) notSubscribed(c *gin.Context, list subscribers.List) {
+	p.render(c, http.StatusOK, "message", map[string]any{
+		"Heading": "You’re not subscribed to " + list.Title,
+		"Message": "You’re not getting emails about " + list.Title + ", so there is nothing to unsubscribe from.",
+		"Links":   []link{manageLink},
+	})
+}
+
 // Unsubscribe handles POST /email/unsubscribe/:id.
 func (p *Pages) Unsubscribe(c *gin.Context) {
 	if token := c.PostForm("token"); token != "" {
@@ -215,10 +236,13 @@ func (p *Pages) Unsubscribe(c *gin.Context) {
 		if !p.allowRedeem(c) {
 			return
 		}
-		id, _ := uuid.Parse(c.Param("id"))
-		sub, err := p.linking.UnsubscribeByToken(c.Request.Context(), id, token)
+		sub, ended, err := p.linking.UnsubscribeByToken(c.Request.Context(), token)
 		if err != nil {
 			p.linkProblem(c, err)
+			return
+		}
+		if !ended {
+			p.notSubscribed(c, sub.List)
 			return
 		}
 		p.render(c, http.StatusOK, "done", map[string]any{

@@ -54,7 +54,8 @@ func (p *Pages) Verify(c *gin.Context) {
 }
 
 // ConfirmSubscription handles GET /email/subscriptions/authenticate: the
-// link in the confirmation email. It subscribes and signs the person in.
+// link in the confirmation email. The first click subscribes and signs the
+// person in; a later one says how things stand and signs nobody in.
 func (p *Pages) ConfirmSubscription(c *gin.Context) {
 	c.Header("Referrer-Policy", "no-referrer")
 	personal(c)
@@ -72,6 +73,10 @@ func (p *Pages) ConfirmSubscription(c *gin.Context) {
 		p.fail(c, err)
 		return
 	}
+	if confirmed.Used {
+		p.confirmationUsed(c, confirmed.Subscription)
+		return
+	}
 	if confirmed.Session == "" {
 		p.render(c, http.StatusOK, "subscribed_sign_in", map[string]any{"Title": confirmed.Subscription.List.Title})
 		return
@@ -82,6 +87,29 @@ func (p *Pages) ConfirmSubscription(c *gin.Context) {
 		notice = noticeAlready
 	}
 	c.Redirect(http.StatusSeeOther, manageWithNotice(notice, confirmed.Subscription.List.Slug))
+}
+
+// confirmationUsed answers a confirmation link followed again: it signed
+// in once and opens no second session, and it does not subscribe again
+// someone who has since unsubscribed.
+func (p *Pages) confirmationUsed(c *gin.Context, sub subscribers.Subscription) {
+	title := sub.List.Title
+	if sub.Active() {
+		p.render(c, http.StatusOK, "message", map[string]any{
+			"Heading": "You’re already subscribed to " + title,
+			"Message": "You’ve used this link before, so it has not signed you in again. Sign in to change or cancel your subscriptions.",
+			"Links":   []link{{"/email/manage/authenticate", "Sign in to manage your subscriptions"}},
+		})
+		return
+	}
+	p.render(c, http.StatusGone, "message", map[string]any{
+		"Heading": "This link has already been used",
+		"Message": "You’re not subscribed to " + title + " now. A confirmation link subscribes you only once.",
+		"Links": []link{
+			{"/email/subscriptions/new?" + url.Values{"topic_id": {sub.List.Slug}}.Encode(), "Subscribe to " + title + " again"},
+			{"/email/manage/authenticate", "Sign in to manage your subscriptions"},
+		},
+	})
 }
 
 // NewSubscription handles GET /email/subscriptions/new?topic_id=: the

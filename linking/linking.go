@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/mail"
@@ -156,13 +155,13 @@ func (s *Service) writeEmail(ctx context.Context, tx *sqlx.Tx, kind, to string, 
 
 // tokenRow is what a token is bound to.
 type tokenRow struct {
-	Purpose        string
-	SubscriberID   *int64
-	SubscriptionID *uuid.UUID
-	Address        string
-	TopicID        string // confirm_subscription
-	Frequency      string // confirm_subscription
-	TTL            time.Duration
+	Purpose      string
+	SubscriberID *int64
+	ListID       *int64 // unsubscribe
+	Address      string
+	TopicID      string // confirm_subscription
+	Frequency    string // confirm_subscription
+	TTL          time.Duration
 }
 
 // insertToken stores the hash of a new token bound as r says and returns
@@ -170,9 +169,9 @@ type tokenRow struct {
 func insertToken(ctx context.Context, tx *sqlx.Tx, r tokenRow) (string, error) {
 	token, hash := newToken()
 	_, err := tx.ExecContext(ctx, `
-		INSERT INTO auth_tokens (token_hash, purpose, subscriber_id, subscription_id, address, topic_id, frequency, expires_at)
+		INSERT INTO auth_tokens (token_hash, purpose, subscriber_id, subscriber_list_id, address, topic_id, frequency, expires_at)
 		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), now() + $8::interval)`,
-		hash, r.Purpose, r.SubscriberID, r.SubscriptionID, r.Address, r.TopicID, r.Frequency,
+		hash, r.Purpose, r.SubscriberID, r.ListID, r.Address, r.TopicID, r.Frequency,
 		fmt.Sprintf("%d seconds", int64(r.TTL.Seconds())))
 	if err != nil {
 		return "", fmt.Errorf("insert %s token: %w", r.Purpose, err)

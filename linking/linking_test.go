@@ -28,6 +28,12 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	t.Parallel()
 	db, _ := testdb.New(t)
+	return fixtureOn(t, db)
+}
+
+// fixtureOn is setup on a database the test has migrated itself.
+func fixtureOn(t *testing.T, db *sqlx.DB) *fixture {
+	t.Helper()
 	emails, err := mail.ParseTemplates(templates.Email)
 	if err != nil {
 		t.Fatal(err)
@@ -263,8 +269,8 @@ func TestConfirmSubscription(t *testing.T) {
 		t.Errorf("confirmed %+v", got)
 	}
 	again, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly")
-	if err != nil || again.Subscription.ID != got.Subscription.ID {
-		t.Errorf("second click: %v, %v; want the same subscription", again.Subscription.ID, err)
+	if err != nil || !again.Used || again.Session != "" || again.Subscription.ID != got.Subscription.ID || !again.Subscription.Active() {
+		t.Errorf("second click: %+v, %v; want the same subscription, used, and no session", again, err)
 	}
 	emails := f.emails(t)
 	if last := emails[len(emails)-1]; last.Kind != mail.KindSubscribed || last.Subject != "You’ve subscribed to: Tax news" {

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/mail"
@@ -17,7 +16,9 @@ import (
 // SubscribedEmail returns the subscribers.OnSubscribed hook that writes the
 // "You've subscribed to: <title>" email, with a link that unsubscribes
 // from that list without signing in, in the transaction that creates the
-// subscription.
+// subscription. The link's token is bound to the subscriber and the list,
+// not to this subscription: after a frequency change replaces it, the
+// link ends the one that is active then.
 func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.OnSubscribed {
 	s := &Service{templates: templates, publicURL: publicURL}
 	return func(ctx context.Context, tx *sqlx.Tx, sub subscribers.Subscription) error {
@@ -25,7 +26,7 @@ func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.
 			return nil
 		}
 		token, err := insertToken(ctx, tx, tokenRow{
-			Purpose: PurposeUnsubscribe, SubscriberID: &sub.Subscriber.ID, SubscriptionID: &sub.ID,
+			Purpose: PurposeUnsubscribe, SubscriberID: &sub.Subscriber.ID, ListID: &sub.List.ID,
 			Address: *sub.Subscriber.Address, TTL: UnsubscribeTTL,
 		})
 		if err != nil {
@@ -45,38 +46,56 @@ func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.
 	}
 }
 
-// CheckUnsubscribeToken returns the subscription id if token is an
-// unexpired unsubscribe token for it, else ErrTokenInvalid. It changes
-// nothing: the link shows a confirmation first.
-func (s *Service) CheckUnsubscribeToken(ctx context.Context, id uuid.UUID, token string) (subscribers.Subscription, error) {
+// unsubscribeTarget returns the subscriber and list that token, an
+// unexpired unsubscribe token, is bound to, else ErrTokenInvalid. The
+// subscription id in the link's path names the row the email was written
+// for; it is not needed, as that row may since have been replaced.
+func (s *Service) unsubscribeTarget(ctx context.Context, token string) (subscriberID, listID int64, err error) {
 	if !wellFormed(token) {
-		return subscribers.Subscription{}, ErrTokenInvalid
+		return 0, 0, ErrTokenInvalid
 	}
-	var n int
-	err := s.db.GetContext(ctx, &n, `
-		SELECT count(*) FROM auth_tokens
-		WHERE token_hash = $1 AND purpose = 'unsubscribe' AND subscription_id = $2 AND expires_at > now()`,
-		hashToken(token), id)
+	var t struct {
+		SubscriberID int64 `db:"subscriber_id"`
+		ListID       int64 `db:"subscriber_list_id"`
+	}
+	err = s.db.GetContext(ctx, &t, `
+		SELECT subscriber_id, subscriber_list_id FROM auth_tokens
+		WHERE token_hash = $1 AND purpose = 'unsubscribe' AND expires_at > now()`, hashToken(token))
 	if err != nil {
-		return subscribers.Subscription{}, fmt.Errorf("unsubscribe token: %w", err)
+		return 0, 0, fmt.Errorf("unsubscribe token: %w", orInvalid(err))
 	}
-	if n != 1 {
-		return subscribers.Subscription{}, ErrTokenInvalid
-	}
-	return s.subs.Subscription(ctx, id)
+	return t.SubscriberID, t.ListID, nil
 }
 
-// UnsubscribeByToken ends subscription id for the holder of its emailed
-// unsubscribe token. Unsubscribing twice is not an error.
-func (s *Service) UnsubscribeByToken(ctx context.Context, id uuid.UUID, token string) (subscribers.Subscription, error) {
-	sub, err := s.CheckUnsubscribeToken(ctx, id, token)
+// CheckUnsubscribeToken returns the newest subscription to the list of an
+// emailed unsubscribe token, for its confirmation page: the one active now
+// when there is one (Active), else the last that ended. A token that is
+// not an unexpired unsubscribe token is ErrTokenInvalid. It changes
+// nothing.
+func (s *Service) CheckUnsubscribeToken(ctx context.Context, token string) (subscribers.Subscription, error) {
+	subscriberID, listID, err := s.unsubscribeTarget(ctx, token)
 	if err != nil {
 		return subscribers.Subscription{}, err
 	}
-	if err := s.subs.Unsubscribe(ctx, id); err != nil && !errors.Is(err, subscribers.ErrNotFound) {
-		return subscribers.Subscription{}, err
+	return subscribers.LatestSubscriptionTo(ctx, s.db, subscriberID, listID)
+}
+
+// UnsubscribeByToken ends, for the holder of an emailed unsubscribe token,
+// the subscription to its list that is active now, and returns it with
+// ended true. When nothing is active it ends nothing and returns the last
+// subscription that ended, with ended false: the caller must not say that
+// an unsubscription happened.
+func (s *Service) UnsubscribeByToken(ctx context.Context, token string) (sub subscribers.Subscription, ended bool, err error) {
+	subscriberID, listID, err := s.unsubscribeTarget(ctx, token)
+	if err != nil {
+		return subscribers.Subscription{}, false, err
 	}
-	return sub, nil
+	sub, err = s.subs.UnsubscribeFromList(ctx, subscriberID, listID)
+	if errors.Is(err, subscribers.ErrNotFound) {
+		sub, err = subscribers.LatestSubscriptionTo(ctx, s.db, subscriberID, listID)
+		return sub, false, err
+	}
+	return sub, err == nil, err
 }
 
 // RequestAddressChange emails newAddress a link that, once followed, makes

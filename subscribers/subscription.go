@@ -104,6 +104,22 @@ func (s *Store) LatestSubscription(ctx context.Context, id uuid.UUID) (Subscript
 	return sub, nil
 }
 
+// LatestSubscriptionTo returns the newest subscription of the subscriber
+// to the list, ended or not, or ErrNotFound when there has never been one.
+// When one is active it is that one: a subscription is created active, and
+// only once the one before it has ended.
+func LatestSubscriptionTo(ctx context.Context, q sqlx.QueryerContext, subscriberID, listID int64) (Subscription, error) {
+	var sub Subscription
+	err := sqlx.GetContext(ctx, q, &sub, subscriptionSelect+`
+		WHERE s.subscriber_id = $1 AND s.subscriber_list_id = $2
+		ORDER BY s.created_at DESC, s.id DESC
+		LIMIT 1`, subscriberID, listID)
+	if err != nil {
+		return Subscription{}, fmt.Errorf("latest subscription of %d to %d: %w", subscriberID, listID, notFound(err, ErrNotFound))
+	}
+	return sub, nil
+}
+
 // activeSubscription returns subscriber's active subscription to list, or
 // ErrNotFound. The caller holds the subscriber's lock.
 func activeSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64) (Subscription, error) {

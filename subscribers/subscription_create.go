@@ -25,34 +25,41 @@ type SubscribeRequest struct {
 // ErrListNotFound, and then nothing is created.
 func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) (sub Subscription, created bool, err error) {
 	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
-		subscriber, err := FindOrCreateSubscriber(ctx, tx, req.Address, req.Cause)
-		if err != nil {
-			return err
-		}
-		source := SourceUserSignedUp
-		existing, err := activeSubscription(ctx, tx, subscriber.ID, req.ListID)
-		switch {
-		case err == nil && existing.Frequency == req.Frequency:
-			sub, created = existing, false
-			return nil
-		case err == nil:
-			if _, err := endSubscription(ctx, tx, existing.ID, EndedFrequencyChanged); err != nil {
-				return err
-			}
-			source = SourceFrequencyChanged
-		case !isNotFound(err):
-			return err
-		}
-		if sub, err = insertSubscription(ctx, tx, subscriber.ID, req.ListID, req.Frequency, source); err != nil {
-			return err
-		}
-		created = true
-		if s.onSubscribed != nil && !req.SkipConfirmMail {
-			if err := s.onSubscribed(ctx, tx, sub); err != nil {
-				return fmt.Errorf("on subscribed: %w", err)
-			}
-		}
-		return nil
+		var err error
+		sub, created, err = s.SubscribeIn(ctx, tx, req)
+		return err
 	})
 	return sub, created, err
+}
+
+// SubscribeIn is Subscribe inside the caller's transaction (run by InTx),
+// for a change that must commit together with the subscription.
+func (s *Store) SubscribeIn(ctx context.Context, tx *sqlx.Tx, req SubscribeRequest) (Subscription, bool, error) {
+	subscriber, err := FindOrCreateSubscriber(ctx, tx, req.Address, req.Cause)
+	if err != nil {
+		return Subscription{}, false, err
+	}
+	source := SourceUserSignedUp
+	existing, err := activeSubscription(ctx, tx, subscriber.ID, req.ListID)
+	switch {
+	case err == nil && existing.Frequency == req.Frequency:
+		return existing, false, nil
+	case err == nil:
+		if _, err := endSubscription(ctx, tx, existing.ID, EndedFrequencyChanged); err != nil {
+			return Subscription{}, false, err
+		}
+		source = SourceFrequencyChanged
+	case !isNotFound(err):
+		return Subscription{}, false, err
+	}
+	sub, err := insertSubscription(ctx, tx, subscriber.ID, req.ListID, req.Frequency, source)
+	if err != nil {
+		return Subscription{}, false, err
+	}
+	if s.onSubscribed != nil && !req.SkipConfirmMail {
+		if err := s.onSubscribed(ctx, tx, sub); err != nil {
+			return Subscription{}, false, fmt.Errorf("on subscribed: %w", err)
+		}
+	}
+	return sub, true, nil
 }

@@ -23,6 +23,25 @@ func (s *Store) Unsubscribe(ctx context.Context, id uuid.UUID) error {
 	})
 }
 
+// UnsubscribeFromList ends the subscriber's active subscription to the
+// list, whichever row that is now (a frequency change replaces it), and
+// returns it. Nothing active is ErrNotFound.
+func (s *Store) UnsubscribeFromList(ctx context.Context, subscriberID, listID int64) (Subscription, error) {
+	var sub Subscription
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := lockSubscriber(ctx, tx, subscriberID); err != nil {
+			return err
+		}
+		var err error
+		if sub, err = activeSubscription(ctx, tx, subscriberID, listID); err != nil {
+			return err
+		}
+		_, err = endSubscription(ctx, tx, sub.ID, EndedUnsubscribed)
+		return err
+	})
+	return sub, err
+}
+
 // UnsubscribeAll ends every active subscription of the subscriber id with
 // reason, recorded with cause, and returns how many it ended. An unknown
 // subscriber is ErrNotFound.

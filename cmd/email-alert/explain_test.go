@@ -61,8 +61,8 @@ SELECT sha256(convert_to('sign-in-' || g, 'UTF8')), 'sign_in', g, 'person' || g 
        now() + CASE WHEN g % 2 = 0 THEN interval '1 day' ELSE interval '-1 day' END,
        CASE WHEN g % 3 = 0 THEN now() END
 FROM generate_series(1, 100000, 5) g;
-INSERT INTO auth_tokens (token_hash, purpose, subscriber_id, subscription_id, address, expires_at)
-SELECT sha256(convert_to('unsubscribe-' || s.id, 'UTF8')), 'unsubscribe', s.subscriber_id, s.id,
+INSERT INTO auth_tokens (token_hash, purpose, subscriber_id, subscriber_list_id, address, expires_at)
+SELECT sha256(convert_to('unsubscribe-' || s.id, 'UTF8')), 'unsubscribe', s.subscriber_id, s.subscriber_list_id,
        'person' || s.subscriber_id || '@example.com', now() + interval '365 days'
 FROM subscriptions s WHERE s.subscriber_id % 10 = 1 AND s.ended_at IS NULL;
 

@@ -293,6 +293,76 @@ func TestSubscribeByConfirmationJourney(t *testing.T) {
 	}
 }
 
+// click follows link as a browser with no cookies that does not follow
+// redirects: someone else who has the email, or the same person later.
+func (s *site) click(link string) *http.Response {
+	s.t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(s.server.URL + link)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// TestConfirmationLinkSignsInOnce: the first click of a confirmation link
+// subscribes and signs in; later clicks open no session, say so, and after
+// "unsubscribe from everything" do not subscribe again.
+func TestConfirmationLinkSignsInOnce(t *testing.T) {
+	s := newSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Travel advice: France","slug":"france"}`, nil)
+	s.post("/email/subscriptions/verify", url.Values{"topic_id": {"france"}, "frequency": {"weekly"}, "address": {"carol@example.com"}}, nil)
+	_, link := s.lastEmail("carol@example.com")
+	count := func(query string) int {
+		var n int
+		if err := s.a.db.Get(&n, query); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	opensSession := func(resp *http.Response) bool {
+		for _, c := range resp.Cookies() {
+			if c.Name == frontend.SessionCookie && c.Value != "" {
+				return true
+			}
+		}
+		return resp.Header.Get("GOVUK-Account-Session") != ""
+	}
+
+	if p := s.get(link); p.url.Path != "/email/manage" {
+		t.Fatalf("first click ended at %s (%d), want /email/manage", p.url, p.status)
+	}
+	if n := count(`SELECT count(*) FROM sessions`); n != 1 {
+		t.Fatalf("%d sessions after the first click, want 1", n)
+	}
+
+	second := s.click(link)
+	body, _ := io.ReadAll(second.Body)
+	if second.StatusCode != 200 || opensSession(second) || !strings.Contains(string(body), "You’re already subscribed to Travel advice: France") ||
+		!strings.Contains(string(body), "has not signed you in") {
+		t.Errorf("second click: %d, session opened %v:\n%s", second.StatusCode, opensSession(second), body)
+	}
+	if n := count(`SELECT count(*) FROM sessions`); n != 1 {
+		t.Errorf("%d sessions after the second click, want 1", n)
+	}
+
+	p := s.post("/email/manage/unsubscribe-all", url.Values{}, nil)
+	mustContain(t, p, "You’ve unsubscribed from all GOV.UK emails")
+	third := s.click(link)
+	body, _ = io.ReadAll(third.Body)
+	if third.StatusCode != http.StatusGone || opensSession(third) || !strings.Contains(string(body), "This link has already been used") ||
+		!strings.Contains(string(body), "/email/subscriptions/new?topic_id=france") {
+		t.Errorf("third click: %d, session opened %v:\n%s", third.StatusCode, opensSession(third), body)
+	}
+	if n := count(`SELECT count(*) FROM subscriptions WHERE ended_at IS NULL`); n != 0 {
+		t.Errorf("the third click subscribed again (%d active)", n)
+	}
+	if n := count(`SELECT count(*) FROM sessions`); n != 1 {
+		t.Errorf("%d sessions after the third click, want 1", n)
+	}
+}
+
 func TestDevOutbox(t *testing.T) {
 	s := newSite(t)
 	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
@@ -429,6 +499,117 @@ func TestUnsubscribeFromEmailedLink(t *testing.T) {
 	form.Set("token", strings.Repeat("A", 43))
 	if p := s.post(u.Path, form, nil); p.status != 410 {
 		t.Errorf("forged unsubscribe token: %d, want 410", p.status)
+	}
+}
+
+// unsubscribeLink returns the path (with its token) of the unsubscribe
+// link in the first "You've subscribed" email to ann.
+func (s *site) unsubscribeLink(t *testing.T) *url.URL {
+	t.Helper()
+	var body string
+	if err := s.a.db.Get(&body, `SELECT body FROM emails WHERE kind = 'subscribed' AND address = 'ann@example.com' ORDER BY created_at LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`http://localhost:3000(/email/unsubscribe/\S+)`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no unsubscribe link in %q", body)
+	}
+	u, _ := url.Parse(m[1])
+	return u
+}
+
+// activeSubscriptions returns the ids of the active subscriptions.
+func (s *site) activeSubscriptions(t *testing.T) []string {
+	t.Helper()
+	var ids []string
+	if err := s.a.db.Select(&ids, `SELECT id FROM subscriptions WHERE ended_at IS NULL ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestUnsubscribeLinkFollowsFrequencyChanges: the link in the "You've
+// subscribed" email ends the subscription that is active when it is
+// followed, whichever way the frequency was changed since, and then says
+// there is nothing left to unsubscribe from.
+func TestUnsubscribeLinkFollowsFrequencyChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, s *site, id string)
+	}{
+		{"PATCH /subscriptions/:id", func(t *testing.T, s *site, id string) {
+			s.api.mustDo(t, "PATCH", "/subscriptions/"+id, `{"frequency":"weekly"}`, nil)
+		}},
+		{"POST /subscriptions at another frequency", func(t *testing.T, s *site, _ string) {
+			s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"frequency":"weekly"}`, nil)
+		}},
+		{"the manage page", func(t *testing.T, s *site, id string) {
+			s.post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}}, nil)
+			_, link := s.lastEmail("ann@example.com")
+			s.get(link)
+			p := s.post("/email/manage/frequency/"+id, url.Values{"frequency": {"weekly"}}, nil)
+			mustContain(t, p, "You’ve changed how often you get emails about Tax news")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t)
+			s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+			var created struct {
+				Subscription struct{ ID string } `json:"subscription"`
+			}
+			s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"frequency":"daily"}`, &created)
+			link := s.unsubscribeLink(t)
+			tc.change(t, s, created.Subscription.ID)
+			active := s.activeSubscriptions(t)
+			if len(active) != 1 || active[0] == created.Subscription.ID {
+				t.Fatalf("active after the change: %v, want one new subscription", active)
+			}
+
+			s.client.Jar, _ = cookiejar.New(nil) // the link needs no session
+			mustContain(t, s.get(link.String()), "Are you sure you want to unsubscribe from Tax news?")
+			form := url.Values{"token": {link.Query().Get("token")}}
+			mustContain(t, s.post(link.Path, form, nil), "You’ve unsubscribed", "from Tax news")
+			if left := s.activeSubscriptions(t); len(left) != 0 {
+				t.Errorf("active after following the old link: %v, want none", left)
+			}
+			var reason string
+			if err := s.a.db.Get(&reason, `SELECT ended_reason FROM subscriptions WHERE id = $1`, active[0]); err != nil || reason != "unsubscribed" {
+				t.Errorf("the active subscription ended %q, %v; want unsubscribed", reason, err)
+			}
+
+			for _, p := range []page{s.get(link.String()), s.post(link.Path, form, nil)} {
+				mustContain(t, p, "You’re not subscribed to Tax news")
+				if p.status != 200 || strings.Contains(p.body, "You’ve unsubscribed") || strings.Contains(p.body, "Are you sure") {
+					t.Errorf("%s again (%d) claims or offers an unsubscription:\n%s", link.Path, p.status, p.body)
+				}
+			}
+		})
+	}
+}
+
+// TestUnsubscribeLinkWhenNothingIsActive: after unsubscribing from
+// everything, the old email's link says the person is not subscribed, and
+// never that it unsubscribed them.
+func TestUnsubscribeLinkWhenNothingIsActive(t *testing.T) {
+	s := newSite(t)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	var created struct {
+		Subscription struct {
+			Subscriber struct{ ID int64 } `json:"subscriber"`
+		} `json:"subscription"`
+	}
+	s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1}`, &created)
+	link := s.unsubscribeLink(t)
+	if w := s.api.do("DELETE", fmt.Sprintf("/subscribers/%d", created.Subscription.Subscriber.ID), "", nil); w.Code != 204 {
+		t.Fatalf("unsubscribe from everything: %d", w.Code)
+	}
+	get := s.get(link.String())
+	post := s.post(link.Path, url.Values{"token": {link.Query().Get("token")}}, nil)
+	for _, p := range []page{get, post} {
+		mustContain(t, p, "You’re not subscribed to Tax news", "nothing to unsubscribe from")
+		if strings.Contains(p.body, "You’ve unsubscribed") || strings.Contains(p.body, "Are you sure") {
+			t.Errorf("%s (%d) claims or offers an unsubscription:\n%s", p.url.Path, p.status, p.body)
+		}
 	}
 }
 
