@@ -33,6 +33,9 @@ func fail(c *gin.Context, err error) {
 	case errors.Is(err, ErrAddressTaken):
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Address is already used by another subscriber",
 			jsonapi.Details{"new_address": {"is already used by another subscriber"}})
+	case errors.Is(err, ErrAddressLinked):
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Address is managed through GOV.UK One Login",
+			jsonapi.Details{"new_address": {"belongs to a subscriber linked to a GOV.UK One Login account"}})
 	case errors.Is(err, ErrInvalidOrder):
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Order parameter not valid", nil)
 	default:

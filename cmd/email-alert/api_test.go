@@ -364,6 +364,47 @@ func TestAPIMerge(t *testing.T) {
 	}
 }
 
+// TestAPIMergeOntoLinkedSubscriberIsRefused: a linked subscriber's address
+// changes only through its account, so no API client can take it, merge
+// or not, and the linked subscriber keeps its address and subscriptions.
+func TestAPIMergeOntoLinkedSubscriberIsRefused(t *testing.T) {
+	t.Parallel()
+	a, r := testApp(t)
+	f := &apiFixture{router: r}
+	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	var ann, bob struct {
+		Subscription subscribers.Subscription `json:"subscription"`
+	}
+	f.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"frequency":"daily"}`, &ann)
+	f.mustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":1,"frequency":"weekly"}`, &bob)
+	if _, err := a.db.Exec(`UPDATE subscribers SET govuk_account_id = 'urn:test:bob', linked_at = now() WHERE id = $1`,
+		bob.Subscription.Subscriber.ID); err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/subscribers/%d", ann.Subscription.Subscriber.ID)
+	for _, body := range []string{
+		`{"new_address":"Bob@example.com","on_conflict":"merge"}`,
+		`{"new_address":"bob@example.com"}`,
+	} {
+		w := f.do("PATCH", path, body, nil)
+		if w.Code != http.StatusUnprocessableEntity {
+			t.Errorf("PATCH %s: %d %s, want 422", body, w.Code, w.Body)
+		}
+	}
+	w := f.do("PATCH", path, `{"new_address":"bob@example.com","on_conflict":"merge"}`, nil)
+	if !strings.Contains(w.Body.String(), "GOV.UK One Login") {
+		t.Errorf("merge onto a linked address: %s, want it to say the address is managed through GOV.UK One Login", w.Body)
+	}
+	var kept struct {
+		Subscription subscribers.Subscription `json:"subscription"`
+	}
+	f.mustDo(t, "GET", "/subscriptions/"+bob.Subscription.ID.String(), "", &kept)
+	if kept.Subscription.EndedAt != nil || kept.Subscription.Subscriber.Address == nil ||
+		*kept.Subscription.Subscriber.Address != "bob@example.com" {
+		t.Errorf("the linked subscriber afterwards: %+v, want its address and subscription kept", kept.Subscription)
+	}
+}
+
 func TestAPIConcurrentSubscribe(t *testing.T) {
 	t.Parallel()
 	f := newAPIFixture(t)
