@@ -61,6 +61,12 @@ type apiFixture struct {
 func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
 	_, r := testApp(t)
+	return newAPIFixtureOn(t, r)
+}
+
+// newAPIFixtureOn makes the fixture through router r.
+func newAPIFixtureOn(t *testing.T, r *gin.Engine) *apiFixture {
+	t.Helper()
 	f := &apiFixture{router: r}
 	var list struct {
 		SubscriberList subscribers.List `json:"subscriber_list"`
@@ -463,6 +469,30 @@ func TestAPIAuthTokenEmails(t *testing.T) {
 	if len(emails) != 1 || emails[0].Address != "ann@example.com" ||
 		!regexp.MustCompile(`http://localhost:3000/email/manage\?token=[A-Za-z0-9_-]{43}&x=1`).MatchString(emails[0].Body) {
 		t.Errorf("emails %+v, want one to ann with a link to PUBLIC_URL/email/manage", emails)
+	}
+}
+
+// TestAPIRateLimitNamesTheLimit: the API's 429 says it is the per-address
+// limit that was reached, and when to try again.
+func TestAPIRateLimitNamesTheLimit(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t) // ann@example.com is subscribed
+	var w *httptest.ResponseRecorder
+	for range 5 { // RATE_LIMIT_PER_ADDRESS defaults to 4/minute
+		w = f.do("POST", "/subscribers/auth-token", `{"address":"ann@example.com","destination":"/email/manage"}`, nil)
+	}
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("5th request for one address: %d %s, want 429 with Retry-After", w.Code, w.Body)
+	}
+	var body struct {
+		Error   string              `json:"error"`
+		Details map[string][]string `json:"details"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.Details["address"]) != 1 || !strings.Contains(body.Details["address"][0], "per-address limit") {
+		t.Errorf("429 body %s: want details.address to name the per-address limit", w.Body)
 	}
 }
 

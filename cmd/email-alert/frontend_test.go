@@ -252,7 +252,7 @@ func TestSignInRateLimit(t *testing.T) {
 	if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" {
 		t.Fatalf("5th request for one address: %d (Retry-After %q), want 429", last.status, last.header.Get("Retry-After"))
 	}
-	mustContain(t, last, "You have asked for too many emails")
+	mustContain(t, last, "You have asked for too many emails to this address", "To protect your email address")
 	if p := s.post("/email/manage/authenticate", url.Values{"address": {"other@example.com"}}, nil); p.status != 200 {
 		t.Errorf("another address: %d, want 200", p.status)
 	}
