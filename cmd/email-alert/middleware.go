@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"email-alert/frontend"
 	"email-alert/internal/outage"
 	"email-alert/jsonapi"
 )
@@ -89,27 +90,25 @@ func (w bodyless) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // other middleware logs about the request.
 const requestIDKey = "request_id"
 
-// crossOriginCheck refuses a state-changing request from another site (by
-// Origin or Sec-Fetch-Site: Go's http.CrossOriginProtection) with the
-// GOV.UK 403 page, logging and counting it. The back-channel logout is
-// exempt: One Login calls it server to server, and it is authenticated by
-// its signed token instead. It runs before the form is read.
-func crossOriginCheck(a *app) gin.HandlerFunc {
+// crossOriginProtection refuses a state-changing request from another
+// site (by Origin or Sec-Fetch-Site: Go's http.CrossOriginProtection)
+// before it is routed, with the GOV.UK 403 page, logged with its request
+// id and counted. The back-channel logout is exempt: One Login calls it
+// server to server, and it is authenticated by its signed token instead.
+func crossOriginProtection(a *app, next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.AddInsecureBypassPattern("POST /sign-in/backchannel-logout")
-	return func(c *gin.Context) {
-		err := cop.Check(c.Request)
-		if err == nil {
-			c.Next()
-			return
-		}
+	refused := gin.New()
+	refused.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders)
+	refused.NoRoute(func(c *gin.Context) {
 		slog.WarnContext(c.Request.Context(), "cross-origin request refused",
 			"request_id", c.GetString(requestIDKey), "method", c.Request.Method, "path", c.Request.URL.Path,
-			"origin", c.GetHeader("Origin"), "sec_fetch_site", c.GetHeader("Sec-Fetch-Site"), "error", err)
+			"origin", c.GetHeader("Origin"), "sec_fetch_site", c.GetHeader("Sec-Fetch-Site"))
 		a.metrics.CrossOriginRefused()
 		a.pages.Forbidden(c)
-		c.Abort()
-	}
+	})
+	cop.SetDenyHandler(refused)
+	return cop.Handler(next)
 }
 
 // redisAvailable answers 503 (with Retry-After, in JSON) when Redis does

@@ -10,13 +10,13 @@ import (
 
 // frontendRouter is the table of contents of the pages served on
 // FRONTEND_ADDR. Every state-changing request passes Go's cross-origin
-// protection first (see crossOriginCheck).
+// protection first (see frontendHandler).
 func frontendRouter(a *app) *gin.Engine {
 	r := gin.New()
 	trustProxies(r, a.cfg)
 	p := a.pages
 	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders, gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }), withDeadline)
-	r.Use(crossOriginCheck(a), p.ReadForm)
+	r.Use(p.ReadForm)
 	r.NoRoute(p.NotFound)
 	r.HandleMethodNotAllowed = true
 	r.NoMethod(p.MethodNotAllowed)
@@ -77,6 +77,8 @@ func trustProxies(r *gin.Engine, cfg *config) {
 	}
 }
 
-// frontendHandler is the frontend router, answering HEAD for every GET
-// route.
-func frontendHandler(a *app) http.Handler { return answerHEAD(frontendRouter(a)) }
+// frontendHandler is the frontend router behind cross-origin protection
+// (see crossOriginProtection), answering HEAD for every GET route.
+func frontendHandler(a *app) http.Handler {
+	return answerHEAD(crossOriginProtection(a, frontendRouter(a)))
+}
