@@ -164,6 +164,14 @@ func (p *Pages) NotFound(c *gin.Context) {
 	})
 }
 
+// Forbidden is the page for a form posted from another site.
+func (p *Pages) Forbidden(c *gin.Context) {
+	p.render(c, http.StatusForbidden, "error", map[string]any{
+		"Heading": "There is a problem with your request",
+		"Message": "The form was sent from another website. Go back to the GOV.UK page and try again.",
+	})
+}
+
 // personal marks a response as belonging to one person: never cached,
 // and varying with the session header where a CDN carries it.
 func personal(c *gin.Context) {

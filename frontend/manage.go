@@ -292,6 +292,10 @@ func (p *Pages) UnsubscribeAll(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, manageWithNotice(noticeUnsubscribedAll, ""))
 }
 
+// addressManagedByAccount says why an address change onto an address held
+// by a linked subscriber is refused: that person manages it in One Login.
+const addressManagedByAccount = "That email address is managed through GOV.UK One Login"
+
 // addressSession is requireSession for the address pages, which are for
 // magic-link sessions only: account users change their email in One Login.
 func (p *Pages) addressSession(c *gin.Context) (linking.Session, bool) {
@@ -330,7 +334,14 @@ func (p *Pages) RequestAddressChange(c *gin.Context) {
 	if !p.allow(c, address) {
 		return
 	}
-	if err := p.linking.RequestAddressChange(c.Request.Context(), s.Subscriber, address); err != nil {
+	err := p.linking.RequestAddressChange(c.Request.Context(), s.Subscriber, address)
+	if errors.Is(err, subscribers.ErrAddressLinked) {
+		p.render(c, http.StatusUnprocessableEntity, "address", map[string]any{
+			"Current": *s.Subscriber.Address, "Address": raw, "Error": addressManagedByAccount + ". Enter a different email address.", "ErrorField": "address",
+		})
+		return
+	}
+	if err != nil {
 		p.fail(c, err)
 		return
 	}
@@ -349,6 +360,12 @@ func (p *Pages) ConfirmAddressChange(c *gin.Context) {
 		return
 	}
 	subscriber, err := p.linking.ConfirmAddressChange(c.Request.Context(), c.Query("token"))
+	if errors.Is(err, subscribers.ErrAddressLinked) {
+		p.render(c, http.StatusUnprocessableEntity, "error", map[string]any{
+			"Heading": "Your email address has not been changed", "Message": addressManagedByAccount + ", so your emails cannot move to it.",
+		})
+		return
+	}
 	if err != nil {
 		p.linkProblem(c, err)
 		return

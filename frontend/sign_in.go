@@ -66,38 +66,59 @@ func (p *Pages) ProcessSignIn(c *gin.Context) {
 }
 
 // allow applies the per-client and per-address limits on requests that
-// send email, rendering the 429 page when one is reached. A limiter that
-// cannot be asked (Redis down or slow) fails closed with the 503 page: the
-// limits are what stop brute force and email flooding.
+// send email, rendering the 429 page, which names the limit reached. The
+// client is gin's ClientIP: the router believes the client-IP header only
+// from a trusted proxy, and otherwise counts the connection's peer. A
+// limiter that cannot be asked (Redis down or slow) fails closed with the
+// 503 page: the limits are what stop brute force and email flooding.
 func (p *Pages) allow(c *gin.Context, address string) bool {
-	return p.within(c, func(wait string) (string, map[string]any) {
-		return "too_many_requests", map[string]any{"Wait": wait}
-	}, limitCheck{p.perClient, c.ClientIP()}, limitCheck{p.perAddress, strings.ToLower(address)})
+	return p.within(c,
+		limitCheck{p.perClient, c.ClientIP(), limitPerClient},
+		limitCheck{p.perAddress, strings.ToLower(address), limitPerAddress})
 }
 
 // allowRedeem applies the per-client limit, with a budget of its own, to
 // requests that redeem a token from an emailed link. Tokens are 256 bits,
 // so this is defence in depth: guessing them cannot be done at speed.
 func (p *Pages) allowRedeem(c *gin.Context) bool {
-	return p.within(c, func(wait string) (string, map[string]any) {
-		return "error", map[string]any{
-			"Heading": "You have tried too many links",
-			"Message": "To protect your subscriptions, you need to wait " + wait + " before you try again.",
-		}
-	}, limitCheck{p.perClient, "redeem:" + c.ClientIP()})
+	return p.within(c, limitCheck{p.perClient, "redeem:" + c.ClientIP(), limitLinks})
 }
 
-// limitCheck is one limit to apply: a limiter and the key to count.
+// limit is one of the limits, as its 429 page names it: what was counted,
+// and why the person must wait.
+type limit struct {
+	heading string
+	message string // with %s for how long to wait
+}
+
+var (
+	limitPerAddress = limit{
+		heading: "You have asked for too many emails to this address",
+		message: "To protect your email address, you need to wait %s before you ask for another email to it.",
+	}
+	limitPerClient = limit{
+		heading: "There have been too many requests from your device or network",
+		message: "Too many emails have been asked for from your internet connection. You need to wait %s before you try again.",
+	}
+	limitLinks = limit{
+		heading: "You have tried too many links",
+		message: "To protect your subscriptions, you need to wait %s before you try again.",
+	}
+)
+
+// limitCheck is one limit to apply: a limiter, the key to count and what
+// its 429 page says.
 type limitCheck struct {
 	limiter linking.Limiter
 	key     string
+	limit   limit
 }
 
-// within applies checks in order, rendering the 429 page that page names
-// when one is reached. A limiter that cannot be asked (Redis down or slow)
+// within applies checks in order, rendering the 429 page of the first
+// limit reached. A limiter that cannot be asked (Redis down or slow)
 // fails closed with the 503 page: the limits are what stop brute force and
 // email flooding.
-func (p *Pages) within(c *gin.Context, page func(wait string) (string, map[string]any), checks ...limitCheck) bool {
+func (p *Pages) within(c *gin.Context, checks ...limitCheck) bool {
 	for _, check := range checks {
 		ok, retryAfter, err := check.limiter.Allow(c.Request.Context(), check.key)
 		if err != nil {
@@ -108,8 +129,10 @@ func (p *Pages) within(c *gin.Context, page func(wait string) (string, map[strin
 		if !ok {
 			seconds := int(math.Ceil(retryAfter.Seconds()))
 			c.Header("Retry-After", fmt.Sprint(seconds))
-			name, data := page(waitText(retryAfter))
-			p.render(c, http.StatusTooManyRequests, name, data)
+			p.render(c, http.StatusTooManyRequests, "too_many_requests", map[string]any{
+				"Heading": check.limit.heading,
+				"Message": fmt.Sprintf(check.limit.message, waitText(retryAfter)),
+			})
 			return false
 		}
 	}

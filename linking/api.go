@@ -3,6 +3,7 @@ package linking
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -111,7 +112,9 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 	}
 }
 
-// allow applies the per-address limit, answering 429 when it is reached.
+// allow applies the per-address limit, answering 429 when it is reached,
+// naming that limit (the API has no per-client one: its callers are
+// GOV.UK's apps, each one client for everyone).
 // A limiter that cannot be asked (Redis down or slow) fails closed with
 // 503: the limit is what stops brute force and email flooding, so it must
 // hold while Redis is away.
@@ -124,8 +127,10 @@ func (a *API) allow(c *gin.Context, address string) bool {
 		return false
 	}
 	if !ok {
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter.Seconds()))))
-		jsonapi.Abort(c, http.StatusTooManyRequests, "Too many requests for this address; try again later", nil)
+		seconds := int(math.Ceil(retryAfter.Seconds()))
+		c.Header("Retry-After", strconv.Itoa(seconds))
+		jsonapi.Abort(c, http.StatusTooManyRequests, "Too many emails asked for this address; try again later",
+			jsonapi.Details{"address": {fmt.Sprintf("has reached the per-address limit (RATE_LIMIT_PER_ADDRESS); try again in %d seconds", seconds)}})
 	}
 	return ok
 }

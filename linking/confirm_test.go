@@ -56,7 +56,7 @@ func TestConfirmationLinkSignsInOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.ChangeAddress(ctx, changed.Subscriber.ID, "carol@new.example.com", false, testCause); err != nil {
+	if _, err := f.store.ChangeAddress(ctx, changed.Subscriber.ID, "carol@new.example.com", subscribers.Refuse, testCause); err != nil {
 		t.Fatal(err)
 	}
 	later, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly")

@@ -63,7 +63,7 @@ func (s *Service) linkIn(ctx context.Context, tx *sqlx.Tx, a Account, cause subs
 		// Addresses are compared case-insensitively everywhere: a
 		// difference of case alone is the same address.
 		if linked.Address == nil || !strings.EqualFold(*linked.Address, address) {
-			return subscribers.ChangeAddressIn(ctx, tx, linked.ID, address, true, cause)
+			return subscribers.ChangeAddressIn(ctx, tx, linked.ID, address, subscribers.MergeForAccount, cause)
 		}
 		return linked, nil
 	case !errors.Is(err, subscribers.ErrNotFound):

@@ -100,7 +100,9 @@ func (s *Service) UnsubscribeByToken(ctx context.Context, token string) (sub sub
 
 // RequestAddressChange emails newAddress a link that, once followed, makes
 // it the subscriber's address. Until then nothing changes. A linked
-// subscriber changes its address in One Login instead: ErrLinked.
+// subscriber changes its address in One Login instead: ErrLinked. An
+// address held by a linked subscriber is managed through that account:
+// subscribers.ErrAddressLinked, and nothing is sent to it.
 func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribers.Subscriber, newAddress string) error {
 	if subscriber.Linked() {
 		return ErrLinked
@@ -110,6 +112,9 @@ func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribe
 		old = *subscriber.Address
 	}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := subscribers.CheckMergeIn(ctx, tx, subscriber.ID, newAddress); err != nil {
+			return err
+		}
 		token, err := insertToken(ctx, tx, tokenRow{
 			Purpose: PurposeChangeAddress, SubscriberID: &subscriber.ID, Address: newAddress, TTL: ChangeAddressTTL,
 		})
@@ -126,7 +131,8 @@ func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribe
 // ConfirmAddressChange uses a change-address token once: the subscriber
 // that asked gets the new address, merging with a subscriber that has it
 // (the person has now shown they own both). A linked subscriber's token
-// is ErrTokenInvalid.
+// is ErrTokenInvalid; an address that a linked subscriber has taken since
+// the link was sent is subscribers.ErrAddressLinked, and nothing changes.
 func (s *Service) ConfirmAddressChange(ctx context.Context, token string) (subscribers.Subscriber, error) {
 	if !wellFormed(token) {
 		return subscribers.Subscriber{}, ErrTokenInvalid
@@ -152,7 +158,7 @@ func (s *Service) ConfirmAddressChange(ctx context.Context, token string) (subsc
 		if linked {
 			return ErrTokenInvalid
 		}
-		result, err = subscribers.ChangeAddressIn(ctx, tx, t.SubscriberID, strings.TrimSpace(t.Address), true,
+		result, err = subscribers.ChangeAddressIn(ctx, tx, t.SubscriberID, strings.TrimSpace(t.Address), subscribers.Merge,
 			subscribers.EmailLinkCause(t.ID))
 		return err
 	})

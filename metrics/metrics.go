@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -24,11 +25,12 @@ type Metrics struct {
 	eventsProcessed *prometheus.CounterVec
 	eventLatency    *prometheus.HistogramVec
 	emails          *prometheus.CounterVec
+	crossOrigin     prometheus.Counter
 }
 
 // New returns the metrics of a process whose queues are queues, read
-// through inspector at scrape time.
-func New(inspector *asynq.Inspector, queues []string) *Metrics {
+// through inspector at scrape time once ping has found Redis answering.
+func New(inspector *asynq.Inspector, queues []string, ping func(context.Context) error) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -51,10 +53,13 @@ func New(inspector *asynq.Inspector, queues []string) *Metrics {
 		emails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "email_alert_emails_total", Help: "Email delivery attempts by result (sent, retry, failed).",
 		}, []string{"result"}),
+		crossOrigin: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "email_alert_cross_origin_refused_total", Help: "Form posts refused because they came from another site.",
+		}),
 	}
 	m.registry.MustRegister(m.httpRequests, m.httpDuration, m.eventsReceived, m.eventsProcessed, m.eventLatency, m.emails,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&queueCollector{inspector: inspector, queues: queues})
+		m.crossOrigin, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&queueCollector{inspector: inspector, queues: queues, ping: ping})
 	// Known series start at zero, so rates work from the first scrape.
 	for _, result := range []string{"sent", "retry", "failed"} {
 		m.emails.WithLabelValues(result)
@@ -98,19 +103,39 @@ func (m *Metrics) EventProcessed(kind, outcome string, sinceReceipt time.Duratio
 // EmailAttempt counts one delivery attempt by its result.
 func (m *Metrics) EmailAttempt(result string) { m.emails.WithLabelValues(result).Inc() }
 
+// CrossOriginRefused counts a form post refused as cross-site.
+func (m *Metrics) CrossOriginRefused() { m.crossOrigin.Inc() }
+
 // queueCollector reports each queue's size by state, asking Redis when
-// Prometheus scrapes.
+// Prometheus scrapes. Redis is pinged first, within pingTimeout: when it
+// does not answer, the scrape reports email_alert_queue_redis_up 0 and no
+// queue sizes at once, rather than waiting on the inspector's retries for
+// every queue.
 type queueCollector struct {
 	inspector *asynq.Inspector
 	queues    []string
+	ping      func(context.Context) error
 }
 
-var queueDepth = prometheus.NewDesc("email_alert_queue_tasks",
-	"Tasks in each asynq queue by state.", []string{"queue", "state"}, nil)
+const pingTimeout = 500 * time.Millisecond
 
-func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepth }
+var (
+	queueDepth = prometheus.NewDesc("email_alert_queue_tasks",
+		"Tasks in each asynq queue by state.", []string{"queue", "state"}, nil)
+	queueRedisUp = prometheus.NewDesc("email_alert_queue_redis_up",
+		"1 when Redis answered the scrape's ping (and queue sizes are reported), else 0.", nil, nil)
+)
+
+func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepth; ch <- queueRedisUp }
 
 func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+	defer cancel()
+	if err := q.ping(ctx); err != nil {
+		ch <- prometheus.MustNewConstMetric(queueRedisUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(queueRedisUp, prometheus.GaugeValue, 1)
 	for _, queue := range q.queues {
 		info, err := q.inspector.GetQueueInfo(queue)
 		if err != nil {

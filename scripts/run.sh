@@ -13,7 +13,9 @@ go build -o bin/ ./cmd/...
 bin/email-alert migrate
 psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -f scripts/demo-lists.sql
 
-# The service's OIDC defaults point at dev-oidc on 127.0.0.1:3099.
+# The service's OIDC defaults point at dev-oidc on DEV_OIDC_ADDR
+# (127.0.0.1:3099): both read it from this environment.
+export DEV_OIDC_ADDR="${DEV_OIDC_ADDR:-127.0.0.1:3099}"
 bin/dev-oidc &
 idp=$!
 trap 'kill "$idp" 2>/dev/null; wait "$idp" 2>/dev/null' EXIT
@@ -28,7 +30,7 @@ cat <<TXT
     Sign in:   $public/email/manage/authenticate   (by email, or with the dev identity provider)
     Subscribe: $public/email/subscriptions/new?topic_id=hmrc-tax-updates
     Outbox:    $public/dev/outbox   (emails written locally)
-    Dev IdP:   http://${DEV_OIDC_ADDR:-127.0.0.1:3099}/   (back-channel logout buttons)
+    Dev IdP:   http://$DEV_OIDC_ADDR/   (back-channel logout buttons)
     JSON API:  $api   (Authorization: Bearer $token)
     Health:    $api/healthcheck/ready
 

@@ -8,25 +8,43 @@ import (
 	"github.com/lib/pq"
 )
 
+// OnConflict says what an address change does when another subscriber
+// already has the new address.
+type OnConflict int
+
+const (
+	// Refuse fails the change with ErrAddressTaken.
+	Refuse OnConflict = iota
+	// Merge merges the other subscriber into this one (see mergeInto),
+	// unless the other is linked to a One Login account: a linked
+	// subscriber's address changes only through its account, so a change
+	// asked for by anyone else (a magic-link user, an API client) fails
+	// with ErrAddressLinked.
+	Merge
+	// MergeForAccount merges the other subscriber, linked or not. It is for
+	// changes the account itself makes (its verified email at sign-in or
+	// in an account event): the account that owns the address wins.
+	MergeForAccount
+)
+
 // ChangeAddress gives the subscriber id the address newAddress (already
-// normalised). When another subscriber has that address the change fails
-// with ErrAddressTaken, unless merge is set: then the other subscriber's
-// active subscriptions move to this one and the other's address is nulled
-// (see mergeInto). Giving a subscriber its own address, in any case,
-// changes none of its subscriptions. The change and any merge are recorded
-// in the audit trail with cause.
-func (s *Store) ChangeAddress(ctx context.Context, id int64, newAddress string, merge bool, cause Cause) (Subscriber, error) {
+// normalised). When another subscriber has that address, onConflict says
+// whether the change fails or merges the other subscriber into this one.
+// Giving a subscriber its own address, in any case, changes none of its
+// subscriptions. The change and any merge are recorded in the audit trail
+// with cause.
+func (s *Store) ChangeAddress(ctx context.Context, id int64, newAddress string, onConflict OnConflict, cause Cause) (Subscriber, error) {
 	var result Subscriber
 	err := s.InTx(ctx, func(tx *sqlx.Tx) (err error) {
-		result, err = ChangeAddressIn(ctx, tx, id, newAddress, merge, cause)
+		result, err = ChangeAddressIn(ctx, tx, id, newAddress, onConflict, cause)
 		return err
 	})
 	return result, err
 }
 
 // ChangeAddressIn is ChangeAddress inside the caller's transaction.
-func ChangeAddressIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress string, merge bool, cause Cause) (Subscriber, error) {
-	result, err := changeAddress(ctx, tx, `id = $1`, id, func(s *Subscriber) bool { return s.ID == id }, newAddress, merge, cause)
+func ChangeAddressIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress string, onConflict OnConflict, cause Cause) (Subscriber, error) {
+	result, err := changeAddress(ctx, tx, `id = $1`, id, func(s *Subscriber) bool { return s.ID == id }, newAddress, onConflict, cause)
 	if isNotFound(err) {
 		return Subscriber{}, fmt.Errorf("subscriber %d: %w", id, ErrNotFound)
 	}
@@ -35,21 +53,45 @@ func ChangeAddressIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress stri
 
 // ChangeAccountAddressIn is ChangeAddressIn for the subscriber linked to
 // the One Login subject sub, found and locked in the same statement as the
-// subscriber holding newAddress; ErrNotFound if none is linked to it.
+// subscriber holding newAddress; ErrNotFound if none is linked to it. The
+// change is the account's own, so with merge it merges whatever subscriber
+// holds the address (MergeForAccount).
 func ChangeAccountAddressIn(ctx context.Context, tx *sqlx.Tx, sub, newAddress string, merge bool, cause Cause) (Subscriber, error) {
 	isLinked := func(s *Subscriber) bool { return s.GovukAccountID != nil && *s.GovukAccountID == sub }
-	result, err := changeAddress(ctx, tx, `govuk_account_id = $1`, sub, isLinked, newAddress, merge, cause)
+	onConflict := Refuse
+	if merge {
+		onConflict = MergeForAccount
+	}
+	result, err := changeAddress(ctx, tx, `govuk_account_id = $1`, sub, isLinked, newAddress, onConflict, cause)
 	if isNotFound(err) {
 		return Subscriber{}, fmt.Errorf("subscriber of account: %w", ErrNotFound)
 	}
 	return result, err
 }
 
+// CheckMergeIn returns ErrAddressLinked when newAddress belongs to a
+// subscriber other than id that is linked to a One Login account: a change
+// onto it with Merge would be refused, so nothing (an email to that address
+// above all) should be sent to prepare one.
+func CheckMergeIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress string) error {
+	var linked bool
+	err := tx.GetContext(ctx, &linked, `
+		SELECT EXISTS (SELECT 1 FROM subscribers
+		WHERE lower(address) = lower($2) AND id <> $1 AND govuk_account_id IS NOT NULL)`, id, newAddress)
+	if err != nil {
+		return fmt.Errorf("check address change of %d: %w", id, err)
+	}
+	if linked {
+		return ErrAddressLinked
+	}
+	return nil
+}
+
 // changeAddress changes the address of the subscriber matching where
 // (whose one parameter is arg; isSelf tells it from the other row) to
 // newAddress.
 func changeAddress(ctx context.Context, tx *sqlx.Tx, where string, arg any, isSelf func(*Subscriber) bool,
-	newAddress string, merge bool, cause Cause) (Subscriber, error) {
+	newAddress string, onConflict OnConflict, cause Cause) (Subscriber, error) {
 	var result Subscriber
 	err := func() error {
 		// Lock both rows in id order, in one statement, so that two merges
@@ -83,8 +125,11 @@ func changeAddress(ctx context.Context, tx *sqlx.Tx, where string, arg any, isSe
 		var changes []change
 		changed := map[string]any{}
 		if other != nil {
-			if !merge {
+			switch {
+			case onConflict == Refuse:
 				return ErrAddressTaken
+			case onConflict == Merge && other.Linked():
+				return ErrAddressLinked
 			}
 			moved, err := mergeInto(ctx, tx, other.ID, self.ID)
 			if err != nil {

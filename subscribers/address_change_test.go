@@ -19,7 +19,8 @@ func TestChangeAddress(t *testing.T) {
 		name       string
 		before     []sub // ann@example.com is the subscriber whose address changes
 		newAddress string
-		merge      bool
+		linked     string // an address whose subscriber is linked to a One Login account
+		onConflict subscribers.OnConflict
 		wantErr    error
 		wantRows   []row
 		wantAnn    string // ann's address afterwards
@@ -52,7 +53,7 @@ func TestChangeAddress(t *testing.T) {
 				{"bob@example.com", "tax", subscribers.Weekly},
 			},
 			newAddress: "bob@example.com",
-			merge:      true,
+			onConflict: subscribers.Merge,
 			wantRows: []row{
 				{"bob@example.com", "news", "daily", "user_signed_up", ""},
 				{"<nil>", "tax", "weekly", "user_signed_up", "subscriber_merged"},
@@ -67,7 +68,7 @@ func TestChangeAddress(t *testing.T) {
 				{"bob@example.com", "news", subscribers.Immediately},
 			},
 			newAddress: "bob@example.com",
-			merge:      true,
+			onConflict: subscribers.Merge,
 			wantRows: []row{
 				{"bob@example.com", "news", "weekly", "user_signed_up", "subscriber_merged"},
 				{"<nil>", "news", "immediately", "user_signed_up", "subscriber_merged"},
@@ -82,7 +83,7 @@ func TestChangeAddress(t *testing.T) {
 				{"bob@example.com", "news", subscribers.Weekly},
 			},
 			newAddress: "bob@example.com",
-			merge:      true,
+			onConflict: subscribers.Merge,
 			wantRows: []row{
 				{"bob@example.com", "news", "daily", "user_signed_up", ""},
 				{"<nil>", "news", "weekly", "user_signed_up", "subscriber_merged"},
@@ -96,7 +97,7 @@ func TestChangeAddress(t *testing.T) {
 				{"bob@example.com", "news", subscribers.Daily},
 			},
 			newAddress: "bob@example.com",
-			merge:      true,
+			onConflict: subscribers.Merge,
 			wantRows: []row{
 				{"bob@example.com", "news", "daily", "user_signed_up", ""},
 				{"<nil>", "news", "daily", "user_signed_up", "subscriber_merged"},
@@ -107,9 +108,41 @@ func TestChangeAddress(t *testing.T) {
 			name:       "merge with itself changes no subscription",
 			before:     []sub{{"ann@example.com", "news", subscribers.Daily}},
 			newAddress: "ann@example.com",
-			merge:      true,
+			onConflict: subscribers.Merge,
 			wantRows:   []row{{"ann@example.com", "news", "daily", "user_signed_up", ""}},
 			wantAnn:    "ann@example.com",
+		},
+		{
+			name: "merge onto a linked subscriber's address is refused",
+			before: []sub{
+				{"ann@example.com", "news", subscribers.Daily},
+				{"bob@example.com", "tax", subscribers.Weekly},
+			},
+			newAddress: "Bob@example.com",
+			linked:     "bob@example.com",
+			onConflict: subscribers.Merge,
+			wantErr:    subscribers.ErrAddressLinked,
+			wantRows: []row{
+				{"ann@example.com", "news", "daily", "user_signed_up", ""},
+				{"bob@example.com", "tax", "weekly", "user_signed_up", ""},
+			},
+			wantAnn: "ann@example.com",
+		},
+		{
+			name: "an account's own change merges a linked subscriber",
+			before: []sub{
+				{"ann@example.com", "news", subscribers.Daily},
+				{"bob@example.com", "tax", subscribers.Weekly},
+			},
+			newAddress: "bob@example.com",
+			linked:     "bob@example.com",
+			onConflict: subscribers.MergeForAccount,
+			wantRows: []row{
+				{"bob@example.com", "news", "daily", "user_signed_up", ""},
+				{"<nil>", "tax", "weekly", "user_signed_up", "subscriber_merged"},
+				{"bob@example.com", "tax", "weekly", "subscriber_merged", ""},
+			},
+			wantAnn: "bob@example.com",
 		},
 		{
 			name:       "own address in another case only changes the case",
@@ -131,7 +164,12 @@ func TestChangeAddress(t *testing.T) {
 					annID = s.Subscriber.ID
 				}
 			}
-			got, err := f.store.ChangeAddress(ctx, annID, tt.newAddress, tt.merge, testCause)
+			if tt.linked != "" {
+				if _, err := f.db.Exec(`UPDATE subscribers SET govuk_account_id = 'urn:test:linked', linked_at = now() WHERE address = $1`, tt.linked); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := f.store.ChangeAddress(ctx, annID, tt.newAddress, tt.onConflict, testCause)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -161,7 +199,7 @@ func TestChangeAddressMergeIgnoresEndedSubscriptions(t *testing.T) {
 	if err := f.store.Unsubscribe(ctx, bobs.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.ChangeAddress(ctx, ann.Subscriber.ID, "bob@example.com", true, testCause); err != nil {
+	if _, err := f.store.ChangeAddress(ctx, ann.Subscriber.ID, "bob@example.com", subscribers.Merge, testCause); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.count(t, `SELECT count(*) FROM subscriptions WHERE subscriber_list_id = $1 AND ended_at IS NULL`, news.ID); n != 0 {
@@ -171,7 +209,7 @@ func TestChangeAddressMergeIgnoresEndedSubscriptions(t *testing.T) {
 
 func TestChangeAddressUnknownSubscriber(t *testing.T) {
 	f := setup(t)
-	if _, err := f.store.ChangeAddress(context.Background(), 424242, "ann@example.com", true, testCause); !errors.Is(err, subscribers.ErrNotFound) {
+	if _, err := f.store.ChangeAddress(context.Background(), 424242, "ann@example.com", subscribers.Merge, testCause); !errors.Is(err, subscribers.ErrNotFound) {
 		t.Errorf("err = %v, want ErrNotFound", err)
 	}
 }
@@ -190,9 +228,9 @@ func TestChangeAddressMergeBothWays(t *testing.T) {
 		go func() {
 			var err error
 			if i%2 == 0 {
-				_, err = f.store.ChangeAddress(ctx, ann.ID, "bob@example.com", true, testCause)
+				_, err = f.store.ChangeAddress(ctx, ann.ID, "bob@example.com", subscribers.Merge, testCause)
 			} else {
-				_, err = f.store.ChangeAddress(ctx, bob.ID, "ann@example.com", true, testCause)
+				_, err = f.store.ChangeAddress(ctx, bob.ID, "ann@example.com", subscribers.Merge, testCause)
 			}
 			errs <- err
 		}()

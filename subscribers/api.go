@@ -39,6 +39,9 @@ func fail(c *gin.Context, err error) {
 	case errors.As(err, &slugTaken):
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Subscriber list is not valid", jsonapi.Details{"slug": {
 			fmt.Sprintf("%q is already the slug of a list with another title: send slug to choose one", slugTaken.Slug)}})
+	case errors.Is(err, ErrAddressLinked):
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Address is managed through GOV.UK One Login",
+			jsonapi.Details{"new_address": {"belongs to a subscriber linked to a GOV.UK One Login account"}})
 	case errors.Is(err, ErrInvalidOrder):
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Order parameter not valid", nil)
 	default:

@@ -61,7 +61,11 @@ func (a *API) ChangeAddress(c *gin.Context) {
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Address change is not valid", problems)
 		return
 	}
-	subscriber, err := a.store.ChangeAddress(c.Request.Context(), id, address, body.OnConflict != nil, apiCause(c))
+	onConflict := Refuse
+	if body.OnConflict != nil {
+		onConflict = Merge
+	}
+	subscriber, err := a.store.ChangeAddress(c.Request.Context(), id, address, onConflict, apiCause(c))
 	if err != nil {
 		fail(c, err)
 		return

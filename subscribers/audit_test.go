@@ -86,18 +86,18 @@ func TestAuditAddressChangeAndMerge(t *testing.T) {
 	bob := f.subscribe(t, "bob@example.com", list, subscribers.Weekly).Subscriber
 	changer, merger := subscribers.APICause("aaaa1111"), subscribers.EventCause("jti-1")
 
-	if _, err := f.store.ChangeAddress(ctx, ann.ID, "ann@new.example.com", false, changer); err != nil {
+	if _, err := f.store.ChangeAddress(ctx, ann.ID, "ann@new.example.com", subscribers.Refuse, changer); err != nil {
 		t.Fatal(err)
 	}
 	// Its own address again: no change, nothing recorded.
-	if _, err := f.store.ChangeAddress(ctx, ann.ID, "ann@new.example.com", false, changer); err != nil {
+	if _, err := f.store.ChangeAddress(ctx, ann.ID, "ann@new.example.com", subscribers.Refuse, changer); err != nil {
 		t.Fatal(err)
 	}
 	// Refused (taken): nothing recorded.
-	if _, err := f.store.ChangeAddress(ctx, ann.ID, "bob@example.com", false, changer); !errors.Is(err, subscribers.ErrAddressTaken) {
+	if _, err := f.store.ChangeAddress(ctx, ann.ID, "bob@example.com", subscribers.Refuse, changer); !errors.Is(err, subscribers.ErrAddressTaken) {
 		t.Fatalf("err = %v, want ErrAddressTaken", err)
 	}
-	if _, err := f.store.ChangeAddress(ctx, ann.ID, "bob@example.com", true, merger); err != nil {
+	if _, err := f.store.ChangeAddress(ctx, ann.ID, "bob@example.com", subscribers.Merge, merger); err != nil {
 		t.Fatal(err)
 	}
 

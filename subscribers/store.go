@@ -23,6 +23,7 @@ var (
 	ErrNotFound      = errors.New("not found")
 	ErrListNotFound  = errors.New("subscriber list not found")
 	ErrAddressTaken  = errors.New("address is used by another subscriber")
+	ErrAddressLinked = errors.New("address is held by a subscriber linked to a GOV.UK One Login account")
 	ErrInvalidOrder  = errors.New("order parameter not valid")
 	errRetryConflict = errors.New("concurrent change, retry")
 )

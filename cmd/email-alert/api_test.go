@@ -61,6 +61,12 @@ type apiFixture struct {
 func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
 	_, r := testApp(t)
+	return newAPIFixtureOn(t, r)
+}
+
+// newAPIFixtureOn makes the fixture through router r.
+func newAPIFixtureOn(t *testing.T, r *gin.Engine) *apiFixture {
+	t.Helper()
 	f := &apiFixture{router: r}
 	var list struct {
 		SubscriberList subscribers.List `json:"subscriber_list"`
@@ -365,6 +371,47 @@ func TestAPIMerge(t *testing.T) {
 	}
 }
 
+// TestAPIMergeOntoLinkedSubscriberIsRefused: a linked subscriber's address
+// changes only through its account, so no API client can take it, merge
+// or not, and the linked subscriber keeps its address and subscriptions.
+func TestAPIMergeOntoLinkedSubscriberIsRefused(t *testing.T) {
+	t.Parallel()
+	a, r := testApp(t)
+	f := &apiFixture{router: r}
+	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	var ann, bob struct {
+		Subscription subscribers.Subscription `json:"subscription"`
+	}
+	f.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"frequency":"daily"}`, &ann)
+	f.mustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":1,"frequency":"weekly"}`, &bob)
+	if _, err := a.db.Exec(`UPDATE subscribers SET govuk_account_id = 'urn:test:bob', linked_at = now() WHERE id = $1`,
+		bob.Subscription.Subscriber.ID); err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/subscribers/%d", ann.Subscription.Subscriber.ID)
+	for _, body := range []string{
+		`{"new_address":"Bob@example.com","on_conflict":"merge"}`,
+		`{"new_address":"bob@example.com"}`,
+	} {
+		w := f.do("PATCH", path, body, nil)
+		if w.Code != http.StatusUnprocessableEntity {
+			t.Errorf("PATCH %s: %d %s, want 422", body, w.Code, w.Body)
+		}
+	}
+	w := f.do("PATCH", path, `{"new_address":"bob@example.com","on_conflict":"merge"}`, nil)
+	if !strings.Contains(w.Body.String(), "GOV.UK One Login") {
+		t.Errorf("merge onto a linked address: %s, want it to say the address is managed through GOV.UK One Login", w.Body)
+	}
+	var kept struct {
+		Subscription subscribers.Subscription `json:"subscription"`
+	}
+	f.mustDo(t, "GET", "/subscriptions/"+bob.Subscription.ID.String(), "", &kept)
+	if kept.Subscription.EndedAt != nil || kept.Subscription.Subscriber.Address == nil ||
+		*kept.Subscription.Subscriber.Address != "bob@example.com" {
+		t.Errorf("the linked subscriber afterwards: %+v, want its address and subscription kept", kept.Subscription)
+	}
+}
+
 func TestAPIConcurrentSubscribe(t *testing.T) {
 	t.Parallel()
 	f := newAPIFixture(t)
@@ -423,6 +470,30 @@ func TestAPIAuthTokenEmails(t *testing.T) {
 	if len(emails) != 1 || emails[0].Address != "ann@example.com" ||
 		!regexp.MustCompile(`http://localhost:3000/email/manage\?token=[A-Za-z0-9_-]{43}&x=1`).MatchString(emails[0].Body) {
 		t.Errorf("emails %+v, want one to ann with a link to PUBLIC_URL/email/manage", emails)
+	}
+}
+
+// TestAPIRateLimitNamesTheLimit: the API's 429 says it is the per-address
+// limit that was reached, and when to try again.
+func TestAPIRateLimitNamesTheLimit(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t) // ann@example.com is subscribed
+	var w *httptest.ResponseRecorder
+	for range 5 { // RATE_LIMIT_PER_ADDRESS defaults to 4/minute
+		w = f.do("POST", "/subscribers/auth-token", `{"address":"ann@example.com","destination":"/email/manage"}`, nil)
+	}
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("5th request for one address: %d %s, want 429 with Retry-After", w.Code, w.Body)
+	}
+	var body struct {
+		Error   string              `json:"error"`
+		Details map[string][]string `json:"details"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.Details["address"]) != 1 || !strings.Contains(body.Details["address"][0], "per-address limit") {
+		t.Errorf("429 body %s: want details.address to name the per-address limit", w.Body)
 	}
 }
 

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -67,6 +69,10 @@ type config struct {
 
 	RateLimitPerAddress []ratelimit.Limit
 	RateLimitPerClient  []ratelimit.Limit
+	// TrustedProxies are the CIDRs of the CDN and load balancers whose
+	// ClientIPHeader is believed; empty: the TCP peer is the client.
+	TrustedProxies []string
+	ClientIPHeader string
 
 	// AddressRetention is how long an inactive subscriber's address is kept.
 	AddressRetention time.Duration
@@ -119,7 +125,11 @@ func parseConfig(getenv func(string) string) (*config, error) {
 	c.APIAddr = get("API_ADDR", "127.0.0.1:3088")
 	c.FrontendAddr = get("FRONTEND_ADDR", "127.0.0.1:3000")
 	c.MetricsAddr = get("METRICS_ADDR", "")
-	for name, addr := range map[string]string{"API_ADDR": c.APIAddr, "FRONTEND_ADDR": c.FrontendAddr, "METRICS_ADDR": c.MetricsAddr} {
+	// dev-oidc listens on DEV_OIDC_ADDR: the local defaults follow it.
+	devOIDC := get("DEV_OIDC_ADDR", devOIDCAddr)
+	for name, addr := range map[string]string{
+		"API_ADDR": c.APIAddr, "FRONTEND_ADDR": c.FrontendAddr, "METRICS_ADDR": c.MetricsAddr, "DEV_OIDC_ADDR": devOIDC,
+	} {
 		if addr == "" && name == "METRICS_ADDR" {
 			continue
 		}
@@ -166,7 +176,7 @@ func parseConfig(getenv func(string) string) (*config, error) {
 	}
 	c.AccountEventsToken = devDefault("ACCOUNT_EVENTS_TOKEN", devAccountEventsToken)
 
-	devIssuer := "http://" + devOIDCAddr + "/"
+	devIssuer := "http://" + devOIDC + "/"
 	c.OIDCIssuerURL = devDefault("OIDC_ISSUER_URL", devIssuer)
 	c.OIDCClientID = devDefault("OIDC_CLIENT_ID", devOIDCClientID)
 	c.OIDCPrivateKeyFile = get("OIDC_PRIVATE_KEY_FILE", "")
@@ -219,6 +229,15 @@ func parseConfig(getenv func(string) string) (*config, error) {
 		bad("RATE_LIMIT_PER_CLIENT", "%v", err)
 	}
 
+	c.TrustedProxies, err = parseCIDRs(get("TRUSTED_PROXIES", ""))
+	if err != nil {
+		bad("TRUSTED_PROXIES", "%v", err)
+	}
+	c.ClientIPHeader = get("CLIENT_IP_HEADER", "True-Client-IP")
+	if !headerName.MatchString(c.ClientIPHeader) {
+		bad("CLIENT_IP_HEADER", "must be a header name such as True-Client-IP")
+	}
+
 	if days, err := strconv.Atoi(get("ADDRESS_RETENTION_DAYS", "28")); err != nil || days < 1 {
 		bad("ADDRESS_RETENTION_DAYS", "must be a whole number of days, at least 1")
 	} else {
@@ -267,6 +286,32 @@ func parseConfig(getenv func(string) string) (*config, error) {
 	}
 	return c, nil
 }
+
+// parseCIDRs reads "203.0.113.0/24, 2001:db8::/32": the networks whose
+// proxies are trusted. A bare address is a network of one.
+func parseCIDRs(raw string) ([]string, error) {
+	var cidrs []string
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(part)
+		if err != nil {
+			addr, addrErr := netip.ParseAddr(part)
+			if addrErr != nil || addr.Zone() != "" {
+				return nil, fmt.Errorf("must be comma-separated CIDRs such as 203.0.113.0/24 (%q is not one)", part)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		cidrs = append(cidrs, prefix.Masked().String())
+	}
+	return cidrs, nil
+}
+
+// headerName is the form of an HTTP header name (RFC 9110's token, as
+// header names are written).
+var headerName = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
 
 // queueKinds are the worker's queues, each named <namespace>:<kind>.
 var queueKinds = []string{"events", "email", "maintenance"}

@@ -29,6 +29,8 @@ func TestConfigDefaults(t *testing.T) {
 		"OIDC_POST_LOGOUT_REDIRECT_URL": cfg.OIDCPostLogoutRedirectURL,
 		"RATE_LIMIT_PER_ADDRESS":        cfg.RateLimitPerAddress,
 		"RATE_LIMIT_PER_CLIENT":         cfg.RateLimitPerClient,
+		"TRUSTED_PROXIES":               cfg.TrustedProxies,
+		"CLIENT_IP_HEADER":              cfg.ClientIPHeader,
 		"EMAIL_DELIVERY":                cfg.EmailDelivery,
 		"EMAIL_FROM":                    cfg.EmailFrom,
 		"local":                         cfg.Local,
@@ -47,6 +49,8 @@ func TestConfigDefaults(t *testing.T) {
 		"OIDC_POST_LOGOUT_REDIRECT_URL": "http://localhost:3000/signed-out",
 		"RATE_LIMIT_PER_ADDRESS":        []ratelimit.Limit{{Count: 4, Per: time.Minute}, {Count: 11, Per: time.Hour}},
 		"RATE_LIMIT_PER_CLIENT":         []ratelimit.Limit{{Count: 60, Per: time.Minute}},
+		"TRUSTED_PROXIES":               []string(nil),
+		"CLIENT_IP_HEADER":              "True-Client-IP",
 		"EMAIL_DELIVERY":                "log",
 		"EMAIL_FROM":                    "GOV.UK emails <noreply@localhost>",
 		"local":                         true,
@@ -82,6 +86,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"vtr not JSON", map[string]string{"OIDC_VTR": "Cl.Cm"}, []string{"OIDC_VTR"}},
 		{"scopes without openid", map[string]string{"OIDC_SCOPES": "email"}, []string{"OIDC_SCOPES"}},
 		{"bad rate limit", map[string]string{"RATE_LIMIT_PER_ADDRESS": "4/fortnight"}, []string{"RATE_LIMIT_PER_ADDRESS"}},
+		{"bad trusted proxy", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 203.0.113.0/33"}, []string{"TRUSTED_PROXIES"}},
+		{"trusted proxy not an address", map[string]string{"TRUSTED_PROXIES": "cdn.example.com"}, []string{"TRUSTED_PROXIES"}},
+		{"bad client IP header", map[string]string{"CLIENT_IP_HEADER": "True Client IP"}, []string{"CLIENT_IP_HEADER"}},
+		{"bad dev-oidc address", map[string]string{"DEV_OIDC_ADDR": "3199"}, []string{"DEV_OIDC_ADDR"}},
 		{"unknown delivery", map[string]string{"EMAIL_DELIVERY": "pigeon"}, []string{"EMAIL_DELIVERY"}},
 		{"smtp without URL", map[string]string{"EMAIL_DELIVERY": "smtp"}, []string{"SMTP_URL"}},
 		{"notify without key", map[string]string{"EMAIL_DELIVERY": "notify"}, []string{"NOTIFY_API_KEY", "NOTIFY_TEMPLATE_ID"}},
@@ -114,5 +122,33 @@ func TestConfigVTRNone(t *testing.T) {
 	cfg, err := parseConfig(func(k string) string { return map[string]string{"OIDC_VTR": "none"}[k] })
 	if err != nil || cfg.OIDCVTR != nil {
 		t.Errorf("OIDC_VTR=none: vtr %v, err %v; want no vtr", cfg.OIDCVTR, err)
+	}
+}
+
+func TestConfigTrustedProxies(t *testing.T) {
+	env := map[string]string{"TRUSTED_PROXIES": " 203.0.113.0/24, 198.51.100.7 ,2001:db8::/32", "CLIENT_IP_HEADER": "X-Client-IP"}
+	cfg, err := parseConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"}, cfg.TrustedProxies); diff != "" {
+		t.Errorf("TRUSTED_PROXIES (-want +got):\n%s", diff)
+	}
+	if cfg.ClientIPHeader != "X-Client-IP" {
+		t.Errorf("CLIENT_IP_HEADER = %q", cfg.ClientIPHeader)
+	}
+}
+
+// TestConfigDevOIDCAddr: moving dev-oidc moves the service's local
+// defaults with it, so the two still find each other.
+func TestConfigDevOIDCAddr(t *testing.T) {
+	cfg, err := parseConfig(func(k string) string { return map[string]string{"DEV_OIDC_ADDR": "127.0.0.1:3199"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{cfg.OIDCIssuerURL, cfg.AccountEventsIssuer, cfg.AccountEventsJWKS}
+	want := []string{"http://127.0.0.1:3199/", "http://127.0.0.1:3199/", "http://127.0.0.1:3199/.well-known/jwks.json"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults with DEV_OIDC_ADDR (-want +got):\n%s", diff)
 	}
 }

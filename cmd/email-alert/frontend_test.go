@@ -252,7 +252,7 @@ func TestSignInRateLimit(t *testing.T) {
 	if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" {
 		t.Fatalf("5th request for one address: %d (Retry-After %q), want 429", last.status, last.header.Get("Retry-After"))
 	}
-	mustContain(t, last, "You have asked for too many emails")
+	mustContain(t, last, "You have asked for too many emails to this address", "To protect your email address")
 	if p := s.post("/email/manage/authenticate", url.Values{"address": {"other@example.com"}}, nil); p.status != 200 {
 		t.Errorf("another address: %d, want 200", p.status)
 	}
@@ -633,6 +633,57 @@ func TestChangeAddressNeedsTheNewAddressConfirmed(t *testing.T) {
 	}
 	if p := s.post("/email/manage/address", url.Values{"address": {"nope"}}, nil); p.status != 422 {
 		t.Errorf("invalid new address: %d, want 422", p.status)
+	}
+}
+
+// TestChangeAddressOntoLinkedSubscriberIsRefused: a magic-link user cannot
+// move their emails onto an address a linked subscriber holds. Nothing is
+// sent to that address (so its owner is never asked to click a link that
+// would empty their account), and a link sent before the address was
+// linked no longer takes it.
+func TestChangeAddressOntoLinkedSubscriberIsRefused(t *testing.T) {
+	s := newSite(t)
+	s.signedIn(t)
+	s.api.mustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":1,"frequency":"weekly"}`, nil)
+	link := func(address string) {
+		if _, err := s.a.db.Exec(`UPDATE subscribers SET govuk_account_id = 'urn:test:' || address, linked_at = now() WHERE address = $1`, address); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link("bob@example.com")
+	confirmations := func(address string) int {
+		var n int
+		if err := s.a.db.Get(&n, `SELECT count(*) FROM emails WHERE lower(address) = lower($1) AND kind = 'confirm_address'`, address); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	p := s.post("/email/manage/address", url.Values{"address": {"Bob@example.com"}}, nil)
+	if p.status != http.StatusUnprocessableEntity {
+		t.Errorf("change onto a linked address: %d, want 422", p.status)
+	}
+	mustContain(t, p, "That email address is managed through GOV.UK One Login", "govuk-error-summary")
+	if n := confirmations("bob@example.com"); n != 0 {
+		t.Errorf("%d confirmation emails queued for the linked address, want none", n)
+	}
+
+	// A link sent while the address was not linked.
+	s.api.mustDo(t, "POST", "/subscriptions", `{"address":"cat@example.com","subscriber_list_id":1,"frequency":"daily"}`, nil)
+	s.post("/email/manage/address", url.Values{"address": {"cat@example.com"}}, nil)
+	kind, confirm := s.lastEmail("cat@example.com")
+	if kind != "confirm_address" {
+		t.Fatalf("email to an unlinked address: %q, want confirm_address", kind)
+	}
+	link("cat@example.com")
+	p = s.get(confirm)
+	if p.status != http.StatusUnprocessableEntity {
+		t.Errorf("confirming onto an address linked since: %d, want 422", p.status)
+	}
+	mustContain(t, p, "managed through GOV.UK One Login")
+	var held int
+	if err := s.a.db.Get(&held, `SELECT count(*) FROM subscribers WHERE address IN ('bob@example.com', 'cat@example.com') AND govuk_account_id IS NOT NULL`); err != nil || held != 2 {
+		t.Errorf("linked subscribers holding their addresses: %d (%v), want 2", held, err)
 	}
 }
 

@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer a.close()
 	g, ctx := errgroup.WithContext(ctx)
 	if command == "api" || command == "all" {
-		g.Go(func() error { return serve(ctx, "api", cfg.APIAddr, apiRouter(a)) })
+		g.Go(func() error { return serve(ctx, "api", cfg.APIAddr, apiHandler(a)) })
 		if cfg.APITokensAreDefault {
 			slog.Info("API_TOKENS is not set: the API accepts the development token",
 				"header", "Authorization: Bearer "+devAPIToken)
@@ -139,7 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		g.Go(func() error { return work(ctx, a) })
 	}
 	if command == "worker" && cfg.MetricsAddr != "" {
-		g.Go(func() error { return serve(ctx, "metrics", cfg.MetricsAddr, metricsRouter(a)) })
+		g.Go(func() error { return serve(ctx, "metrics", cfg.MetricsAddr, answerHEAD(metricsRouter(a))) })
 	}
 	return g.Wait()
 }
@@ -213,7 +213,7 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 	for _, kind := range queueKinds {
 		queues = append(queues, namespace+":"+kind)
 	}
-	m := metrics.New(asynq.NewInspectorFromRedisClient(rdb), queues)
+	m := metrics.New(asynq.NewInspectorFromRedisClient(rdb), queues, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	inbox := events.NewInbox(db, client, namespace+":events")
 	inbox.OnReceived(m.EventReceived)
 	processor := events.NewProcessor(db, store)

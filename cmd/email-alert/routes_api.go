@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+
 	"github.com/gin-gonic/gin"
 
 	"email-alert/jsonapi"
@@ -45,8 +47,8 @@ func apiRouter(a *app) *gin.Engine {
 
 	// Operations: metrics and the queues, read only
 	api.GET("/metrics", a.metrics.Handler())
-	api.GET("/admin/queues", gin.WrapH(a.queueUI))
-	api.GET("/admin/queues/*path", gin.WrapH(a.queueUI))
+	api.GET("/admin/queues", redisAvailable(a), gin.WrapH(a.queueUI))
+	api.GET("/admin/queues/*path", redisAvailable(a), gin.WrapH(a.queueUI))
 
 	// Account lifecycle events, authenticated by ACCOUNT_EVENTS_TOKEN
 	accountService := r.Group("/", jsonapi.BearerAuth([]string{a.cfg.AccountEventsToken}))
@@ -57,6 +59,9 @@ func apiRouter(a *app) *gin.Engine {
 
 	return r
 }
+
+// apiHandler is the API router, answering HEAD for every GET route.
+func apiHandler(a *app) http.Handler { return answerHEAD(apiRouter(a)) }
 
 // metricsRouter serves /metrics alone, for a worker run on its own
 // (METRICS_ADDR), behind the API bearer token.

@@ -13,9 +13,7 @@ import (
 // protection first (see frontendHandler).
 func frontendRouter(a *app) *gin.Engine {
 	r := gin.New()
-	// Behind no proxy we trust: the client is the connection's peer, and
-	// X-Forwarded-For cannot be used to dodge the per-client rate limit.
-	_ = r.SetTrustedProxies(nil)
+	trustProxies(r, a.cfg)
 	p := a.pages
 	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders, gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }), withDeadline)
 	r.Use(p.ReadForm)
@@ -26,7 +24,6 @@ func frontendRouter(a *app) *gin.Engine {
 	r.GET("/healthcheck/live", live)
 	r.GET("/healthcheck/ready", a.ready)
 	r.GET("/assets/*path", a.assets.Handler())
-	r.HEAD("/assets/*path", a.assets.Handler())
 
 	// Sign in by magic link
 	r.GET("/email/manage/authenticate", p.AuthenticateForm)
@@ -63,12 +60,25 @@ func frontendRouter(a *app) *gin.Engine {
 	return r
 }
 
-// frontendHandler is the frontend router behind cross-origin protection:
-// a POST from another site (by Origin or Sec-Fetch-Site) gets 403. The
-// back-channel logout is exempt: One Login calls it server to server, and
-// it is authenticated by its signed token instead.
+// trustProxies makes c.ClientIP, which the per-client rate limits count,
+// the connection's peer, unless the peer is in TRUSTED_PROXIES (GOV.UK's
+// CDN, the load balancers): then it is the address in CLIENT_IP_HEADER.
+// Behind the CDN many people share one peer, and without this one busy
+// client would use up everyone's budget; from anyone else the header is
+// ignored, so it cannot be used to dodge the limit. A value that is not an
+// IP address counts as the peer; a list (or the header repeated) counts
+// its rightmost address that is not itself a trusted proxy, as gin reads
+// X-Forwarded-For.
+func trustProxies(r *gin.Engine, cfg *config) {
+	r.ForwardedByClientIP = true
+	r.RemoteIPHeaders = []string{cfg.ClientIPHeader}
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		panic("TRUSTED_PROXIES, checked by parseConfig: " + err.Error())
+	}
+}
+
+// frontendHandler is the frontend router behind cross-origin protection
+// (see crossOriginProtection), answering HEAD for every GET route.
 func frontendHandler(a *app) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	cop.AddInsecureBypassPattern("POST /sign-in/backchannel-logout")
-	return cop.Handler(frontendRouter(a))
+	return answerHEAD(crossOriginProtection(a, frontendRouter(a)))
 }

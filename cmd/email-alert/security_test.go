@@ -245,6 +245,12 @@ func TestSecurityAddressRequestsLookAlike(t *testing.T) {
 			return answer{w.Code, w.Header(), w.Body.String()}
 		}
 	}
+	// An address change onto a linked subscriber's address is refused,
+	// saying it is managed through GOV.UK One Login (DESIGN.md), so there
+	// only the known and unknown addresses must look alike. The asker is
+	// signed in and rate limited; TestChangeAddressOntoLinkedSubscriberIsRefused
+	// checks the refusal.
+	linkedRefused := map[string]bool{"address change": true}
 	for _, tc := range []struct {
 		name string
 		ask  func(address string) answer
@@ -260,6 +266,9 @@ func TestSecurityAddressRequestsLookAlike(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addresses := []string{known, linked, unknown}
+			if linkedRefused[tc.name] {
+				addresses = []string{known, unknown}
+			}
 			first := map[string]answer{}
 			for _, a := range addresses { // warm up, and keep the answers
 				first[a] = tc.ask(a)
