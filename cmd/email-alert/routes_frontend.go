@@ -27,6 +27,8 @@ func frontendRouter(a *app) *gin.Engine {
 	r.GET("/healthcheck/ready", a.ready)
 	r.GET("/assets/*path", a.assets.Handler())
 	r.HEAD("/assets/*path", a.assets.Handler())
+	r.GET("/favicon.ico", a.assets.Favicon)
+	r.HEAD("/favicon.ico", a.assets.Favicon)
 
 	// Sign in by magic link
 	r.GET("/email/manage/authenticate", p.AuthenticateForm)
@@ -56,6 +58,10 @@ func frontendRouter(a *app) *gin.Engine {
 	r.GET("/email/subscriptions/verify", p.VerifyForm)
 	r.POST("/email/subscriptions/verify", p.Verify)
 	r.GET("/email/subscriptions/authenticate", p.ConfirmSubscription)
+	// ... or, from the address step, with GOV.UK One Login: no email to confirm
+	r.POST("/email/subscriptions/verify/account", p.VerifyAccount)
+	r.GET("/email/subscriptions/account/confirm", p.AccountConfirmForm)
+	r.POST("/email/subscriptions/account", p.AccountSubscribe)
 
 	if a.cfg.Local && a.cfg.EmailDelivery == "log" {
 		r.GET("/dev/outbox", p.DevOutbox)
