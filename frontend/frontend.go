@@ -156,20 +156,34 @@ func (p *Pages) errorPage(c *gin.Context, status int) {
 }
 
 // contentSecurityPolicy allows nothing inline and nothing from elsewhere:
-// scripts, styles, fonts and images come from /assets/, forms post here,
-// and no site may frame the pages.
+// scripts, styles, fonts and images come from /assets/, forms post here
+// (and to the origins SecurityHeaders is given), and no site may frame the
+// pages.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'%s; frame-ancestors 'none'"
 
-// SecurityHeaders sets the headers every page carries. Pages that hold a
-// token in their URL tighten Referrer-Policy to no-referrer themselves.
-func SecurityHeaders(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+// SecurityHeaders returns the middleware that sets the headers every page
+// carries. formOrigins are the other origins a form may lead to: browsers
+// apply form-action to the redirects that follow a post too, and "Sign in
+// with GOV.UK One Login instead" posts here to be redirected to One Login.
+// Pages that hold a token in their URL tighten Referrer-Policy to
+// no-referrer themselves.
+func SecurityHeaders(formOrigins ...string) gin.HandlerFunc {
+	extra := ""
+	for _, origin := range formOrigins {
+		if origin != "" {
+			extra += " " + origin
+		}
+	}
+	policy := fmt.Sprintf(contentSecurityPolicy, extra)
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("Content-Security-Policy", policy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	}
 }
 
 // NotFound is the page for unknown paths and for anything that is not the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
 
@@ -17,7 +18,7 @@ func frontendRouter(a *app) *gin.Engine {
 	// X-Forwarded-For cannot be used to dodge the per-client rate limit.
 	_ = r.SetTrustedProxies(nil)
 	p := a.pages
-	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders, gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }), withDeadline)
+	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders(origin(a.cfg.OIDCIssuerURL)), gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }), withDeadline)
 	r.Use(p.ReadForm)
 	r.NoRoute(p.NotFound)
 	r.HandleMethodNotAllowed = true
@@ -67,6 +68,16 @@ func frontendRouter(a *app) *gin.Engine {
 		r.GET("/dev/outbox", p.DevOutbox)
 	}
 	return r
+}
+
+// origin is the scheme and host of an http(s) URL (checked by
+// parseConfig): One Login's origin, where a form may lead.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // frontendHandler is the frontend router behind cross-origin protection:

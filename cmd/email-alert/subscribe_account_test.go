@@ -14,6 +14,10 @@ func (s *accountSite) subscribeWithOneLogin(topic, frequency, email string, veri
 	s.t.Helper()
 	p := s.get("/email/subscriptions/verify?" + url.Values{"topic_id": {topic}, "frequency": {frequency}}.Encode())
 	mustContain(s.t, p, `action="/email/subscriptions/verify/account"`, "Sign in with GOV.UK One Login instead")
+	// Browsers apply form-action to the redirect that follows the post.
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+strings.TrimSuffix(s.issuer, "/")+";") {
+		s.t.Errorf("the address step's Content-Security-Policy %q does not let its form lead to One Login", csp)
+	}
 	p = s.post("/email/subscriptions/verify/account", url.Values{"topic_id": {topic}, "frequency": {frequency}}, nil)
 	return s.authorize(p, email, verified)
 }
