@@ -234,7 +234,8 @@ func sessionToken(c *gin.Context) string {
 func (p *Pages) signedIn(c *gin.Context) bool {
 	varyOnSession(c)
 	if set, ok := c.Get(signedInKey); ok {
-		return set.(bool)
+		signedIn, _ := set.(bool)
+		return signedIn
 	}
 	_, ok, err := p.session(c)
 	if err != nil {
@@ -271,8 +272,9 @@ func (p *Pages) setSession(c *gin.Context, token string) {
 // would send a signed-in person to sign in again.
 func (p *Pages) session(c *gin.Context) (linking.Session, bool, error) {
 	if v, ok := c.Get(sessionKey); ok {
-		found := v.(sessionLookup)
-		return found.session, found.ok, nil
+		if found, ok := v.(sessionLookup); ok {
+			return found.session, found.ok, nil
+		}
 	}
 	token := sessionToken(c)
 	if token == "" {
