@@ -14,8 +14,15 @@ const signInCookie = "email_alert_sign_in"
 // StartAccountSignIn handles GET /email/manage/authenticate/account
 // ?redirect_path=&mfa=: it sends the browser to One Login.
 func (p *Pages) StartAccountSignIn(c *gin.Context) {
+	p.startSignIn(c, c.Query("redirect_path"), c.Query("mfa") != "false")
+}
+
+// startSignIn sends the browser to One Login, which returns it to
+// redirectPath once signed in (/email/manage when that is not a path on
+// this site).
+func (p *Pages) startSignIn(c *gin.Context, redirectPath string, mfa bool) {
 	personal(c)
-	authURL, browser, err := p.linking.StartSignIn(c.Request.Context(), c.Query("redirect_path"), c.Query("mfa") != "false")
+	authURL, browser, err := p.linking.StartSignIn(c.Request.Context(), redirectPath, mfa)
 	if err != nil {
 		p.signInProblem(c, err)
 		return
@@ -24,7 +31,11 @@ func (p *Pages) StartAccountSignIn(c *gin.Context) {
 		Name: signInCookie, Value: browser, Path: "/sign-in", MaxAge: 15 * 60,
 		HttpOnly: true, Secure: p.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
 	})
-	c.Redirect(http.StatusFound, authURL)
+	status := http.StatusFound
+	if c.Request.Method == http.MethodPost {
+		status = http.StatusSeeOther // the provider is asked with GET
+	}
+	c.Redirect(status, authURL)
 }
 
 // SignInCallback handles GET /sign-in/callback: One Login sends the browser
@@ -71,13 +82,11 @@ func (p *Pages) SignOut(c *gin.Context) {
 }
 
 // SignedOut handles GET /signed-out, where One Login returns the browser
-// with the sign-out state in the URL: kept from any Referer.
+// with the sign-out state in the URL: kept from any Referer. It offers the
+// next steps: sign in again, or GOV.UK's home page.
 func (p *Pages) SignedOut(c *gin.Context) {
 	c.Header("Referrer-Policy", "no-referrer")
-	p.render(c, http.StatusOK, "error", map[string]any{
-		"Heading": "You have signed out",
-		"Message": "You have signed out of your GOV.UK email subscriptions.",
-	})
+	p.render(c, http.StatusOK, "signed_out", map[string]any{})
 }
 
 // BackchannelLogout handles POST /sign-in/backchannel-logout: One Login

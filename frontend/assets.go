@@ -28,6 +28,9 @@ const (
 	initJS             = "init.js"
 	govukJS            = "govuk-frontend/govuk-frontend.min.js"
 	govukJSPlaceholder = "__GOVUK_FRONTEND_JS__"
+	// favicon is the icon served at /favicon.ico, where browsers look for
+	// one whatever the page says (as a fixed URL under /assets/).
+	favicon = "images/favicon.ico"
 
 	cacheImmutable = "public, max-age=31536000, immutable"
 	cacheDay       = "public, max-age=86400"
@@ -115,6 +118,9 @@ func NewAssets(fsys fs.FS) (*Assets, error) {
 			}
 		}
 	}
+	if a.files[favicon] == nil {
+		return nil, fmt.Errorf("assets: no %s%s", govukAssetsDir, favicon)
+	}
 	return a, nil
 }
 
@@ -183,9 +189,22 @@ func (a *Assets) Handler() gin.HandlerFunc {
 			c.String(http.StatusNotFound, "404 page not found\n")
 			return
 		}
-		h.Set("Content-Type", f.contentType)
-		h.Set("Cache-Control", f.cacheControl)
-		h.Set("ETag", f.etag)
-		http.ServeContent(c.Writer, c.Request, name, time.Time{}, bytes.NewReader(f.body))
+		f.serve(c, name)
 	}
+}
+
+// Favicon serves GET and HEAD /favicon.ico: GOV.UK Frontend's icon, cached
+// for a day.
+func (a *Assets) Favicon(c *gin.Context) {
+	c.Header("X-Content-Type-Options", "nosniff")
+	a.files[favicon].serve(c, favicon)
+}
+
+// serve writes f, answering If-None-Match with 304 by its ETag.
+func (f *asset) serve(c *gin.Context, name string) {
+	h := c.Writer.Header()
+	h.Set("Content-Type", f.contentType)
+	h.Set("Cache-Control", f.cacheControl)
+	h.Set("ETag", f.etag)
+	http.ServeContent(c.Writer, c.Request, name, time.Time{}, bytes.NewReader(f.body))
 }

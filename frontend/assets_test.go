@@ -204,3 +204,29 @@ func TestAssetsInitWithoutGOVUKJS(t *testing.T) {
 		t.Error("NewAssets: no error for init.js without govuk-frontend.min.js")
 	}
 }
+
+// TestAssetsFavicon: /favicon.ico, which browsers ask for whatever the
+// page links, is GOV.UK Frontend's icon.
+func TestAssetsFavicon(t *testing.T) {
+	a, h := newTestAssets(t)
+	r := h.(*gin.Engine)
+	r.GET("/favicon.ico", a.Favicon)
+	r.HEAD("/favicon.ico", a.Favicon)
+	want, err := os.ReadFile("../templates/assets/govuk-frontend/assets/images/favicon.ico")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := serveAsset(h, http.MethodGet, "/favicon.ico", nil)
+	if w.Code != http.StatusOK || w.Body.String() != string(want) {
+		t.Fatalf("GET /favicon.ico: %d, %d bytes, want the %d of GOV.UK Frontend's favicon", w.Code, w.Body.Len(), len(want))
+	}
+	if ct, cc := w.Header().Get("Content-Type"), w.Header().Get("Cache-Control"); ct != "image/x-icon" || cc != "public, max-age=86400" {
+		t.Errorf("GET /favicon.ico: Content-Type %q, Cache-Control %q", ct, cc)
+	}
+	if w := serveAsset(h, http.MethodHead, "/favicon.ico", nil); w.Code != http.StatusOK {
+		t.Errorf("HEAD /favicon.ico: %d", w.Code)
+	}
+	if w := serveAsset(h, http.MethodGet, "/favicon.ico", map[string]string{"If-None-Match": w.Header().Get("ETag")}); w.Code != http.StatusNotModified {
+		t.Errorf("GET /favicon.ico with its ETag: %d, want 304", w.Code)
+	}
+}

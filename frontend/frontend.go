@@ -30,10 +30,22 @@ const SessionCookie = "email_alert_session"
 // The GOV.UK Account headers, by which GOV.UK's CDN carries the session
 // instead of the cookie.
 const (
-	headerSession       = "GOVUK-Account-Session"
-	headerSessionExists = "GOVUK-Account-Session-Exists"
-	headerEndSession    = "GOVUK-Account-End-Session"
+	headerSession    = "GOVUK-Account-Session"
+	headerEndSession = "GOVUK-Account-End-Session"
 )
+
+// Keys of what a request learns about its session, kept in the gin context
+// so that a page looks its session up once.
+const (
+	sessionKey  = "frontend.session"   // a sessionLookup
+	signedInKey = "frontend.signed-in" // a bool: the handler set or ended the session
+)
+
+// sessionLookup is the outcome of looking the request's session up.
+type sessionLookup struct {
+	session linking.Session
+	ok      bool
+}
 
 // Config is what the pages need besides the domain services.
 type Config struct {
@@ -44,6 +56,9 @@ type Config struct {
 	// SignInFloor is the least time a sign-in request takes to answer,
 	// so known, linked and unknown addresses cannot be told apart by timing.
 	SignInFloor time.Duration
+	// AccountURL is the GOV.UK One Login account page, where account users
+	// change their email (ONE_LOGIN_ACCOUNT_URL).
+	AccountURL string
 }
 
 // Pages serves the HTML pages.
@@ -90,9 +105,11 @@ func New(cfg Config, db *sqlx.DB, l *linking.Service, subs *subscribers.Store, p
 // render writes the page name with status. Rendering goes to a buffer
 // first, so a template error becomes a clean 500 rather than half a page.
 // Every page learns whether someone is signed in (for the header's
-// sign-out link) as .SignedIn.
+// sign-out link) as .SignedIn, and the One Login account page as
+// .AccountURL.
 func (p *Pages) render(c *gin.Context, status int, name string, data map[string]any) {
-	data["SignedIn"] = signedIn(c)
+	data["SignedIn"] = p.signedIn(c)
+	data["AccountURL"] = p.cfg.AccountURL
 	view, ok := p.views[name]
 	if !ok {
 		p.fail(c, fmt.Errorf("no page template %q", name))
@@ -139,20 +156,34 @@ func (p *Pages) errorPage(c *gin.Context, status int) {
 }
 
 // contentSecurityPolicy allows nothing inline and nothing from elsewhere:
-// scripts, styles, fonts and images come from /assets/, forms post here,
-// and no site may frame the pages.
+// scripts, styles, fonts and images come from /assets/, forms post here
+// (and to the origins SecurityHeaders is given), and no site may frame the
+// pages.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'%s; frame-ancestors 'none'"
 
-// SecurityHeaders sets the headers every page carries. Pages that hold a
-// token in their URL tighten Referrer-Policy to no-referrer themselves.
-func SecurityHeaders(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+// SecurityHeaders returns the middleware that sets the headers every page
+// carries. formOrigins are the other origins a form may lead to: browsers
+// apply form-action to the redirects that follow a post too, and "Sign in
+// with GOV.UK One Login instead" posts here to be redirected to One Login.
+// Pages that hold a token in their URL tighten Referrer-Policy to
+// no-referrer themselves.
+func SecurityHeaders(formOrigins ...string) gin.HandlerFunc {
+	extra := ""
+	for _, origin := range formOrigins {
+		if origin != "" {
+			extra += " " + origin
+		}
+	}
+	policy := fmt.Sprintf(contentSecurityPolicy, extra)
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("Content-Security-Policy", policy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	}
 }
 
 // NotFound is the page for unknown paths and for anything that is not the
@@ -176,7 +207,19 @@ func (p *Pages) Forbidden(c *gin.Context) {
 // and varying with the session header where a CDN carries it.
 func personal(c *gin.Context) {
 	c.Header("Cache-Control", "private, no-store")
-	c.Header("Vary", headerSession)
+	varyOnSession(c)
+}
+
+// varyOnSession says that the response depends on the session header: every
+// page does, by its header's sign-out link.
+func varyOnSession(c *gin.Context) {
+	h := c.Writer.Header()
+	for _, v := range h.Values("Vary") {
+		if strings.Contains(v, headerSession) {
+			return
+		}
+	}
+	h.Add("Vary", headerSession)
 }
 
 // sessionToken returns the session token the request carries: in the
@@ -191,17 +234,32 @@ func sessionToken(c *gin.Context) string {
 	return token
 }
 
-// signedIn reports whether the request seems to come from someone signed
-// in, without looking the session up: behind GOV.UK's CDN the
-// GOVUK-Account-Session-Exists header says so, else a session cookie or
-// header is present. It is for page furniture only, never for access.
-func signedIn(c *gin.Context) bool {
-	return c.GetHeader(headerSessionExists) == "1" || sessionToken(c) != ""
+// signedIn reports whether the request has a session that is valid now,
+// for the header's sign-out link: a cookie or header alone is not enough,
+// since the session it names may have ended (signed out elsewhere, by a
+// back-channel logout, expired). A dead one is cleared, so the browser
+// stops sending it. A lookup that fails shows the page as signed out.
+func (p *Pages) signedIn(c *gin.Context) bool {
+	varyOnSession(c)
+	if set, ok := c.Get(signedInKey); ok {
+		signedIn, _ := set.(bool)
+		return signedIn
+	}
+	_, ok, err := p.session(c)
+	if err != nil {
+		slog.WarnContext(c.Request.Context(), "session lookup for the header", "error", err)
+		return false
+	}
+	if !ok && sessionToken(c) != "" {
+		p.setSession(c, "")
+	}
+	return ok
 }
 
 // setSession sets the session, as a cookie and in the GOV.UK Account
 // header; an empty token ends it.
 func (p *Pages) setSession(c *gin.Context, token string) {
+	c.Set(signedInKey, token != "")
 	maxAge := int(linking.SessionTTL.Seconds())
 	if token == "" {
 		maxAge = -1
@@ -216,11 +274,16 @@ func (p *Pages) setSession(c *gin.Context, token string) {
 	})
 }
 
-// session returns the signed-in person's session, if any.
-// A lookup that failed (PostgreSQL down) is an error, for the caller to
-// answer with p.fail, rather than "not signed in", which would send a
-// signed-in person to sign in again.
+// session returns the signed-in person's session, if any, looking it up
+// once per request. A lookup that failed (PostgreSQL down) is an error, for
+// the caller to answer with p.fail, rather than "not signed in", which
+// would send a signed-in person to sign in again.
 func (p *Pages) session(c *gin.Context) (linking.Session, bool, error) {
+	if v, ok := c.Get(sessionKey); ok {
+		if found, ok := v.(sessionLookup); ok {
+			return found.session, found.ok, nil
+		}
+	}
 	token := sessionToken(c)
 	if token == "" {
 		return linking.Session{}, false, nil
@@ -228,10 +291,12 @@ func (p *Pages) session(c *gin.Context) (linking.Session, bool, error) {
 	s, err := p.linking.Session(c.Request.Context(), token)
 	switch {
 	case errors.Is(err, linking.ErrNoSession):
+		c.Set(sessionKey, sessionLookup{})
 		return linking.Session{}, false, nil
 	case err != nil:
 		return linking.Session{}, false, fmt.Errorf("session lookup: %w", err)
 	}
+	c.Set(sessionKey, sessionLookup{session: s, ok: true})
 	return s, true, nil
 }
 

@@ -42,12 +42,11 @@ func (p *Pages) requireSession(c *gin.Context) (linking.Session, bool) {
 		return linking.Session{}, false
 	}
 	if !ok {
-		c.Redirect(http.StatusFound, "/email/manage/authenticate")
+		signInFirst(c)
 		return linking.Session{}, false
 	}
 	if !s.HasSubscriber() || s.Subscriber.Address == nil {
-		p.render(c, http.StatusForbidden, "error", map[string]any{
-			"Heading": "You need to confirm your email address",
+		p.render(c, http.StatusForbidden, "unverified", map[string]any{
 			"Message": "Confirm your email address in your GOV.UK One Login, then sign in again to manage your subscriptions.",
 		})
 		return linking.Session{}, false
@@ -125,6 +124,16 @@ var frequencyOptions = []frequencyOption{
 	{string(subscribers.Immediately), "Every time there’s an update"},
 	{string(subscribers.Daily), "Once a day"},
 	{string(subscribers.Weekly), "Once a week"},
+}
+
+// frequencyLabel is how the frequency question names f.
+func frequencyLabel(f subscribers.Frequency) string {
+	for _, o := range frequencyOptions {
+		if o.Value == string(f) {
+			return o.Label
+		}
+	}
+	return string(f)
 }
 
 func frequencyPage(title, selected, errorMessage, action string, hidden map[string]string, button, back string) map[string]any {

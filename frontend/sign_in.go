@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -15,37 +16,79 @@ import (
 	"email-alert/subscribers"
 )
 
-// AuthenticateForm handles GET /email/manage/authenticate.
+// homePath is where a sign-in lands when it was not on the way elsewhere.
+const homePath = "/email/manage"
+
+// AuthenticateForm handles GET /email/manage/authenticate?redirect_path=:
+// sign in by email or with GOV.UK One Login, either way returning to
+// redirect_path (a path on this site) afterwards.
 func (p *Pages) AuthenticateForm(c *gin.Context) {
-	p.render(c, http.StatusOK, "authenticate", map[string]any{})
+	p.render(c, http.StatusOK, "authenticate", signInPage(returnPath(c.Query("redirect_path"))))
+}
+
+// signInPage is the data of the sign-in page for a sign-in that returns to
+// redirectPath ("" for homePath).
+func signInPage(redirectPath string) map[string]any {
+	account := "/email/manage/authenticate/account"
+	if redirectPath != "" {
+		account += "?" + url.Values{"redirect_path": {redirectPath}}.Encode()
+	}
+	return map[string]any{"RedirectPath": redirectPath, "AccountSignIn": account}
 }
 
 // Authenticate handles POST /email/manage/authenticate: whatever the
 // address, the answer is "check your email", after the same minimum time.
 func (p *Pages) Authenticate(c *gin.Context) {
 	start := time.Now()
+	redirectPath := returnPath(c.PostForm("redirect_path"))
 	raw := c.PostForm("address")
 	address, ok := subscribers.NormalizeAddress(raw)
 	if !ok {
-		message := addressProblem(raw)
-		p.render(c, http.StatusUnprocessableEntity, "authenticate", map[string]any{"Address": raw, "Error": message, "ErrorField": "address"})
+		data := signInPage(redirectPath)
+		data["Address"], data["Error"], data["ErrorField"] = raw, addressProblem(raw), "address"
+		p.render(c, http.StatusUnprocessableEntity, "authenticate", data)
 		return
 	}
 	if !p.allow(c, address) {
 		return
 	}
-	if err := p.linking.RequestManageLink(c.Request.Context(), address); err != nil {
+	if err := p.linking.RequestManageLink(c.Request.Context(), address, redirectPath); err != nil {
 		p.fail(c, err)
 		return
 	}
 	time.Sleep(time.Until(start.Add(p.cfg.SignInFloor)))
+	again := "/email/manage/authenticate"
+	if redirectPath != "" {
+		again += "?" + url.Values{"redirect_path": {redirectPath}}.Encode()
+	}
 	p.render(c, http.StatusOK, "check_email", map[string]any{
 		"Address": address, "Purpose": "with a link to manage your subscriptions",
-		"Again": "/email/manage/authenticate",
+		"Again": again,
 	})
 }
 
-// ProcessSignIn handles GET /email/manage/authenticate/process?token=.
+// returnPath is raw when it is a path on this site other than homePath,
+// else "": where a sign-in should return the person.
+func returnPath(raw string) string {
+	if raw == homePath || linking.CheckDestination(raw) != nil {
+		return ""
+	}
+	return raw
+}
+
+// signInFirst sends someone who is not signed in to the sign-in page,
+// which returns them to the page they asked for.
+func signInFirst(c *gin.Context) {
+	target := "/email/manage/authenticate"
+	if back := returnPath(c.Request.URL.RequestURI()); back != "" {
+		target += "?" + url.Values{"redirect_path": {back}}.Encode()
+	}
+	c.Redirect(http.StatusFound, target)
+}
+
+// ProcessSignIn handles GET /email/manage/authenticate/process?token=
+// &redirect_path=: the link in the sign-in email, which opens a session
+// and returns the person to redirect_path when it is a path on this site.
 func (p *Pages) ProcessSignIn(c *gin.Context) {
 	c.Header("Referrer-Policy", "no-referrer")
 	personal(c)
@@ -62,7 +105,11 @@ func (p *Pages) ProcessSignIn(c *gin.Context) {
 		return
 	}
 	p.renewSession(c, session)
-	c.Redirect(http.StatusSeeOther, "/email/manage")
+	next := homePath
+	if back := returnPath(c.Query("redirect_path")); back != "" {
+		next = back
+	}
+	c.Redirect(http.StatusSeeOther, next)
 }
 
 // allow applies the per-client and per-address limits on requests that

@@ -125,7 +125,7 @@ func (p *Pages) NewSubscription(c *gin.Context) {
 
 // ChooseFrequency handles POST /email/subscriptions/new: someone signed in
 // with a linked One Login account subscribes at once; anyone else goes on
-// to give their address and confirm it.
+// to give their address and confirm it, or to sign in with One Login.
 func (p *Pages) ChooseFrequency(c *gin.Context) {
 	list, ok := p.list(c, c.PostForm("topic_id"))
 	if !ok {
@@ -133,8 +133,7 @@ func (p *Pages) ChooseFrequency(c *gin.Context) {
 	}
 	f, ok := subscribers.ParseFrequency(c.PostForm("frequency"))
 	if !ok {
-		p.render(c, http.StatusUnprocessableEntity, "frequency", frequencyPage(list.Title, "", "Select how often you want to get emails",
-			"/email/subscriptions/new", map[string]string{"topic_id": list.Slug}, "Continue", "https://www.gov.uk"+deref(list.URL)))
+		p.frequencyQuestion(c, list)
 		return
 	}
 	s, signedIn, err := p.session(c)
@@ -142,12 +141,94 @@ func (p *Pages) ChooseFrequency(c *gin.Context) {
 		p.fail(c, err)
 		return
 	}
-	if !signedIn || s.Method != linking.MethodAccount || !s.HasSubscriber() || s.Subscriber.Address == nil {
-		c.Redirect(http.StatusSeeOther, "/email/subscriptions/verify?"+url.Values{
-			"topic_id": {list.Slug}, "frequency": {string(f)}}.Encode())
+	if !signedIn || !linkedAccount(s) {
+		c.Redirect(http.StatusSeeOther, "/email/subscriptions/verify?"+journeyQuery(list, f))
 		return
 	}
-	_, created, err := p.subs.Subscribe(c.Request.Context(), subscribers.SubscribeRequest{
+	p.subscribeNow(c, s, list, f)
+}
+
+// VerifyAccount handles POST /email/subscriptions/verify/account: "Sign in
+// with GOV.UK One Login instead" on the address step. One Login returns the
+// person to the page that confirms the subscription.
+func (p *Pages) VerifyAccount(c *gin.Context) {
+	list, f, ok := p.topic(c, c.PostForm("topic_id"), c.PostForm("frequency"))
+	if !ok {
+		return
+	}
+	p.startSignIn(c, accountConfirmPath(list, f), true)
+}
+
+// AccountConfirmForm handles GET /email/subscriptions/account/confirm
+// ?topic_id=&frequency=, where One Login returns the person: the list and
+// frequency, with a button that subscribes. Without an account session it
+// sends the person to sign in with One Login, and back here.
+func (p *Pages) AccountConfirmForm(c *gin.Context) {
+	list, f, ok := p.topic(c, c.Query("topic_id"), c.Query("frequency"))
+	if !ok {
+		return
+	}
+	s, ok := p.accountSession(c, list, f)
+	if !ok {
+		return
+	}
+	p.render(c, http.StatusOK, "account_confirm", map[string]any{
+		"Title": list.Title, "TopicID": list.Slug, "Frequency": string(f), "FrequencyLabel": frequencyLabel(f),
+		"Address": *s.Subscriber.Address,
+	})
+}
+
+// AccountSubscribe handles POST /email/subscriptions/account: the linked
+// subscriber signed in with One Login subscribes at once. Its address is
+// the account's verified email, so no confirmation email is needed.
+func (p *Pages) AccountSubscribe(c *gin.Context) {
+	list, f, ok := p.topic(c, c.PostForm("topic_id"), c.PostForm("frequency"))
+	if !ok {
+		return
+	}
+	s, ok := p.accountSession(c, list, f)
+	if !ok {
+		return
+	}
+	p.subscribeNow(c, s, list, f)
+}
+
+// accountSession returns the session of someone signed in with a linked One
+// Login account, for the account subscription journey. Anyone else is sent
+// to sign in with One Login and back to the confirmation page; an account
+// whose email is not verified is told to confirm it first.
+func (p *Pages) accountSession(c *gin.Context, list subscribers.List, f subscribers.Frequency) (linking.Session, bool) {
+	personal(c)
+	s, ok, err := p.session(c)
+	if err != nil {
+		p.fail(c, err)
+		return linking.Session{}, false
+	}
+	if !ok || s.Method != linking.MethodAccount {
+		c.Redirect(http.StatusSeeOther, "/email/manage/authenticate/account?"+url.Values{
+			"redirect_path": {accountConfirmPath(list, f)}}.Encode())
+		return linking.Session{}, false
+	}
+	if !linkedAccount(s) {
+		p.render(c, http.StatusForbidden, "unverified", map[string]any{
+			"Message": "Confirm your email address in your GOV.UK One Login, then sign in again to subscribe to " + list.Title + ".",
+		})
+		return linking.Session{}, false
+	}
+	return s, true
+}
+
+// linkedAccount reports whether s is a One Login session linked to a
+// subscriber, which happens only for a verified email.
+func linkedAccount(s linking.Session) bool {
+	return s.Method == linking.MethodAccount && s.HasSubscriber() && s.Subscriber.Address != nil
+}
+
+// subscribeNow subscribes the signed-in subscriber of s to list and shows
+// the manage page with a banner: subscribed, already subscribed, or (when
+// it had another frequency) its frequency changed.
+func (p *Pages) subscribeNow(c *gin.Context, s linking.Session, list subscribers.List, f subscribers.Frequency) {
+	sub, created, err := p.subs.Subscribe(c.Request.Context(), subscribers.SubscribeRequest{
 		Address: *s.Subscriber.Address, ListID: list.ID, Frequency: f, Cause: s.Cause(),
 	})
 	if err != nil {
@@ -155,10 +236,30 @@ func (p *Pages) ChooseFrequency(c *gin.Context) {
 		return
 	}
 	notice := noticeSubscribed
-	if !created {
+	switch {
+	case !created:
 		notice = noticeAlready
+	case sub.Source == subscribers.SourceFrequencyChanged:
+		notice = noticeFrequency
 	}
 	c.Redirect(http.StatusSeeOther, manageWithNotice(notice, list.Slug))
+}
+
+// accountConfirmPath is the page One Login returns to in the account
+// subscription journey.
+func accountConfirmPath(list subscribers.List, f subscribers.Frequency) string {
+	return "/email/subscriptions/account/confirm?" + journeyQuery(list, f)
+}
+
+func journeyQuery(list subscribers.List, f subscribers.Frequency) string {
+	return url.Values{"topic_id": {list.Slug}, "frequency": {string(f)}}.Encode()
+}
+
+// frequencyQuestion shows the first step again, asking how often: the
+// answer to a frequency that is missing or not one of the choices.
+func (p *Pages) frequencyQuestion(c *gin.Context, list subscribers.List) {
+	p.render(c, http.StatusUnprocessableEntity, "frequency", frequencyPage(list.Title, "", "Select how often you want to get emails",
+		"/email/subscriptions/new", map[string]string{"topic_id": list.Slug}, "Continue", "https://www.gov.uk"+deref(list.URL)))
 }
 
 func deref(s *string) string {
@@ -168,16 +269,20 @@ func deref(s *string) string {
 	return *s
 }
 
-// topic looks up the list and frequency a subscription journey is about,
-// answering 404 for an unknown list or frequency.
+// topic looks up the list and frequency a step of the subscription journey
+// is about, checked again at every step: an unknown list is a 404, a
+// frequency that is not one of the choices goes back to the question.
 func (p *Pages) topic(c *gin.Context, topicID, frequency string) (subscribers.List, subscribers.Frequency, bool) {
-	f, ok := subscribers.ParseFrequency(frequency)
+	list, ok := p.list(c, topicID)
 	if !ok {
-		p.NotFound(c)
 		return subscribers.List{}, "", false
 	}
-	list, ok := p.list(c, topicID)
-	return list, f, ok
+	f, ok := subscribers.ParseFrequency(frequency)
+	if !ok {
+		p.frequencyQuestion(c, list)
+		return subscribers.List{}, "", false
+	}
+	return list, f, true
 }
 
 // list looks up the list a journey is about by slug, answering 404 for an

@@ -224,7 +224,7 @@ func TestRequestManageLink(t *testing.T) {
 	f.link(t, bob.ID, "urn:fdc:gov.uk:2022:bob")
 
 	for _, address := range []string{"ann@example.com", "bob@example.com", "nobody@example.com"} {
-		if err := f.service.RequestManageLink(ctx, address); err != nil {
+		if err := f.service.RequestManageLink(ctx, address, ""); err != nil {
 			t.Fatalf("%s: %v", address, err)
 		}
 	}
@@ -238,6 +238,43 @@ func TestRequestManageLink(t *testing.T) {
 	}
 	if got[1].Kind != mail.KindUseOneLogin || got[1].Address != "bob@example.com" || strings.Contains(got[1].Body, "token=") {
 		t.Errorf("bob's email %+v, want the One Login email without a token", got[1])
+	}
+	for _, e := range got {
+		if strings.Contains(e.Body, "redirect_path") {
+			t.Errorf("%s's email without a redirect path has one: %s", e.Address, e.Body)
+		}
+	}
+}
+
+// TestRequestManageLinkReturnsToRedirectPath: both kinds of link return the
+// person where they were going, but only to a path on this site.
+func TestRequestManageLinkReturnsToRedirectPath(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	f.subscriber(t, "ann@example.com")
+	bob := f.subscriber(t, "bob@example.com")
+	f.link(t, bob.ID, "urn:fdc:gov.uk:2022:bob")
+	const back = "/email/manage/frequency/5b7f?x=1"
+	for _, address := range []string{"ann@example.com", "bob@example.com"} {
+		if err := f.service.RequestManageLink(ctx, address, back); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := f.emails(t)
+	want := []string{
+		"https://www.gov.uk/email/manage/authenticate/process?",
+		"https://www.gov.uk/email/manage/authenticate/account?",
+	}
+	for i, e := range got {
+		if !strings.Contains(e.Body, want[i]) || !strings.Contains(e.Body, "redirect_path="+url.QueryEscape(back)) {
+			t.Errorf("%s's email does not return to %s:\n%s", e.Address, back, e.Body)
+		}
+	}
+	if err := f.service.RequestManageLink(ctx, "ann@example.com", "//evil.example/"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.emails(t); strings.Contains(got[len(got)-1].Body, "evil") {
+		t.Errorf("an off-site redirect path reached the email:\n%s", got[len(got)-1].Body)
 	}
 }
 

@@ -32,7 +32,7 @@ func (s *Service) RequestSignIn(ctx context.Context, address, destination string
 		if subscriber.Linked() {
 			return ErrLinked
 		}
-		return s.sendSignIn(ctx, tx, subscriber, destination)
+		return s.sendSignIn(ctx, tx, subscriber, destination, nil)
 	})
 	return subscriber, err
 }
@@ -40,8 +40,14 @@ func (s *Service) RequestSignIn(ctx context.Context, address, destination string
 // RequestManageLink is the frontend's "manage your subscriptions" request:
 // a sign-in link for a known unlinked subscriber, the "use GOV.UK One
 // Login" email for a linked one, and nothing at all for an unknown
-// address. The caller answers the same way in every case.
-func (s *Service) RequestManageLink(ctx context.Context, address string) error {
+// address. The caller answers the same way in every case. Either link
+// returns the person to redirectPath once signed in, when it is a path on
+// this site ("" or any other: the manage page).
+func (s *Service) RequestManageLink(ctx context.Context, address, redirectPath string) error {
+	var back url.Values
+	if redirectPath != "" && CheckDestination(redirectPath) == nil {
+		back = url.Values{"redirect_path": {redirectPath}}
+	}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		subscriber, err := subscribers.SubscriberByAddress(ctx, tx, address)
 		switch {
@@ -51,14 +57,16 @@ func (s *Service) RequestManageLink(ctx context.Context, address string) error {
 			return err
 		case subscriber.Linked():
 			return s.writeEmail(ctx, tx, mail.KindUseOneLogin, *subscriber.Address, map[string]any{
-				"SignInURL": s.link("/email/manage/authenticate/account", nil),
+				"SignInURL": s.link("/email/manage/authenticate/account", back),
 			})
 		}
-		return s.sendSignIn(ctx, tx, subscriber, ManagePath)
+		return s.sendSignIn(ctx, tx, subscriber, ManagePath, back)
 	})
 }
 
-func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscribers.Subscriber, destination string) error {
+// sendSignIn emails subscriber a sign-in link: PUBLIC_URL + destination
+// with the token and params in its query.
+func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscribers.Subscriber, destination string, params url.Values) error {
 	token, err := insertToken(ctx, tx, tokenRow{
 		Purpose: PurposeSignIn, SubscriberID: &subscriber.ID, Address: *subscriber.Address, TTL: SignInTTL,
 	})
@@ -66,7 +74,7 @@ func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscr
 		return err
 	}
 	return s.writeEmail(ctx, tx, mail.KindSignIn, *subscriber.Address, map[string]any{
-		"Link":      s.link(destination, url.Values{"token": {token}}),
+		"Link":      s.link(destination, withToken(params, token)),
 		"ManageURL": s.link("/email/manage/authenticate", nil),
 	})
 }
@@ -102,4 +110,13 @@ func (s *Service) RedeemSignIn(ctx context.Context, token string) (string, subsc
 		return err
 	})
 	return session, subscriber, err
+}
+
+// withToken returns params (which it leaves alone) with token added.
+func withToken(params url.Values, token string) url.Values {
+	q := url.Values{"token": {token}}
+	for k, v := range params {
+		q[k] = v
+	}
+	return q
 }

@@ -95,9 +95,15 @@ var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value=
 // link, and returns the page it lands on.
 func (s *accountSite) signIn(email string, verified bool, start string) page {
 	s.t.Helper()
-	p := s.get(start)
+	return s.authorize(s.get(start), email, verified)
+}
+
+// authorize signs in as email at dev-oidc's sign-in page p, and returns the
+// page it lands on.
+func (s *accountSite) authorize(p page, email string, verified bool) page {
+	s.t.Helper()
 	if !strings.Contains(p.body, "Development identity provider") {
-		s.t.Fatalf("%s did not reach dev-oidc: %s (%d)", start, p.url, p.status)
+		s.t.Fatalf("did not reach dev-oidc: %s (%d)", p.url, p.status)
 	}
 	form := url.Values{"email": {email}}
 	for _, m := range hiddenField.FindAllStringSubmatch(p.body, -1) {
@@ -221,8 +227,16 @@ func TestBackchannelLogout(t *testing.T) {
 	if code := post(token); code != 200 {
 		t.Fatalf("back-channel logout: %d, want 200", code)
 	}
-	if p := s.get("/email/manage"); p.url.Path != "/email/manage/authenticate" {
+	p := s.get("/email/manage")
+	if p.url.Path != "/email/manage/authenticate" {
 		t.Errorf("/email/manage after back-channel logout: %s, want the sign-in page", p.url)
+	}
+	// The cookie of the ended session shows no "Sign out", and is cleared.
+	if strings.Contains(p.body, `href="/sign-out"`) {
+		t.Errorf("the sign-in page after back-channel logout still shows Sign out")
+	}
+	if c := s.sessionCookie(); c != "" {
+		t.Errorf("the ended session's cookie is still set: %q", c)
 	}
 	if code := post(token); code != 400 {
 		t.Errorf("replayed logout token: %d, want 400", code)

@@ -5,6 +5,8 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"email-alert/internal/devoidc"
 )
 
 // axeSource is axe-core, injected into every page the browser test visits.
@@ -149,7 +153,9 @@ func (b *browser) click(selector string) {
 // TestBrowserJourneys walks every journey in headless Chromium: sign in by
 // magic link, change frequency, unsubscribe from everything, subscribe with
 // a confirmation email, sign in with One Login against dev-oidc and
-// subscribe at once, and the error pages. Every page passes axe-core with
+// subscribe at once, subscribe as a new person with One Login from the
+// address step (verified and unverified), a back-channel logout, the dev
+// outbox, and the error pages. Every page passes axe-core with
 // no serious or critical violation.
 func TestBrowserJourneys(t *testing.T) {
 	if testing.Short() {
@@ -232,6 +238,76 @@ func TestBrowserJourneys(t *testing.T) {
 	b.run(chromedp.Text("main", &text))
 	if !strings.Contains(text, "You’ve subscribed to Travel advice: France") || !strings.Contains(text, "GOV.UK One Login") {
 		t.Errorf("account manage page says: %s", text)
+	}
+
+	// A new person subscribes with One Login from the address step: back
+	// at a page naming the list, then subscribed at once.
+	b.click(`a[href="/sign-out"]`)
+	b.check("signed-out-next-steps", "You have signed out")
+	b.run(chromedp.Text("main", &text))
+	if !strings.Contains(text, "Sign in again") || !strings.Contains(text, "GOV.UK homepage") {
+		t.Errorf("the signed-out page offers no next step: %s", text)
+	}
+	b.visit("/email/subscriptions/new?topic_id=tax")
+	b.click("#frequency-weekly")
+	b.click("button[type=submit]")
+	b.check("subscribe-address-one-login", "What’s your email address?")
+	b.click(`form[action="/email/subscriptions/verify/account"] button`)
+	b.fill("#email", "erin@example.com")
+	b.click("button[type=submit]")
+	b.check("account-confirm", "Check your subscription")
+	b.run(chromedp.Text("main", &text))
+	if !strings.Contains(text, "Tax news") || !strings.Contains(text, "Once a week") || !strings.Contains(text, "erin@example.com") {
+		t.Errorf("the confirmation page says: %s", text)
+	}
+	b.click(`form[action="/email/subscriptions/account"] button`)
+	b.check("account-confirm-subscribed", "Subscriptions for erin@example.com")
+	b.run(chromedp.Text("main", &text))
+	if !strings.Contains(text, "You’ve subscribed to Tax news") || !strings.Contains(text, "Change it in your GOV.UK One Login") {
+		t.Errorf("after subscribing with One Login the page says: %s", text)
+	}
+	var kinds []string
+	if err := s.a.db.Select(&kinds, `SELECT kind FROM emails WHERE address = 'erin@example.com'`); err != nil || strings.Join(kinds, ",") != "subscribed" {
+		t.Errorf("emails to erin: %v (%v), want only the subscribed email", kinds, err)
+	}
+
+	// A back-channel logout ends the session: the header drops "Sign out".
+	logout, err := s.provider.LogoutToken(devoidc.Sub("erin@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.PostForm(s.public+"/sign-in/backchannel-logout", url.Values{"logout_token": {logout}}); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("back-channel logout: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	b.visit("/email/manage")
+	b.check("after-backchannel-logout", "Manage your GOV.UK email subscriptions")
+	var signOut int
+	b.run(chromedp.Evaluate(`document.querySelectorAll('a[href="/sign-out"]').length`, &signOut))
+	if signOut != 0 {
+		t.Errorf("the header still shows Sign out after a back-channel logout")
+	}
+
+	// The same with an unverified account email: nothing is subscribed.
+	b.visit("/email/subscriptions/verify?topic_id=france&frequency=daily")
+	b.click(`form[action="/email/subscriptions/verify/account"] button`)
+	b.fill("#email", "fred@example.com")
+	var verified bool
+	b.run(chromedp.Evaluate(`document.querySelector("#email_verified").checked`, &verified))
+	if verified {
+		b.click("#email_verified")
+	}
+	b.click("button[type=submit]")
+	b.check("account-unverified", "You need to confirm your email address")
+
+	// The dev outbox, whose long links wrap.
+	b.visit("/dev/outbox")
+	b.check("dev-outbox", "Development outbox")
+	var overflow bool
+	b.run(chromedp.Evaluate(`[...document.querySelectorAll(".dev-email__body")].some(e => e.scrollWidth > e.clientWidth)`, &overflow))
+	if overflow {
+		t.Errorf("an email in the dev outbox is wider than the page")
 	}
 
 	// Error pages.

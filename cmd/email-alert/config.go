@@ -66,6 +66,9 @@ type config struct {
 	OIDCVTR                   []string // nil: send no vtr and skip the vot check
 	OIDCRedirectURL           string
 	OIDCPostLogoutRedirectURL string
+	// OneLoginAccountURL is where "change it in your GOV.UK One Login"
+	// points: the provider's own account page.
+	OneLoginAccountURL string
 
 	RateLimitPerAddress []ratelimit.Limit
 	RateLimitPerClient  []ratelimit.Limit
@@ -208,6 +211,11 @@ func parseConfig(getenv func(string) string) (*config, error) {
 	c.OIDCRedirectURL = get("OIDC_REDIRECT_URL", c.PublicURL.JoinPath("sign-in", "callback").String())
 	c.OIDCPostLogoutRedirectURL = get("OIDC_POST_LOGOUT_REDIRECT_URL", c.PublicURL.JoinPath("signed-out").String())
 
+	c.OneLoginAccountURL = get("ONE_LOGIN_ACCOUNT_URL", accountPage(c.OIDCIssuerURL, c.Local))
+	if c.OneLoginAccountURL == "" && c.OIDCIssuerURL != "" {
+		bad("ONE_LOGIN_ACCOUNT_URL", "is required when OIDC_ISSUER_URL is not GOV.UK One Login's")
+	}
+
 	c.AccountEventsIssuer = devDefault("ACCOUNT_EVENTS_ISSUER", devIssuer)
 	c.AccountEventsJWKS = devDefault("ACCOUNT_EVENTS_JWKS_URL", devIssuer+".well-known/jwks.json")
 	c.AccountEventsAud = devDefault("ACCOUNT_EVENTS_AUDIENCE", c.PublicURL.String())
@@ -216,6 +224,7 @@ func parseConfig(getenv func(string) string) (*config, error) {
 		"OIDC_ISSUER_URL": c.OIDCIssuerURL, "OIDC_REDIRECT_URL": c.OIDCRedirectURL,
 		"OIDC_POST_LOGOUT_REDIRECT_URL": c.OIDCPostLogoutRedirectURL,
 		"ACCOUNT_EVENTS_JWKS_URL":       c.AccountEventsJWKS,
+		"ONE_LOGIN_ACCOUNT_URL":         c.OneLoginAccountURL,
 	} {
 		if value != "" && !isHTTPURL(value) {
 			bad(name, "must be an http(s) URL")
@@ -312,6 +321,27 @@ func parseCIDRs(raw string) ([]string, error) {
 // headerName is the form of an HTTP header name (RFC 9110's token, as
 // header names are written).
 var headerName = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
+
+// oneLoginAccountPages are the account pages of GOV.UK One Login's
+// environments, by issuer (docs.sign-in.service.gov.uk).
+var oneLoginAccountPages = map[string]string{
+	"https://oidc.account.gov.uk/":             "https://home.account.gov.uk/",
+	"https://oidc.integration.account.gov.uk/": "https://home.integration.account.gov.uk/",
+}
+
+// accountPage is the default of ONE_LOGIN_ACCOUNT_URL: the account page of
+// a GOV.UK One Login issuer; on a local setup any other issuer is a
+// development provider (dev-oidc), whose home page is its issuer URL; else
+// "", none known.
+func accountPage(issuer string, local bool) string {
+	if page, ok := oneLoginAccountPages[strings.TrimSuffix(issuer, "/")+"/"]; ok {
+		return page
+	}
+	if local {
+		return issuer
+	}
+	return ""
+}
 
 // queueKinds are the worker's queues, each named <namespace>:<kind>.
 var queueKinds = []string{"events", "email", "maintenance"}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func TestConfigDefaults(t *testing.T) {
 		"OIDC_VTR":                      cfg.OIDCVTR,
 		"OIDC_REDIRECT_URL":             cfg.OIDCRedirectURL,
 		"OIDC_POST_LOGOUT_REDIRECT_URL": cfg.OIDCPostLogoutRedirectURL,
+		"ONE_LOGIN_ACCOUNT_URL":         cfg.OneLoginAccountURL,
 		"RATE_LIMIT_PER_ADDRESS":        cfg.RateLimitPerAddress,
 		"RATE_LIMIT_PER_CLIENT":         cfg.RateLimitPerClient,
 		"TRUSTED_PROXIES":               cfg.TrustedProxies,
@@ -47,6 +49,7 @@ func TestConfigDefaults(t *testing.T) {
 		"OIDC_VTR":                      []string{"Cl.Cm"},
 		"OIDC_REDIRECT_URL":             "http://localhost:3000/sign-in/callback",
 		"OIDC_POST_LOGOUT_REDIRECT_URL": "http://localhost:3000/signed-out",
+		"ONE_LOGIN_ACCOUNT_URL":         "http://127.0.0.1:3099/",
 		"RATE_LIMIT_PER_ADDRESS":        []ratelimit.Limit{{Count: 4, Per: time.Minute}, {Count: 11, Per: time.Hour}},
 		"RATE_LIMIT_PER_CLIENT":         []ratelimit.Limit{{Count: 60, Per: time.Minute}},
 		"TRUSTED_PROXIES":               []string(nil),
@@ -95,6 +98,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"notify without key", map[string]string{"EMAIL_DELIVERY": "notify"}, []string{"NOTIFY_API_KEY", "NOTIFY_TEMPLATE_ID"}},
 		{"production without secrets", map[string]string{"PUBLIC_URL": "https://www.gov.uk"},
 			[]string{"API_TOKENS", "ACCOUNT_EVENTS_TOKEN", "OIDC_ISSUER_URL", "OIDC_CLIENT_ID", "OIDC_PRIVATE_KEY_FILE"}},
+		{"unknown provider without an account page", with(production, "OIDC_ISSUER_URL", "https://login.example.com/"), []string{"ONE_LOGIN_ACCOUNT_URL"}},
+		{"account page not a URL", map[string]string{"ONE_LOGIN_ACCOUNT_URL": "home.account.gov.uk"}, []string{"ONE_LOGIN_ACCOUNT_URL"}},
 		{"unreadable private key", map[string]string{"OIDC_PRIVATE_KEY_FILE": "/nonexistent.pem"}, []string{"OIDC_PRIVATE_KEY_FILE"}},
 	}
 	for _, tt := range tests {
@@ -150,5 +155,44 @@ func TestConfigDevOIDCAddr(t *testing.T) {
 	want := []string{"http://127.0.0.1:3199/", "http://127.0.0.1:3199/", "http://127.0.0.1:3199/.well-known/jwks.json"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults with DEV_OIDC_ADDR (-want +got):\n%s", diff)
+	}
+}
+
+// with returns a copy of env with name set to value.
+func with(env map[string]string, name, value string) map[string]string {
+	out := maps.Clone(env)
+	out[name] = value
+	return out
+}
+
+// TestConfigOneLoginAccountURL: "change it in your GOV.UK One Login" points
+// at the account page of the provider in use, unless told otherwise.
+func TestConfigOneLoginAccountURL(t *testing.T) {
+	tests := []struct {
+		name, publicURL, issuer, setting, want string
+	}{
+		{"production One Login", "https://www.gov.uk", "https://oidc.account.gov.uk/", "", "https://home.account.gov.uk/"},
+		{"production One Login without the slash", "https://www.gov.uk", "https://oidc.account.gov.uk", "", "https://home.account.gov.uk/"},
+		{"integration", "https://www.integration.publishing.service.gov.uk", "https://oidc.integration.account.gov.uk/", "", "https://home.integration.account.gov.uk/"},
+		{"dev-oidc", "http://localhost:3000", "", "", "http://127.0.0.1:3099/"},
+		{"another local provider", "http://localhost:3000", "http://localhost:3010/", "", "http://localhost:3010/"},
+		{"set", "https://www.gov.uk", "https://oidc.account.gov.uk/", "https://account.example.com/", "https://account.example.com/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{
+				"PUBLIC_URL": tt.publicURL, "OIDC_ISSUER_URL": tt.issuer, "ONE_LOGIN_ACCOUNT_URL": tt.setting,
+				"API_TOKENS": "a-long-enough-token", "ACCOUNT_EVENTS_TOKEN": "events-token",
+				"ACCOUNT_EVENTS_ISSUER": "https://account.gov.uk/", "ACCOUNT_EVENTS_JWKS_URL": "https://account.gov.uk/jwks.json",
+				"ACCOUNT_EVENTS_AUDIENCE": "https://www.gov.uk", "OIDC_CLIENT_ID": "client", "OIDC_CLIENT_SECRET": "secret",
+			}
+			cfg, err := parseConfig(func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.OneLoginAccountURL != tt.want {
+				t.Errorf("ONE_LOGIN_ACCOUNT_URL %q, want %q", cfg.OneLoginAccountURL, tt.want)
+			}
+		})
 	}
 }

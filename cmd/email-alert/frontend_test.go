@@ -382,18 +382,43 @@ func TestDevOutbox(t *testing.T) {
 	}
 }
 
-// TestHeaderSignOutLink: the layout shows "Sign out" to someone signed in,
-// which behind GOV.UK's CDN it learns from GOVUK-Account-Session-Exists.
+// TestHeaderSignOutLink: the layout shows "Sign out" only for a session
+// that is valid now: not for a cookie or header that names no session, nor
+// for GOVUK-Account-Session-Exists alone. A dead cookie is cleared.
 func TestHeaderSignOutLink(t *testing.T) {
 	s := newSite(t)
-	req, _ := http.NewRequest(http.MethodGet, s.server.URL+"/email/manage/authenticate", nil)
-	if p := s.do(req); strings.Contains(p.body, `href="/sign-out"`) {
-		t.Errorf("sign-out link shown to someone not signed in")
+	get := func(header http.Header) page {
+		req, _ := http.NewRequest(http.MethodGet, s.server.URL+"/email/manage/authenticate", nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		return s.do(req)
 	}
-	req, _ = http.NewRequest(http.MethodGet, s.server.URL+"/email/manage/authenticate", nil)
-	req.Header.Set("GOVUK-Account-Session-Exists", "1")
-	if p := s.do(req); !strings.Contains(p.body, `href="/sign-out"`) {
-		t.Errorf("no sign-out link with GOVUK-Account-Session-Exists: 1")
+	dead := strings.Repeat("A", 43)
+	for name, h := range map[string]http.Header{
+		"nothing":                         nil,
+		"GOVUK-Account-Session-Exists":    {"Govuk-Account-Session-Exists": {"1"}},
+		"a header naming no session":      {"Govuk-Account-Session": {dead}},
+		"a cookie naming no session":      {"Cookie": {frontend.SessionCookie + "=" + dead}},
+		"a malformed cookie":              {"Cookie": {frontend.SessionCookie + "=x"}},
+		"a header with flash, no session": {"Govuk-Account-Session": {dead + "$$flash"}},
+	} {
+		p := get(h)
+		if strings.Contains(p.body, `href="/sign-out"`) {
+			t.Errorf("%s: sign-out link shown", name)
+		}
+		if h != nil && name != "GOVUK-Account-Session-Exists" {
+			if c := p.header.Get("Set-Cookie"); !strings.Contains(c, frontend.SessionCookie+"=;") || !strings.Contains(c, "Max-Age=0") {
+				t.Errorf("%s: Set-Cookie %q, want the dead session cookie cleared", name, c)
+			}
+			if p.header.Get("GOVUK-Account-End-Session") != "1" {
+				t.Errorf("%s: no GOVUK-Account-End-Session", name)
+			}
+		}
+	}
+	s.signedIn(t)
+	if p := get(nil); !strings.Contains(p.body, `href="/sign-out"`) || strings.Contains(p.header.Get("Set-Cookie"), frontend.SessionCookie) {
+		t.Errorf("signed in: no sign-out link, or the session cookie touched (%q)", p.header.Get("Set-Cookie"))
 	}
 }
 

@@ -204,6 +204,7 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		SecureCookies: cfg.PublicURL.Scheme == "https",
 		DevOutbox:     cfg.Local && cfg.EmailDelivery == "log",
 		SignInFloor:   signInFloor,
+		AccountURL:    cfg.OneLoginAccountURL,
 	}, db, signIn, store, perAddress, perClient, templates.Pages, assets)
 	if err != nil {
 		return nil, err

@@ -99,7 +99,7 @@ func crossOriginProtection(a *app, next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.AddInsecureBypassPattern("POST /sign-in/backchannel-logout")
 	refused := gin.New()
-	refused.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders)
+	refused.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders(origin(a.cfg.OIDCIssuerURL)))
 	refused.NoRoute(func(c *gin.Context) {
 		slog.WarnContext(c.Request.Context(), "cross-origin request refused",
 			"request_id", c.GetString(requestIDKey), "method", c.Request.Method, "path", c.Request.URL.Path,

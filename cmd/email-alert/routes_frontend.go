@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
 
@@ -15,7 +16,7 @@ func frontendRouter(a *app) *gin.Engine {
 	r := gin.New()
 	trustProxies(r, a.cfg)
 	p := a.pages
-	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders, gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }), withDeadline)
+	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders(origin(a.cfg.OIDCIssuerURL)), gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }), withDeadline)
 	r.Use(p.ReadForm)
 	r.NoRoute(p.NotFound)
 	r.HandleMethodNotAllowed = true
@@ -24,6 +25,7 @@ func frontendRouter(a *app) *gin.Engine {
 	r.GET("/healthcheck/live", live)
 	r.GET("/healthcheck/ready", a.ready)
 	r.GET("/assets/*path", a.assets.Handler())
+	r.GET("/favicon.ico", a.assets.Favicon)
 
 	// Sign in by magic link
 	r.GET("/email/manage/authenticate", p.AuthenticateForm)
@@ -53,6 +55,10 @@ func frontendRouter(a *app) *gin.Engine {
 	r.GET("/email/subscriptions/verify", p.VerifyForm)
 	r.POST("/email/subscriptions/verify", p.Verify)
 	r.GET("/email/subscriptions/authenticate", p.ConfirmSubscription)
+	// ... or, from the address step, with GOV.UK One Login: no email to confirm
+	r.POST("/email/subscriptions/verify/account", p.VerifyAccount)
+	r.GET("/email/subscriptions/account/confirm", p.AccountConfirmForm)
+	r.POST("/email/subscriptions/account", p.AccountSubscribe)
 
 	if a.cfg.Local && a.cfg.EmailDelivery == "log" {
 		r.GET("/dev/outbox", p.DevOutbox)
@@ -81,4 +87,14 @@ func trustProxies(r *gin.Engine, cfg *config) {
 // (see crossOriginProtection), answering HEAD for every GET route.
 func frontendHandler(a *app) http.Handler {
 	return answerHEAD(crossOriginProtection(a, frontendRouter(a)))
+}
+
+// origin is the scheme and host of an http(s) URL (checked by
+// parseConfig): One Login's origin, where a form may lead.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -149,7 +149,7 @@ func (s *secSite) signedInWith(token string) bool {
 
 // emailTo returns the kind of the newest email to address and the path
 // of its first link on this site.
-func (s *secSite) emailTo(address string) (kind, link string) {
+func (s *accountSite) emailTo(address string) (kind, link string) {
 	s.t.Helper()
 	var e struct {
 		Kind string `db:"kind"`
@@ -677,7 +677,7 @@ func TestSecurityCookieFlags(t *testing.T) {
 		"API_TOKENS": testToken, "ACCOUNT_EVENTS_TOKEN": "events-token-0123456789",
 		"OIDC_ISSUER_URL": s.issuer, "OIDC_CLIENT_ID": "email-alert-dev", "OIDC_CLIENT_SECRET": "not-used-here",
 		"ACCOUNT_EVENTS_ISSUER": s.issuer, "ACCOUNT_EVENTS_JWKS_URL": s.issuer + ".well-known/jwks.json",
-		"ACCOUNT_EVENTS_AUDIENCE": "https://www.example.gov.uk",
+		"ACCOUNT_EVENTS_AUDIENCE": "https://www.example.gov.uk", "ONE_LOGIN_ACCOUNT_URL": s.issuer,
 	})
 	h := frontendHandler(a)
 	var seen []exchange
@@ -785,6 +785,15 @@ func TestSecurityNoOpenRedirects(t *testing.T) {
 			t.Errorf("redirect_path %q: landed on %s", target, p.url)
 		}
 
+		// The magic link: the sign-in form's redirect_path never reaches
+		// the email, and one added to the emailed link is not followed.
+		s.post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}, "redirect_path": {target}}, nil)
+		if _, link := s.emailTo("ann@example.com"); !strings.HasPrefix(link, "/email/manage/authenticate/process?") {
+			t.Errorf("redirect_path %q: emailed sign-in link %q", target, link)
+		} else {
+			check("magic link with redirect_path "+target, s.raw("GET", link+"&redirect_path="+url.QueryEscape(target), nil, nil).header.Get("Location"))
+		}
+
 		w := s.api.do("POST", "/subscribers/auth-token", fmt.Sprintf(`{"address":"ann@example.com","destination":%q}`, target), nil)
 		if w.Code != http.StatusUnprocessableEntity {
 			_, link := s.emailTo("ann@example.com")
@@ -822,7 +831,10 @@ func TestSecurityNoOpenRedirects(t *testing.T) {
 	for _, target := range []string{"/email/manage", "/email/manage/frequency/" + uuid.NewString(), "/email/manage/address"} {
 		check("GET "+target+" signed out", s.raw("GET", target, nil, nil).header.Get("Location"))
 	}
-	check("POST /email/subscriptions/new", s.raw("POST", "/email/subscriptions/new", url.Values{"topic_id": {"tax"}, "frequency": {"daily"}}, nil).header.Get("Location"))
+	for _, path := range []string{"/email/subscriptions/new", "/email/subscriptions/account", "/email/subscriptions/verify/account"} {
+		check("POST "+path, s.raw("POST", path, url.Values{"topic_id": {"tax"}, "frequency": {"daily"}}, nil).header.Get("Location"))
+	}
+	check("GET the account confirmation", s.raw("GET", "/email/subscriptions/account/confirm?topic_id=tax&frequency=daily", nil, nil).header.Get("Location"))
 	check("magic-link sign-out", s.raw("GET", "/sign-out", nil, withSession(s.magicSignIn("ann@example.com"))).header.Get("Location"))
 	s.signIn("fay@example.com", true, "/email/manage/authenticate/account")
 	check("account sign-out", s.raw("GET", "/sign-out", nil, withSession(s.sessionCookie())).header.Get("Location"))
@@ -851,15 +863,17 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 	}
 
 	forms := map[string]url.Values{
-		"/email/manage/authenticate":     {"address": {"ann@example.com"}},
-		"/email/manage/frequency/:id":    {"frequency": {"weekly"}},
-		"/email/unsubscribe/:id":         {},
-		"/email/manage/unsubscribe-all":  {},
-		"/email/manage/address":          {"address": {"ann@new.example.com"}},
-		"/email/subscriptions/new":       {"topic_id": {"tax"}, "frequency": {"weekly"}},
-		"/email/subscriptions/verify":    {"topic_id": {"tax"}, "frequency": {"weekly"}, "address": {"bob@example.com"}},
-		"/sign-in/backchannel-logout":    {"logout_token": {"x"}},
-		"/email/unsubscribe/:id (token)": {"token": {unsubscribeToken}},
+		"/email/manage/authenticate":          {"address": {"ann@example.com"}},
+		"/email/manage/frequency/:id":         {"frequency": {"weekly"}},
+		"/email/unsubscribe/:id":              {},
+		"/email/manage/unsubscribe-all":       {},
+		"/email/manage/address":               {"address": {"ann@new.example.com"}},
+		"/email/subscriptions/new":            {"topic_id": {"tax"}, "frequency": {"weekly"}},
+		"/email/subscriptions/verify":         {"topic_id": {"tax"}, "frequency": {"weekly"}, "address": {"bob@example.com"}},
+		"/email/subscriptions/verify/account": {"topic_id": {"tax"}, "frequency": {"weekly"}},
+		"/email/subscriptions/account":        {"topic_id": {"tax"}, "frequency": {"weekly"}},
+		"/sign-in/backchannel-logout":         {"logout_token": {"x"}},
+		"/email/unsubscribe/:id (token)":      {"token": {unsubscribeToken}},
 	}
 	var routes []string
 	for _, r := range frontendRouter(s.a).Routes() {
