@@ -221,7 +221,7 @@ func TestSweepEnqueuesWhatRedisLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // the second sweep finds the tasks already queued
-		n, err := dispatcher.Sweep(ctx, 0)
+		n, err := dispatcher.Sweep(ctx, 0, 0)
 		if err != nil || n != len(ids) {
 			t.Fatalf("Sweep = %d, %v; want %d unfinished emails handed over", n, err, len(ids))
 		}
@@ -238,7 +238,7 @@ func TestSweepEnqueuesWhatRedisLost(t *testing.T) {
 	if err := inspector.DeleteQueue(queue, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dispatcher.Sweep(ctx, 0); err != nil {
+	if _, err := dispatcher.Sweep(ctx, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	// The client remembers it registered the queue, so the Inspector no
@@ -246,7 +246,7 @@ func TestSweepEnqueuesWhatRedisLost(t *testing.T) {
 	if n := rdb.LLen(ctx, "asynq:{"+queue+"}:pending").Val(); n != int64(len(ids)) {
 		t.Errorf("%d tasks queued after Redis lost them, want %d", n, len(ids))
 	}
-	if n, _ := dispatcher.Sweep(ctx, time.Hour); n != 0 {
+	if n, _ := dispatcher.Sweep(ctx, time.Hour, 0); n != 0 {
 		t.Errorf("Sweep(olderThan 1h) handed over %d fresh emails, want 0", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
 
 	"email-alert/ratelimit"
 )
@@ -31,6 +32,8 @@ func TestConfigDefaults(t *testing.T) {
 		"RATE_LIMIT_PER_CLIENT":         cfg.RateLimitPerClient,
 		"EMAIL_DELIVERY":                cfg.EmailDelivery,
 		"EMAIL_FROM":                    cfg.EmailFrom,
+		"EMAIL_RATE_LIMIT":              cfg.EmailRateLimit,
+		"WORKER_QUEUE_PRIORITIES":       cfg.WorkerPriorities,
 		"local":                         cfg.Local,
 	}
 	want := map[string]any{
@@ -49,6 +52,8 @@ func TestConfigDefaults(t *testing.T) {
 		"RATE_LIMIT_PER_CLIENT":         []ratelimit.Limit{{Count: 60, Per: time.Minute}},
 		"EMAIL_DELIVERY":                "log",
 		"EMAIL_FROM":                    "GOV.UK emails <noreply@localhost>",
+		"EMAIL_RATE_LIMIT":              &ratelimit.Limit{Count: 21600, Per: time.Minute},
+		"WORKER_QUEUE_PRIORITIES":       map[string]int{"email": 5, "events": 4, "maintenance": 3, "bulk-high": 2, "bulk": 1},
 		"local":                         true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -82,6 +87,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"vtr not JSON", map[string]string{"OIDC_VTR": "Cl.Cm"}, []string{"OIDC_VTR"}},
 		{"scopes without openid", map[string]string{"OIDC_SCOPES": "email"}, []string{"OIDC_SCOPES"}},
 		{"bad rate limit", map[string]string{"RATE_LIMIT_PER_ADDRESS": "4/fortnight"}, []string{"RATE_LIMIT_PER_ADDRESS"}},
+		{"two email rate limits", map[string]string{"EMAIL_RATE_LIMIT": "100/second,21600/minute"}, []string{"EMAIL_RATE_LIMIT"}},
+		{"bad email rate limit", map[string]string{"EMAIL_RATE_LIMIT": "fast"}, []string{"EMAIL_RATE_LIMIT"}},
+		{"bulk before transactional", map[string]string{"WORKER_QUEUE_PRIORITIES": "bulk=5,events=4,maintenance=3,bulk-high=2,email=1"}, []string{"WORKER_QUEUE_PRIORITIES"}},
+		{"queue ranks tied", map[string]string{"WORKER_QUEUE_PRIORITIES": "email=5,events=5,maintenance=3,bulk-high=2,bulk=1"}, []string{"WORKER_QUEUE_PRIORITIES"}},
 		{"unknown delivery", map[string]string{"EMAIL_DELIVERY": "pigeon"}, []string{"EMAIL_DELIVERY"}},
 		{"smtp without URL", map[string]string{"EMAIL_DELIVERY": "smtp"}, []string{"SMTP_URL"}},
 		{"notify without key", map[string]string{"EMAIL_DELIVERY": "notify"}, []string{"NOTIFY_API_KEY", "NOTIFY_TEMPLATE_ID"}},
@@ -114,5 +123,44 @@ func TestConfigVTRNone(t *testing.T) {
 	cfg, err := parseConfig(func(k string) string { return map[string]string{"OIDC_VTR": "none"}[k] })
 	if err != nil || cfg.OIDCVTR != nil {
 		t.Errorf("OIDC_VTR=none: vtr %v, err %v; want no vtr", cfg.OIDCVTR, err)
+	}
+}
+
+// TestConfigRedisURLDatabase: the database number of REDIS_URL is used
+// with plain Redis and with Sentinel alike, so two services that share a
+// Redis (or a Sentinel) on different databases never take each other's
+// tasks.
+func TestConfigRedisURLDatabase(t *testing.T) {
+	tests := []struct {
+		url  string
+		want asynq.RedisConnOpt
+	}{
+		{"redis://127.0.0.1:6379/3", asynq.RedisClientOpt{Addr: "127.0.0.1:6379", DB: 3}},
+		{"redis://:secret@10.0.0.1:6380/0", asynq.RedisClientOpt{Addr: "10.0.0.1:6380", Password: "secret"}},
+		{"redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/3?master=mymaster", asynq.RedisFailoverClientOpt{
+			MasterName: "mymaster", SentinelAddrs: []string{"10.0.0.1:26379", "10.0.0.2:26379"}, DB: 3}},
+		{"redis-sentinel://:sentinel-pw@10.0.0.1:26379?master=mymaster", asynq.RedisFailoverClientOpt{
+			MasterName: "mymaster", SentinelAddrs: []string{"10.0.0.1:26379"}, SentinelPassword: "sentinel-pw"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			cfg, err := parseConfig(func(k string) string { return map[string]string{"REDIS_URL": tt.url}[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, cfg.Redis); diff != "" {
+				t.Errorf("REDIS_URL %s (-want +got):\n%s", tt.url, diff)
+			}
+		})
+	}
+	for _, bad := range []string{
+		"redis-sentinel://10.0.0.1:26379/three?master=mymaster",
+		"redis-sentinel://10.0.0.1:26379/3",
+		"redis://127.0.0.1:6379/x",
+	} {
+		_, err := parseConfig(func(k string) string { return map[string]string{"REDIS_URL": bad}[k] })
+		if err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+			t.Errorf("REDIS_URL %s: err = %v, want one naming REDIS_URL", bad, err)
+		}
 	}
 }
