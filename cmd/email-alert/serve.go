@@ -65,9 +65,9 @@ func work(ctx context.Context, a *app) error {
 		queues[a.queue(kind)] = weight
 	}
 	srv := asynq.NewServer(a.cfg.Redis, asynq.Config{
-		Concurrency:     a.cfg.WorkerConcurrency,
-		Queues:          queues,
-		StrictPriority:  true,
+		Concurrency:    a.cfg.WorkerConcurrency,
+		Queues:         queues,
+		StrictPriority: true,
 		// A delivery that found the shared email rate limit empty is put
 		// back for when it has a token, without using up a retry.
 		IsFailure:      mail.IsFailure,
@@ -75,7 +75,7 @@ func work(ctx context.Context, a *app) error {
 		// Rate-limited emails come back from the retry set this often.
 		DelayedTaskCheckInterval: time.Second,
 		ShutdownTimeout:          shutdownGrace,
-		LogLevel:        asynq.WarnLevel,
+		LogLevel:                 asynq.WarnLevel,
 		// An idle worker looks for new tasks this often (asynq's default
 		// is a second), so a sign-in email leaves within a fraction of it.
 		TaskCheckInterval: emailPollInterval,
