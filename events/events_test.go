@@ -414,12 +414,12 @@ func TestSweepEnqueuesPendingEvents(t *testing.T) {
 			t.Fatal(w.Body)
 		}
 	}
-	n, err := f.inbox.Sweep(context.Background(), 0)
+	n, err := f.inbox.Sweep(context.Background(), 0, 0)
 	if err != nil || n != 3 {
 		t.Errorf("Sweep = %d, %v; want 3 pending events handed over", n, err)
 	}
 	f.processAll(t)
-	if n, _ := f.inbox.Sweep(context.Background(), 0); n != 0 {
+	if n, _ := f.inbox.Sweep(context.Background(), 0, 0); n != 0 {
 		t.Errorf("Sweep after processing handed over %d, want 0", n)
 	}
 }

@@ -12,16 +12,25 @@ import (
 	"email-alert/subscribers"
 )
 
+// sweepBatch is the most rows one sweep query reads.
+const sweepBatch = 1000
+
 // Sweep enqueues every pending event received more than olderThan ago
-// (0: all), and returns how many it handed over. Events still waiting in
-// the queue are not duplicated (TaskID).
-func (in *Inbox) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+// (0: all), oldest first, and returns how many it handed over. With
+// limit > 0 it hands over at most limit events: a bounded look that can
+// run every few seconds. Events still waiting in the queue are not
+// duplicated (TaskID).
+func (in *Inbox) Sweep(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
 	var (
 		afterTime time.Time // pages follow the pending index: received_at, then id
 		afterID   string
 		total     int
 	)
-	for {
+	for limit <= 0 || total < limit {
+		batchSize := sweepBatch
+		if limit > 0 {
+			batchSize = min(batchSize, limit-total)
+		}
 		var batch []struct {
 			ID         string    `db:"id"`
 			Kind       string    `db:"kind"`
@@ -31,8 +40,8 @@ func (in *Inbox) Sweep(ctx context.Context, olderThan time.Duration) (int, error
 			SELECT id, kind, received_at FROM account_events
 			WHERE status = 'pending' AND received_at <= now() - $1::interval
 			  AND (received_at, id) > ($2, $3)
-			ORDER BY received_at, id LIMIT 1000`,
-			fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), afterTime, afterID)
+			ORDER BY received_at, id LIMIT $4`,
+			fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), afterTime, afterID, batchSize)
 		if err != nil {
 			return total, fmt.Errorf("sweep events: %w", err)
 		}
@@ -42,18 +51,19 @@ func (in *Inbox) Sweep(ctx context.Context, olderThan time.Duration) (int, error
 			}
 		}
 		total += len(batch)
-		if len(batch) < 1000 {
-			return total, nil
+		if len(batch) < batchSize {
+			break
 		}
 		last := batch[len(batch)-1]
 		afterTime, afterID = last.ReceivedAt, last.ID
 	}
+	return total, nil
 }
 
 // SweepHandler handles TypeSweep: events pending for a minute are
 // enqueued again.
 func (in *Inbox) SweepHandler(ctx context.Context, _ *asynq.Task) error {
-	n, err := in.Sweep(ctx, time.Minute)
+	n, err := in.Sweep(ctx, time.Minute, 0)
 	if n > 0 {
 		slog.InfoContext(ctx, "event inbox sweep", "enqueued", n)
 	}

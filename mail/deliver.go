@@ -43,8 +43,12 @@ func NewDeliverTask(id uuid.UUID, queue string) *asynq.Task {
 type Deliverer struct {
 	db        *sqlx.DB
 	sender    Sender
+	limit     *RateLimit // nil: no limit
 	onAttempt func(result string)
 }
+
+// Limit has every send take a token from l first (nil: no limit).
+func (d *Deliverer) Limit(l *RateLimit) { d.limit = l }
 
 // OnAttempt has fn called after every send attempt with its result: sent,
 // retry or failed (for metrics).
@@ -68,6 +72,7 @@ type outboxRow struct {
 	Body     string    `db:"body"`
 	Status   string    `db:"status"`
 	Attempts int       `db:"attempts"`
+	Priority Priority  `db:"priority"`
 }
 
 // ProcessTask delivers one email at most once at a time, and only once in
@@ -75,7 +80,9 @@ type outboxRow struct {
 // duplicated task) from sending it together, and is released by PostgreSQL
 // itself if this worker dies. An email found in status "sending" was being
 // sent by a worker that died; a Finder sender is asked whether it went out
-// before it is sent again (without one, delivery is at least once).
+// before it is sent again (without one, delivery is at least once). With a
+// RateLimit, the send waits for a token, or the task is put back for later
+// (RateLimitedError): an email is never dropped for the limit.
 func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p deliverPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
@@ -109,7 +116,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id uuid.UUID) (err error) {
 	}()
 
 	var row outboxRow
-	err = conn.GetContext(ctx, &row, `SELECT id, address, subject, body, status, attempts FROM emails WHERE id = $1`, id)
+	err = conn.GetContext(ctx, &row, `SELECT id, address, subject, body, status, attempts, priority FROM emails WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // not ours (another schema) or purged: nothing to do
 	}
@@ -126,6 +133,11 @@ func (d *Deliverer) Deliver(ctx context.Context, id uuid.UUID) (err error) {
 	}
 	if row.Attempts >= MaxAttempts {
 		return d.finish(ctx, conn, id, "failed", "", fmt.Sprintf("gave up after %d attempts", row.Attempts))
+	}
+	if d.limit != nil {
+		if err := d.limit.pace(ctx, row.Priority); err != nil {
+			return fmt.Errorf("deliver %s: %w", id, err)
+		}
 	}
 	if _, err := conn.ExecContext(ctx, `
 		UPDATE emails SET status = 'sending', attempts = attempts + 1, updated_at = now() WHERE id = $1`, id); err != nil {

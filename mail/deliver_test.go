@@ -2,6 +2,7 @@ package mail_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -221,7 +222,7 @@ func TestSweepEnqueuesWhatRedisLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // the second sweep finds the tasks already queued
-		n, err := dispatcher.Sweep(ctx, 0)
+		n, err := dispatcher.Sweep(ctx, 0, 0)
 		if err != nil || n != len(ids) {
 			t.Fatalf("Sweep = %d, %v; want %d unfinished emails handed over", n, err, len(ids))
 		}
@@ -238,7 +239,7 @@ func TestSweepEnqueuesWhatRedisLost(t *testing.T) {
 	if err := inspector.DeleteQueue(queue, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dispatcher.Sweep(ctx, 0); err != nil {
+	if _, err := dispatcher.Sweep(ctx, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	// The client remembers it registered the queue, so the Inspector no
@@ -246,7 +247,7 @@ func TestSweepEnqueuesWhatRedisLost(t *testing.T) {
 	if n := rdb.LLen(ctx, "asynq:{"+queue+"}:pending").Val(); n != int64(len(ids)) {
 		t.Errorf("%d tasks queued after Redis lost them, want %d", n, len(ids))
 	}
-	if n, _ := dispatcher.Sweep(ctx, time.Hour); n != 0 {
+	if n, _ := dispatcher.Sweep(ctx, time.Hour, 0); n != 0 {
 		t.Errorf("Sweep(olderThan 1h) handed over %d fresh emails, want 0", n)
 	}
 }
@@ -382,4 +383,79 @@ func TestPollFindsAnEmailCommittedLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSent(t, sender, late)
+}
+
+// dyingSender hands the email to its provider and then, the first time,
+// kills the PostgreSQL connection of the delivery (the one holding the
+// email's advisory lock), as a network failure or a restart would: the
+// email went out, but cannot be marked sent.
+type dyingSender struct {
+	mail.Sender
+	db   *sqlx.DB
+	once sync.Once
+}
+
+func (s *dyingSender) Send(ctx context.Context, m mail.Message) (string, error) {
+	ref, err := s.Sender.Send(ctx, m)
+	s.once.Do(func() {
+		key := int64(binary.BigEndian.Uint64(m.ID[:8]) >> 1) // the delivery's lock on this email
+		_, _ = s.db.Exec(`
+			SELECT pg_terminate_backend(pid) FROM pg_locks
+			WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			  AND (classid::bigint << 32 | objid::bigint) = $1`, key)
+	})
+	return ref, err
+}
+
+// TestDeliverAfterTheConnectionDiesMidSend: the connection dies after the
+// provider accepted the email and before it was marked sent. The next
+// attempt asks a sender that can be asked (Notify, by reference) and sends
+// nothing again; one that cannot (SMTP, the log) sends it twice: at least
+// once.
+func TestDeliverAfterTheConnectionDiesMidSend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name  string
+		asked bool
+		want  int
+	}{
+		{"a sender that can be asked", true, 1},
+		{"a sender that cannot", false, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, _ := testdb.New(t)
+			base := newFakeSender()
+			var sender mail.Sender = &dyingSender{Sender: base, db: db}
+			if tt.asked {
+				sender = dyingFinder{sender.(*dyingSender), findingSender{base}}
+			}
+			d := mail.NewDeliverer(db, sender)
+			id := write(t, db, "ann@example.com")
+			if err := d.Deliver(ctx, id); err == nil {
+				t.Fatal("a delivery whose connection died returned no error: it would not be tried again")
+			}
+			if s := stateOf(t, db, id); s.Status != "sending" {
+				t.Fatalf("after the connection died: %+v, want sending", s)
+			}
+			if err := d.Deliver(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if s := stateOf(t, db, id); s.Status != "sent" {
+				t.Errorf("after the retry: %+v, want sent", s)
+			}
+			if n := base.count(id); n != tt.want {
+				t.Errorf("sent %d times, want %d", n, tt.want)
+			}
+		})
+	}
+}
+
+type dyingFinder struct {
+	*dyingSender
+	findingSender
+}
+
+func (s dyingFinder) Send(ctx context.Context, m mail.Message) (string, error) {
+	return s.dyingSender.Send(ctx, m)
 }

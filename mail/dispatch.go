@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,23 +24,37 @@ const (
 const BodyRetention = 7 * 24 * time.Hour
 
 // Dispatcher turns outbox rows into asynq tasks: within a poll interval of
-// their commit, and in periodic sweeps for anything that was missed (a
-// failed enqueue, a wiped Redis).
+// their commit, and in sweeps for anything that was missed (a failed
+// enqueue, a wiped Redis). Each priority has a queue of its own.
 type Dispatcher struct {
 	db     *sqlx.DB
 	client *asynq.Client
-	queue  string
+	queues map[Priority]string
 }
 
-// NewDispatcher returns a dispatcher enqueueing into queue.
+// NewDispatcher returns a dispatcher enqueueing every email into queue;
+// Route gives a priority a queue of its own.
 func NewDispatcher(db *sqlx.DB, client *asynq.Client, queue string) *Dispatcher {
-	return &Dispatcher{db: db, client: client, queue: queue}
+	return &Dispatcher{db: db, client: client, queues: map[Priority]string{Transactional: queue}}
 }
 
-// Enqueue enqueues the delivery of email id; an email already waiting in
-// the queue is left as it is.
-func (d *Dispatcher) Enqueue(ctx context.Context, id uuid.UUID) error {
-	_, err := d.client.EnqueueContext(ctx, NewDeliverTask(id, d.queue))
+// Route enqueues the emails of priority p into queue.
+func (d *Dispatcher) Route(p Priority, queue string) *Dispatcher {
+	d.queues[p] = queue
+	return d
+}
+
+func (d *Dispatcher) queue(p Priority) string {
+	if q, ok := d.queues[p]; ok {
+		return q
+	}
+	return d.queues[Transactional]
+}
+
+// Enqueue enqueues the delivery of email id of priority p; an email
+// already waiting in the queue is left as it is.
+func (d *Dispatcher) Enqueue(ctx context.Context, id uuid.UUID, p Priority) error {
+	_, err := d.client.EnqueueContext(ctx, NewDeliverTask(id, d.queue(p)))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue email %s: %w", id, err)
 	}
@@ -57,24 +72,35 @@ const pollBatch = 1000
 // above it. Rows above it that are already committed are read again until
 // the horizon passes them, and skipped when already enqueued. The first
 // poll starts from zero and so enqueues every pending email.
+//
+// Each priority has a poller of its own, so that enqueueing a fan-out of a
+// million alerts never delays the sign-in email committed after it.
 func (d *Dispatcher) Poll(ctx context.Context, interval time.Duration) error {
-	p := poller{d: d, enqueued: map[uuid.UUID]uint64{}}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		if err := p.poll(ctx); err != nil && ctx.Err() == nil {
-			slog.Warn("email outbox poll", "error", err) // tried again at the next tick
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-		}
+	var wg sync.WaitGroup
+	for _, priority := range Priorities {
+		wg.Go(func() {
+			p := poller{d: d, priority: priority, enqueued: map[uuid.UUID]uint64{}}
+			ticker := time.NewTicker(interval)
+			defer ticker.Stop()
+			for {
+				if err := p.poll(ctx); err != nil && ctx.Err() == nil {
+					slog.Warn("email outbox poll", "priority", priority, "error", err) // tried again at the next tick
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+				}
+			}
+		})
 	}
+	wg.Wait()
+	return nil
 }
 
 type poller struct {
 	d        *Dispatcher
+	priority Priority
 	horizon  uint64               // every email of a lower txid is enqueued
 	enqueued map[uuid.UUID]uint64 // emails at or above the horizon already enqueued, with their txid
 }
@@ -101,9 +127,10 @@ func (p *poller) poll(ctx context.Context) error {
 			FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::numeric::bigint AS horizon) h
 			LEFT JOIN LATERAL (
 				SELECT id, txid FROM emails
-				WHERE status = 'pending' AND txid >= $1::text::xid8 AND (txid, id) > ($2::text::xid8, $3::uuid)
+				WHERE status = 'pending' AND priority = $5
+				  AND txid >= $1::text::xid8 AND (txid, id) > ($2::text::xid8, $3::uuid)
 				ORDER BY txid, id LIMIT $4
-			) e ON true`, strconv.FormatUint(p.horizon, 10), strconv.FormatUint(afterTx, 10), afterID, pollBatch)
+			) e ON true`, strconv.FormatUint(p.horizon, 10), strconv.FormatUint(afterTx, 10), afterID, pollBatch, p.priority)
 		if err != nil {
 			return fmt.Errorf("poll emails: %w", err)
 		}
@@ -118,7 +145,7 @@ func (p *poller) poll(ctx context.Context) error {
 				break
 			}
 			if _, done := p.enqueued[*r.ID]; !done {
-				if err := p.d.Enqueue(ctx, *r.ID); err != nil {
+				if err := p.d.Enqueue(ctx, *r.ID, p.priority); err != nil {
 					return err
 				}
 				p.enqueued[*r.ID] = *r.TxID
@@ -145,41 +172,71 @@ func (p *poller) advance(h uint64) {
 	}
 }
 
+// sweepBatch is the most rows one sweep query reads.
+const sweepBatch = 1000
+
 // Sweep enqueues every unfinished email last touched more than olderThan
-// ago (0: all of them), in batches, and returns how many it handed over.
+// ago (0: all of them), most urgent first, and returns how many it handed
+// over. With limit > 0 it hands over at most limit emails of each
+// priority, the oldest: a bounded look that can run every few seconds.
 // Emails still waiting in the queue are not duplicated (TaskID).
-func (d *Dispatcher) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+func (d *Dispatcher) Sweep(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
+	return d.SweepOf(Priorities...)(ctx, olderThan, limit)
+}
+
+// SweepOf returns Sweep for the emails of the given priorities only, so
+// that a recovery can put transactional emails back before anything else.
+func (d *Dispatcher) SweepOf(priorities ...Priority) func(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
+	return func(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
+		total := 0
+		for _, p := range priorities {
+			n, err := d.sweep(ctx, p, olderThan, limit)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+		return total, nil
+	}
+}
+
+func (d *Dispatcher) sweep(ctx context.Context, p Priority, olderThan time.Duration, limit int) (int, error) {
 	var (
-		afterTime time.Time // pages follow the unfinished index: created_at, then id
+		afterTime time.Time // pages follow the unfinished index: priority, created_at, then id
 		afterID   uuid.UUID
 		total     int
 	)
-	for {
+	for limit <= 0 || total < limit {
+		batchSize := sweepBatch
+		if limit > 0 {
+			batchSize = min(batchSize, limit-total)
+		}
 		var batch []struct {
 			ID        uuid.UUID `db:"id"`
 			CreatedAt time.Time `db:"created_at"`
 		}
 		err := d.db.SelectContext(ctx, &batch, `
 			SELECT id, created_at FROM emails
-			WHERE status IN ('pending', 'sending') AND updated_at <= now() - $1::interval
-			  AND (created_at, id) > ($2, $3)
-			ORDER BY created_at, id LIMIT 1000`,
-			fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), afterTime, afterID)
+			WHERE status IN ('pending', 'sending') AND priority = $1 AND updated_at <= now() - $2::interval
+			  AND (created_at, id) > ($3, $4)
+			ORDER BY created_at, id LIMIT $5`,
+			p, fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), afterTime, afterID, batchSize)
 		if err != nil {
 			return total, fmt.Errorf("sweep emails: %w", err)
 		}
 		for _, e := range batch {
-			if err := d.Enqueue(ctx, e.ID); err != nil {
+			if err := d.Enqueue(ctx, e.ID, p); err != nil {
 				return total, err
 			}
 		}
 		total += len(batch)
-		if len(batch) < 1000 {
-			return total, nil
+		if len(batch) < batchSize {
+			break
 		}
 		last := batch[len(batch)-1]
 		afterTime, afterID = last.CreatedAt, last.ID
 	}
+	return total, nil
 }
 
 // Purge empties the bodies of emails delivered more than BodyRetention ago:
@@ -198,7 +255,7 @@ func Purge(ctx context.Context, db *sqlx.DB) (int64, error) {
 // SweepHandler handles TypeSweep: emails untouched for a minute are
 // enqueued again.
 func (d *Dispatcher) SweepHandler(ctx context.Context, _ *asynq.Task) error {
-	n, err := d.Sweep(ctx, time.Minute)
+	n, err := d.Sweep(ctx, time.Minute, 0)
 	if n > 0 {
 		slog.InfoContext(ctx, "email outbox sweep", "enqueued", n)
 	}

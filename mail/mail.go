@@ -3,8 +3,11 @@
 // exists exactly when its cause does. Workers deliver each row once through
 // the configured Sender (log, SMTP or GOV.UK Notify): an asynq task per
 // email, queued by a poll of the outbox within 100 ms of the commit, with a
-// periodic sweep that re-enqueues whatever Redis lost and a purge of
-// delivered bodies after 7 days.
+// sweep that re-enqueues whatever Redis lost (at once when Redis is seen to
+// lose its data, see internal/redisloss) and a purge of delivered bodies
+// after 7 days. Transactional emails are queued and delivered before bulk
+// ones, and every worker together keeps to one shared provider rate limit
+// (RateLimit).
 package mail
 
 import (
@@ -17,10 +20,40 @@ import (
 
 // Email is an email to write to the outbox.
 type Email struct {
-	Kind    string // the template it was rendered from
-	To      string
-	Subject string
-	Body    string
+	Kind     string // the template it was rendered from
+	To       string
+	Subject  string
+	Body     string
+	Priority Priority // "" is Transactional
+}
+
+// Priority says how urgent an email is. It picks the worker queue the email
+// is delivered from (the worker serves them in this order, strictly) and
+// how much of the shared provider rate limit it may use.
+//
+// Code that fills the outbox with bulk email (alerts, digests) sets
+// Priority, or the emails.priority column when it inserts rows itself.
+type Priority string
+
+const (
+	// Transactional emails answer something a person just did (sign-in,
+	// confirmation, address confirmation, use One Login, subscribed): they
+	// go before everything else and keep a reserve of the rate limit.
+	Transactional Priority = "transactional"
+	// High is for alerts about content published with priority "high".
+	High Priority = "high"
+	// Normal is for other alerts and digests.
+	Normal Priority = "normal"
+)
+
+// Priorities lists every priority, most urgent first.
+var Priorities = []Priority{Transactional, High, Normal}
+
+func (p Priority) orDefault() Priority {
+	if p == "" {
+		return Transactional
+	}
+	return p
 }
 
 // Message is one email ready to send.
@@ -54,8 +87,8 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 func Write(ctx context.Context, tx sqlx.ExtContext, e Email) (uuid.UUID, error) {
 	var id uuid.UUID
 	err := sqlx.GetContext(ctx, tx, &id, `
-		INSERT INTO emails (kind, address, subject, body) VALUES ($1, $2, $3, $4) RETURNING id`,
-		e.Kind, e.To, e.Subject, e.Body)
+		INSERT INTO emails (kind, address, subject, body, priority) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		e.Kind, e.To, e.Subject, e.Body, e.Priority.orDefault())
 	if err != nil {
 		return uuid.UUID{}, fmt.Errorf("write %s email: %w", e.Kind, err)
 	}

@@ -80,9 +80,13 @@ type config struct {
 	// AddressRetention is how long an inactive subscriber's address is kept.
 	AddressRetention time.Duration
 	// WorkerConcurrency is how many jobs a worker runs at once, and
-	// WorkerPriorities the weight of each queue (events, email, maintenance).
+	// WorkerPriorities the rank of each queue: the worker serves them in
+	// strict order, highest first (email before everything, bulk last).
 	WorkerConcurrency int
 	WorkerPriorities  map[string]int
+	// EmailRateLimit is how many emails every worker together hands the
+	// provider; nil (EMAIL_RATE_LIMIT=none): no limit.
+	EmailRateLimit *ratelimit.Limit
 
 	EmailDelivery    string
 	SMTPURL          string
@@ -119,9 +123,9 @@ func parseConfig(getenv func(string) string) (*config, error) {
 		bad("DATABASE_URL", "must be a postgres:// URL")
 	}
 	c.RedisURL = get("REDIS_URL", "redis://127.0.0.1:6379/0")
-	redisOpt, err := asynq.ParseRedisURI(c.RedisURL)
+	redisOpt, err := parseRedisURL(c.RedisURL)
 	if err != nil {
-		bad("REDIS_URL", "must be a redis://, rediss:// or redis-sentinel:// URL")
+		bad("REDIS_URL", "%v", err)
 	}
 	c.Redis = redisOpt
 
@@ -257,8 +261,16 @@ func parseConfig(getenv func(string) string) (*config, error) {
 	} else {
 		c.WorkerConcurrency = n
 	}
-	if c.WorkerPriorities, err = parsePriorities(get("WORKER_QUEUE_PRIORITIES", "events=6,email=3,maintenance=1")); err != nil {
+	if c.WorkerPriorities, err = parsePriorities(get("WORKER_QUEUE_PRIORITIES", defaultPriorities)); err != nil {
 		bad("WORKER_QUEUE_PRIORITIES", "%v", err)
+	}
+	if raw := get("EMAIL_RATE_LIMIT", "21600/minute"); raw != "none" {
+		limits, err := ratelimit.Parse(raw)
+		if err != nil || len(limits) != 1 {
+			bad("EMAIL_RATE_LIMIT", "must be one limit such as 21600/minute, or none")
+		} else {
+			c.EmailRateLimit = &limits[0]
+		}
 	}
 
 	c.EmailDelivery = get("EMAIL_DELIVERY", "log")
@@ -343,25 +355,65 @@ func accountPage(issuer string, local bool) string {
 	return ""
 }
 
-// queueKinds are the worker's queues, each named <namespace>:<kind>.
-var queueKinds = []string{"events", "email", "maintenance"}
+// parseRedisURL reads REDIS_URL as asynq does, and also takes the database
+// number of a redis-sentinel:// URL (asynq's parser drops it, so two
+// services sharing a Sentinel with different databases would share tasks):
+// redis-sentinel://[:password@]host:port[,host:port]/<db>?master=<name>.
+// The password is the Sentinel's, as asynq reads it.
+func parseRedisURL(raw string) (asynq.RedisConnOpt, error) {
+	opt, err := asynq.ParseRedisURI(raw)
+	if err != nil {
+		return nil, errors.New("must be a redis://, rediss:// or redis-sentinel:// URL")
+	}
+	failover, ok := opt.(asynq.RedisFailoverClientOpt)
+	if !ok {
+		return opt, nil
+	}
+	u, _ := url.Parse(raw) // parsed above
+	if failover.MasterName == "" {
+		return nil, errors.New("must name the master of a redis-sentinel:// URL (?master=<name>)")
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		db, err := strconv.Atoi(p)
+		if err != nil || db < 0 {
+			return nil, errors.New("must have a database number as the path of a redis-sentinel:// URL, e.g. /3")
+		}
+		failover.DB = db
+	}
+	return failover, nil
+}
 
-// parsePriorities reads "events=6,email=3,maintenance=1": a weight for
-// every queue (asynq takes work from each in proportion).
+// queueKinds are the worker's queues, each named <namespace>:<kind>:
+// email holds transactional emails, bulk-high and bulk the alerts of high
+// and normal priority (mail.Priority).
+var queueKinds = []string{"email", "events", "maintenance", "bulk-high", "bulk"}
+
+// defaultPriorities serves transactional email first and bulk email last.
+const defaultPriorities = "email=5,events=4,maintenance=3,bulk-high=2,bulk=1"
+
+// parsePriorities reads "email=5,events=4,…": a rank for every queue. The
+// worker serves the queues in strict order (asynq's StrictPriority), so
+// ranks must differ, and email must come before bulk-high, and bulk-high
+// before bulk: a fan-out of alerts never holds up a sign-in email.
 func parsePriorities(raw string) (map[string]int, error) {
 	priorities := map[string]int{}
+	ranks := map[int]bool{}
 	for _, part := range strings.Split(raw, ",") {
 		name, weight, ok := strings.Cut(strings.TrimSpace(part), "=")
 		n, err := strconv.Atoi(weight)
-		if !ok || err != nil || n < 1 || !slices.Contains(queueKinds, name) {
-			return nil, fmt.Errorf("must be weights like events=6,email=3,maintenance=1")
+		if !ok || err != nil || n < 1 || !slices.Contains(queueKinds, name) || ranks[n] {
+			return nil, fmt.Errorf("must be distinct ranks like %s", defaultPriorities)
 		}
 		priorities[name] = n
+		ranks[n] = true
 	}
 	for _, kind := range queueKinds {
 		if priorities[kind] == 0 {
-			return nil, fmt.Errorf("must give a weight to each of %s", strings.Join(queueKinds, ", "))
+			return nil, fmt.Errorf("must give a rank to each of %s", strings.Join(queueKinds, ", "))
 		}
+	}
+	if priorities["email"] <= priorities["bulk-high"] || priorities["bulk-high"] <= priorities["bulk"] {
+		return nil, errors.New("must rank email above bulk-high, and bulk-high above bulk")
 	}
 	return priorities, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
 
 	"email-alert/ratelimit"
 )
@@ -35,6 +36,8 @@ func TestConfigDefaults(t *testing.T) {
 		"CLIENT_IP_HEADER":              cfg.ClientIPHeader,
 		"EMAIL_DELIVERY":                cfg.EmailDelivery,
 		"EMAIL_FROM":                    cfg.EmailFrom,
+		"EMAIL_RATE_LIMIT":              cfg.EmailRateLimit,
+		"WORKER_QUEUE_PRIORITIES":       cfg.WorkerPriorities,
 		"local":                         cfg.Local,
 	}
 	want := map[string]any{
@@ -56,6 +59,8 @@ func TestConfigDefaults(t *testing.T) {
 		"CLIENT_IP_HEADER":              "True-Client-IP",
 		"EMAIL_DELIVERY":                "log",
 		"EMAIL_FROM":                    "GOV.UK emails <noreply@localhost>",
+		"EMAIL_RATE_LIMIT":              &ratelimit.Limit{Count: 21600, Per: time.Minute},
+		"WORKER_QUEUE_PRIORITIES":       map[string]int{"email": 5, "events": 4, "maintenance": 3, "bulk-high": 2, "bulk": 1},
 		"local":                         true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -93,6 +98,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"trusted proxy not an address", map[string]string{"TRUSTED_PROXIES": "cdn.example.com"}, []string{"TRUSTED_PROXIES"}},
 		{"bad client IP header", map[string]string{"CLIENT_IP_HEADER": "True Client IP"}, []string{"CLIENT_IP_HEADER"}},
 		{"bad dev-oidc address", map[string]string{"DEV_OIDC_ADDR": "3199"}, []string{"DEV_OIDC_ADDR"}},
+		{"two email rate limits", map[string]string{"EMAIL_RATE_LIMIT": "100/second,21600/minute"}, []string{"EMAIL_RATE_LIMIT"}},
+		{"bad email rate limit", map[string]string{"EMAIL_RATE_LIMIT": "fast"}, []string{"EMAIL_RATE_LIMIT"}},
+		{"bulk before transactional", map[string]string{"WORKER_QUEUE_PRIORITIES": "bulk=5,events=4,maintenance=3,bulk-high=2,email=1"}, []string{"WORKER_QUEUE_PRIORITIES"}},
+		{"queue ranks tied", map[string]string{"WORKER_QUEUE_PRIORITIES": "email=5,events=5,maintenance=3,bulk-high=2,bulk=1"}, []string{"WORKER_QUEUE_PRIORITIES"}},
 		{"unknown delivery", map[string]string{"EMAIL_DELIVERY": "pigeon"}, []string{"EMAIL_DELIVERY"}},
 		{"smtp without URL", map[string]string{"EMAIL_DELIVERY": "smtp"}, []string{"SMTP_URL"}},
 		{"notify without key", map[string]string{"EMAIL_DELIVERY": "notify"}, []string{"NOTIFY_API_KEY", "NOTIFY_TEMPLATE_ID"}},
@@ -194,5 +203,44 @@ func TestConfigOneLoginAccountURL(t *testing.T) {
 				t.Errorf("ONE_LOGIN_ACCOUNT_URL %q, want %q", cfg.OneLoginAccountURL, tt.want)
 			}
 		})
+	}
+}
+
+// TestConfigRedisURLDatabase: the database number of REDIS_URL is used
+// with plain Redis and with Sentinel alike, so two services that share a
+// Redis (or a Sentinel) on different databases never take each other's
+// tasks.
+func TestConfigRedisURLDatabase(t *testing.T) {
+	tests := []struct {
+		url  string
+		want asynq.RedisConnOpt
+	}{
+		{"redis://127.0.0.1:6379/3", asynq.RedisClientOpt{Addr: "127.0.0.1:6379", DB: 3}},
+		{"redis://:secret@10.0.0.1:6380/0", asynq.RedisClientOpt{Addr: "10.0.0.1:6380", Password: "secret"}},
+		{"redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/3?master=mymaster", asynq.RedisFailoverClientOpt{
+			MasterName: "mymaster", SentinelAddrs: []string{"10.0.0.1:26379", "10.0.0.2:26379"}, DB: 3}},
+		{"redis-sentinel://:sentinel-pw@10.0.0.1:26379?master=mymaster", asynq.RedisFailoverClientOpt{
+			MasterName: "mymaster", SentinelAddrs: []string{"10.0.0.1:26379"}, SentinelPassword: "sentinel-pw"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			cfg, err := parseConfig(func(k string) string { return map[string]string{"REDIS_URL": tt.url}[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, cfg.Redis); diff != "" {
+				t.Errorf("REDIS_URL %s (-want +got):\n%s", tt.url, diff)
+			}
+		})
+	}
+	for _, bad := range []string{
+		"redis-sentinel://10.0.0.1:26379/three?master=mymaster",
+		"redis-sentinel://10.0.0.1:26379/3",
+		"redis://127.0.0.1:6379/x",
+	} {
+		_, err := parseConfig(func(k string) string { return map[string]string{"REDIS_URL": bad}[k] })
+		if err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+			t.Errorf("REDIS_URL %s: err = %v, want one naming REDIS_URL", bad, err)
+		}
 	}
 }

@@ -168,8 +168,9 @@ type app struct {
 	queueUI     *asynqmon.HTTPHandler
 }
 
-// queue names the asynq queue of one kind of work ("events", "email",
-// "maintenance"): separate queues, so the worker can weigh them.
+// queue names the asynq queue of one kind of work ("email", "events",
+// "maintenance", "bulk-high", "bulk"): separate queues, so the worker can
+// rank them.
 func (a *app) queue(kind string) string { return a.namespace + ":" + kind }
 
 func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace string) (*app, error) {
@@ -221,6 +222,12 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 	processor.OnProcessed(m.EventProcessed)
 	deliverer := mail.NewDeliverer(db, sender)
 	deliverer.OnAttempt(m.EmailAttempt)
+	if l := cfg.EmailRateLimit; l != nil {
+		deliverer.Limit(mail.NewRateLimit(rdb, namespace+":email-rate-limit", l.Count, l.Per))
+	}
+	dispatcher := mail.NewDispatcher(db, client, namespace+":email").
+		Route(mail.High, namespace+":bulk-high").
+		Route(mail.Normal, namespace+":bulk")
 	verifier := events.NewVerifier(cfg.AccountEventsIssuer, cfg.AccountEventsAud, cfg.AccountEventsJWKS,
 		&http.Client{Timeout: 10 * time.Second})
 	return &app{
@@ -233,7 +240,7 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		linking:     linking.NewAPI(signIn, perAddress),
 		pages:       pages,
 		assets:      assets,
-		dispatcher:  mail.NewDispatcher(db, client, namespace+":email"),
+		dispatcher:  dispatcher,
 		deliverer:   deliverer,
 		events:      events.NewAPI(inbox, verifier),
 		inbox:       inbox,

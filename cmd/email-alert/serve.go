@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"email-alert/events"
+	"email-alert/internal/redisloss"
 	"email-alert/linking"
 	"email-alert/mail"
 )
@@ -64,10 +65,17 @@ func work(ctx context.Context, a *app) error {
 		queues[a.queue(kind)] = weight
 	}
 	srv := asynq.NewServer(a.cfg.Redis, asynq.Config{
-		Concurrency:     a.cfg.WorkerConcurrency,
-		Queues:          queues,
-		ShutdownTimeout: shutdownGrace,
-		LogLevel:        asynq.WarnLevel,
+		Concurrency:    a.cfg.WorkerConcurrency,
+		Queues:         queues,
+		StrictPriority: true,
+		// A delivery that found the shared email rate limit empty is put
+		// back for when it has a token, without using up a retry.
+		IsFailure:      mail.IsFailure,
+		RetryDelayFunc: mail.RetryDelay,
+		// Rate-limited emails come back from the retry set this often.
+		DelayedTaskCheckInterval: time.Second,
+		ShutdownTimeout:          shutdownGrace,
+		LogLevel:                 asynq.WarnLevel,
 		// An idle worker looks for new tasks this often (asynq's default
 		// is a second), so a sign-in email leaves within a fraction of it.
 		TaskCheckInterval: emailPollInterval,
@@ -107,20 +115,20 @@ func work(ctx context.Context, a *app) error {
 		srv.Shutdown()
 		return fmt.Errorf("worker: scheduler: %w", err)
 	}
-	// Events stored while no worker ran (or Redis was lost) are enqueued
-	// now; the periodic sweep does the same for anything later.
-	if n, err := a.inbox.Sweep(ctx, 0); err != nil {
-		slog.Warn("event inbox sweep", "error", err)
-	} else if n > 0 {
-		slog.Info("event inbox sweep", "enqueued", n)
+	// Work stored while no worker ran, or that Redis lost, is queued again
+	// now, and again whenever Redis is seen to lose its data: transactional
+	// emails first, then events, then bulk emails. (The poller only reads
+	// 'pending' emails, so emails a killed worker left 'sending' would
+	// otherwise wait for the minute sweep.)
+	watcher := redisloss.New(a.redis, a.namespace+":redis-epoch")
+	watcher.Add("transactional emails", a.dispatcher.SweepOf(mail.Transactional))
+	watcher.Add("account events", a.inbox.Sweep)
+	watcher.Add("bulk emails", a.dispatcher.SweepOf(mail.High, mail.Normal))
+	if _, err := watcher.Check(ctx); err != nil {
+		slog.Warn("redis check", "error", err)
 	}
-	// So are emails a killed worker left 'sending' (the poller only reads
-	// 'pending' rows): otherwise they would wait for the minute sweep.
-	if n, err := a.dispatcher.Sweep(ctx, 0); err != nil {
-		slog.Warn("email outbox sweep", "error", err)
-	} else if n > 0 {
-		slog.Info("email outbox sweep", "enqueued", n)
-	}
+	watcher.Recover(ctx)
+	go watcher.Watch(ctx)
 	pollDone := make(chan error, 1)
 	go func() { pollDone <- a.dispatcher.Poll(ctx, emailPollInterval) }()
 	slog.Info("worker started", "queues", queues, "concurrency", a.cfg.WorkerConcurrency)

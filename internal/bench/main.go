@@ -7,6 +7,8 @@
 //
 //	go run ./internal/bench            # the full run (make bench)
 //	go run ./internal/bench -quick     # small sizes, a few seconds each
+//	go run ./internal/bench -delivery-only -delivery-emails 5000
+//	                                   # only the email delivery workload
 package main
 
 import (
@@ -32,6 +34,9 @@ type options struct {
 	warmup, duration time.Duration
 	events, steady   int
 	out              string
+	// The delivery workload: emails in the backlog of each case, and each
+	// worker's WORKER_CONCURRENCY.
+	deliveryEmails, deliveryConcurrency int
 }
 
 func main() {
@@ -48,10 +53,22 @@ func main() {
 	flag.IntVar(&o.events, "events", 100_000, "account events pushed as fast as accepted")
 	flag.IntVar(&o.steady, "steady", 10_000, "account events pushed at a steady 500/s")
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "report to write")
+	flag.IntVar(&o.deliveryEmails, "delivery-emails", 30_000, "emails in the backlog of each delivery case")
+	flag.IntVar(&o.deliveryConcurrency, "delivery-concurrency", 36, "WORKER_CONCURRENCY of the delivery workload (the pool has 40 connections)")
+	deliveryOnly := flag.Bool("delivery-only", false, "run only the email delivery workload and print its figures")
+	flag.StringVar(&redisURL, "redis", redisURL, "Redis database the benchmark flushes and uses")
 	flag.Parse()
 	if *quick {
 		o.sizes = seedSizes{Subscribers: 20_000, Lists: 200, PerSubscriber: 3, Linked: 8_000}
 		o.small, o.warmup, o.duration, o.events, o.steady = 2_000, time.Second, 3*time.Second, 2_000, 1_000
+		o.deliveryEmails = 3_000
+	}
+	if *deliveryOnly {
+		if err := runDelivery(context.Background(), o); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -116,6 +133,10 @@ func run(ctx context.Context, o options) error {
 	r.rss = svc.peakRSS()
 	svc.stop()
 
+	if r.delivery, err = deliveryCasesLoad(ctx, bin, work, o); err != nil {
+		return err
+	}
+
 	small, err := freshDB(ctx, "email_alert_bench_small")
 	if err != nil {
 		return err
@@ -148,6 +169,43 @@ func run(ctx context.Context, o options) error {
 	step("wrote " + o.out)
 	fmt.Print(r.summary())
 	return nil
+}
+
+// runDelivery runs only the delivery workload and prints its figures.
+func runDelivery(ctx context.Context, o options) error {
+	work, err := os.MkdirTemp("", "email-alert-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	bin := filepath.Join(work, "email-alert")
+	step("building the service")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/email-alert").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %w\n%s", err, out)
+	}
+	results, err := deliveryCasesLoad(ctx, bin, work, o)
+	if err != nil {
+		return err
+	}
+	fmt.Print(deliveryMarkdown(results, o.deliveryConcurrency))
+	for _, t := range deliveryTargets(results) {
+		fmt.Printf("%-60s %-24s %18s  %v\n", t.What, t.Goal, t.Got, t.Met)
+	}
+	return nil
+}
+
+// deliveryCasesLoad measures every delivery case in turn.
+func deliveryCasesLoad(ctx context.Context, bin, work string, o options) ([]deliveryResult, error) {
+	var results []deliveryResult
+	for _, c := range deliveryCases() {
+		step(fmt.Sprintf("delivery: %d emails, %d worker(s), Notify latency %s, EMAIL_RATE_LIMIT=%s", o.deliveryEmails, c.Workers, c.Latency, c.Limit))
+		res, err := deliveryLoad(ctx, bin, "email_alert_bench_delivery", work, o.deliveryEmails, o.deliveryConcurrency, c)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, res)
+	}
+	return results, nil
 }
 
 func step(s string) { fmt.Fprintf(os.Stderr, "bench: %s\n", s) }

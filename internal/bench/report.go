@@ -25,6 +25,7 @@ type report struct {
 	subscribeDrain                     time.Duration // and the time the worker took to deliver them
 	readSmall                          result
 	events                             eventResult
+	delivery                           []deliveryResult
 	rss                                map[string]float64
 }
 
@@ -47,6 +48,7 @@ func (r *report) targets() []target {
 		ratio := float64(r.read.P50) / float64(r.readSmall.P50)
 		t = append(t, target{"read p50 at full size vs small", "≤ 1.5×", fmt.Sprintf("%.2f×", ratio), ratio <= 1.5})
 	}
+	t = append(t, deliveryTargets(r.delivery)...)
 	for _, name := range sortedKeys(r.rss) {
 		t = append(t, target{"peak RSS of " + name, "≤ 150 MB", fmt.Sprintf("%.0f MB", r.rss[name]), r.rss[name] <= 150})
 	}
@@ -125,6 +127,10 @@ func (r *report) markdown() string {
 	w("")
 	w("Half of the events are email changes (an address change with merge), half account deletions.")
 	w("")
+	if len(r.delivery) > 0 {
+		b.WriteString(deliveryMarkdown(r.delivery, r.opts.deliveryConcurrency))
+		w("")
+	}
 	w("### CPU per request (milliseconds of CPU)")
 	w("")
 	w("| workload | api | frontend | worker | postgres (all processes) | redis | load generator | whole machine |")

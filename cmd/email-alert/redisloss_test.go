@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"email-alert/events"
+	"email-alert/internal/testdb"
+	"email-alert/mail"
+	"email-alert/subscribers"
+)
+
+// TestRedisFlushedRecoversInSeconds runs the real worker binary with
+// pending emails (transactional and bulk) and account events queued in
+// Redis, FLUSHALLs Redis, and checks that every email and every event is
+// then processed within 10 s, each once, transactional emails before bulk
+// ones: the worker notices the loss and queues the work again at once,
+// rather than at the minute sweep. PostgreSQL table locks held by the test
+// keep the work from finishing until Redis has been flushed.
+func TestRedisFlushedRecoversInSeconds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the worker binary")
+	}
+	const (
+		transactional = 200
+		bulk          = 200
+		accounts      = 400
+	)
+	ctx := context.Background()
+	db, dsn := testdb.New(t)
+	bin := buildWorker(t)
+	redisURL := privateRedis(t)
+	opt, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	notify := &fakeNotify{accepted: map[string]int{}}
+	server := httptest.NewServer(notify)
+	defer server.Close()
+
+	store := subscribers.NewStore(db, nil)
+	list, _, err := store.FindOrCreateList(ctx, subscribers.NewList{Title: "News", Slug: "news"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedLinkedAccounts(t, db, accounts, "urn:loss:", list.ID)
+	inbox := events.NewInbox(db, asynq.NewClientFromRedisClient(rdb), defaultNamespace+":events")
+	for i := 1; i <= accounts; i++ {
+		payload, _ := json.Marshal(events.EmailChange{Email: fmt.Sprintf("new%d@example.com", i), EmailVerified: true})
+		if _, err := inbox.Record(ctx, events.Event{
+			ID: fmt.Sprintf("event-%d", i), Sub: fmt.Sprintf("urn:loss:%d", i), OccurredAt: time.Now(),
+			Kind: events.KindEmailChanged, EventType: events.EventIdentifierChanged, Payload: payload,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range transactional + bulk {
+		e := mail.Email{Kind: mail.KindSignIn, To: fmt.Sprintf("t%d@example.com", i), Subject: "S", Body: "B"}
+		if i >= transactional {
+			e.Kind, e.Priority = "alert", mail.Normal
+		}
+		if _, err := mail.Write(ctx, db, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Nothing can finish while the test holds these locks: deliveries and
+	// events wait at their first write, with their tasks active or pending
+	// in Redis.
+	hold := db.MustBegin()
+	defer func() { _ = hold.Rollback() }()
+	if _, err := hold.Exec(`LOCK TABLE emails, account_events IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	worker := startWorker(t, bin, append(os.Environ(),
+		"DATABASE_URL="+dsn,
+		"REDIS_URL="+redisURL,
+		"EMAIL_DELIVERY=notify",
+		"NOTIFY_BASE_URL="+server.URL,
+		"NOTIFY_API_KEY=test-"+uuid.NewString()+"-"+uuid.NewString(),
+		"NOTIFY_TEMPLATE_ID="+uuid.NewString(),
+		"WORKER_CONCURRENCY=20",
+	))
+	defer kill(worker)
+	queued := func() int64 {
+		var n int64
+		for _, q := range []string{"email", "events", "bulk"} {
+			n += rdb.LLen(ctx, "asynq:{"+defaultNamespace+":"+q+"}:pending").Val()
+		}
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); queued() < (transactional+bulk+accounts)/2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d tasks queued after 30 s", queued())
+		}
+	}
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	flushed := time.Now()
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	counts := func() (sent, done int) {
+		if err := db.Get(&sent, `SELECT count(*) FROM emails WHERE status = 'sent'`); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Get(&done, `SELECT count(*) FROM account_events WHERE status = 'done'`); err != nil {
+			t.Fatal(err)
+		}
+		return sent, done
+	}
+	for {
+		sent, done := counts()
+		if sent == transactional+bulk && done == accounts {
+			t.Logf("every email and event processed %s after FLUSHALL", time.Since(flushed).Round(time.Millisecond))
+			break
+		}
+		if time.Since(flushed) > 10*time.Second {
+			t.Fatalf("10 s after FLUSHALL: %d of %d emails sent, %d of %d events done",
+				sent, transactional+bulk, done, accounts)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	if got, duplicates := notify.total(); got != transactional+bulk || duplicates != 0 {
+		t.Errorf("Notify accepted %d distinct emails with %d duplicates; want %d exactly once", got, duplicates, transactional+bulk)
+	}
+	var applied, moved int
+	if err := db.Get(&applied, `SELECT count(*) FROM account_events WHERE outcome = 'applied'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Get(&moved, `SELECT count(*) FROM subscribers WHERE address = 'new' || substr(govuk_account_id, 10) || '@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	if applied != accounts || moved != accounts {
+		t.Errorf("%d events applied, %d addresses changed; want %d each", applied, moved, accounts)
+	}
+	var bulkFirst int
+	if err := db.Get(&bulkFirst, `
+		SELECT count(*) FROM emails
+		WHERE priority = 'normal' AND sent_at < (SELECT max(sent_at) FROM emails WHERE priority = 'transactional')`); err != nil {
+		t.Fatal(err)
+	}
+	if bulkFirst > 20 { // at most the deliveries in flight when the locks were taken
+		t.Errorf("%d of %d bulk emails went out before the last transactional one", bulkFirst, bulk)
+	}
+}

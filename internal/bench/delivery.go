@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// deliveryCase is one delivery measurement: workers worker processes
+// delivering a backlog of emails to a fake Notify that answers after
+// latency, under EMAIL_RATE_LIMIT limit ("none": lifted).
+type deliveryCase struct {
+	Workers int
+	Latency time.Duration
+	Limit   string
+	PerSec  float64 // the limit as a rate, 0 when lifted
+}
+
+// deliveryResult is what one deliveryCase measured.
+type deliveryResult struct {
+	deliveryCase
+	Emails     int
+	Rate       float64 // emails per second reaching Notify, the first 5% (the burst) left out
+	MaxWindow  int     // most emails reaching Notify in any 60 s window
+	Duplicates int
+	Seconds    float64
+}
+
+// deliveryCases are the cases the benchmark measures: one worker with the
+// limit lifted, without and with a provider latency of 100 ms, then two
+// workers at Notify's 24,000 a minute.
+func deliveryCases() []deliveryCase {
+	return []deliveryCase{
+		{Workers: 1, Latency: 0, Limit: "none"},
+		{Workers: 1, Latency: 100 * time.Millisecond, Limit: "none"},
+		{Workers: 2, Latency: 0, Limit: "24000/minute", PerSec: 400},
+	}
+}
+
+// benchNotify answers like GOV.UK Notify's send-email endpoint, after
+// latency, and records when each email (by reference) arrived.
+type benchNotify struct {
+	latency time.Duration
+	mu      sync.Mutex
+	at      map[string][]time.Time
+}
+
+func (n *benchNotify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/v2/notifications/email":
+		var body struct {
+			Reference string `json:"reference"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Reference == "" {
+			http.Error(w, `{"status_code":400}`, http.StatusBadRequest)
+			return
+		}
+		time.Sleep(n.latency)
+		n.mu.Lock()
+		n.at[body.Reference] = append(n.at[body.Reference], time.Now())
+		n.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]string{"id": uuid.NewString(), "reference": body.Reference})
+	case r.Method == http.MethodGet && r.URL.Path == "/v2/notifications":
+		_ = json.NewEncoder(w).Encode(map[string]any{"notifications": []any{}})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (n *benchNotify) count() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.at)
+}
+
+// deliveryLoad fills a fresh database's outbox with emails alert emails,
+// starts the case's workers against a benchNotify, and measures until
+// every email has reached it.
+func deliveryLoad(ctx context.Context, bin, database, work string, emails, concurrency int, c deliveryCase) (deliveryResult, error) {
+	res := deliveryResult{deliveryCase: c, Emails: emails}
+	db, err := freshDB(ctx, database)
+	if err != nil {
+		return res, err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `
+		INSERT INTO emails (kind, address, subject, body, priority)
+		SELECT 'alert', 'reader' || g || '@bench.example', 'Update from GOV.UK', repeat('x', 800), 'normal'
+		FROM generate_series(1, $1) g`, emails); err != nil {
+		return res, err
+	}
+	opt, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(opt)
+	err = rdb.FlushDB(ctx).Err()
+	rdb.Close()
+	if err != nil {
+		return res, fmt.Errorf("redis: %w", err)
+	}
+	notify := &benchNotify{latency: c.Latency, at: map[string][]time.Time{}}
+	server := httptest.NewServer(notify)
+	defer server.Close()
+	env := append(os.Environ(),
+		"DATABASE_URL="+dbURL(database), "REDIS_URL="+redisURL,
+		"EMAIL_DELIVERY=notify", "NOTIFY_BASE_URL="+server.URL,
+		"NOTIFY_API_KEY=bench-"+uuid.NewString()+"-"+uuid.NewString(), "NOTIFY_TEMPLATE_ID="+uuid.NewString(),
+		"EMAIL_RATE_LIMIT="+c.Limit, fmt.Sprintf("WORKER_CONCURRENCY=%d", concurrency),
+	)
+	var workers []*exec.Cmd
+	defer func() {
+		for _, cmd := range workers {
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
+		}
+	}()
+	start := time.Now()
+	for i := range c.Workers {
+		cmd := exec.Command(bin, "worker")
+		cmd.Env = env
+		logFile, err := os.Create(filepath.Join(work, fmt.Sprintf("delivery-worker-%d.log", i)))
+		if err != nil {
+			return res, err
+		}
+		defer logFile.Close()
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		if err := cmd.Start(); err != nil {
+			return res, fmt.Errorf("start worker: %w", err)
+		}
+		workers = append(workers, cmd)
+	}
+	limit := time.Duration(emails/100+120) * time.Second // far beyond 100/s: something is wrong
+	for notify.count() < emails {
+		if time.Since(start) > limit {
+			return res, fmt.Errorf("delivery: %d of %d emails reached Notify in %s", notify.count(), emails, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	notify.mu.Lock()
+	var all []time.Time
+	for _, ts := range notify.at {
+		all = append(all, ts...)
+		res.Duplicates += len(ts) - 1
+	}
+	notify.mu.Unlock()
+	slices.SortFunc(all, func(a, b time.Time) int { return a.Compare(b) })
+	skip := len(all) / 20
+	if span := all[len(all)-1].Sub(all[skip]).Seconds(); span > 0 {
+		res.Rate = float64(len(all)-1-skip) / span
+	}
+	res.Seconds = all[len(all)-1].Sub(all[0]).Seconds()
+	for i, j := 0, 0; i < len(all); i++ {
+		for j < len(all) && all[j].Sub(all[i]) < time.Minute {
+			j++
+		}
+		res.MaxWindow = max(res.MaxWindow, j-i)
+	}
+	return res, nil
+}
+
+// deliveryTargets are the goals of the delivery workload.
+func deliveryTargets(results []deliveryResult) []target {
+	var t []target
+	for _, r := range results {
+		name := fmt.Sprintf("delivery, %d worker(s), %s latency, limit %s", r.Workers, r.Latency, r.Limit)
+		switch {
+		case r.PerSec > 0:
+			off := 100 * (r.Rate - r.PerSec) / r.PerSec
+			t = append(t, target{name, fmt.Sprintf("within 2%% of %.0f/s", r.PerSec),
+				fmt.Sprintf("%.0f/s (%+.1f%%)", r.Rate, off), off >= -2 && off <= 2})
+		case r.Latency == 0:
+			t = append(t, target{name, "≥ 2,000/s", fmt.Sprintf("%.0f/s", r.Rate), r.Rate >= 2000})
+		default:
+			t = append(t, target{name, "≥ 1,000/s", fmt.Sprintf("%.0f/s", r.Rate), r.Rate >= 1000})
+		}
+	}
+	return t
+}
+
+// deliveryMarkdown renders the delivery results as a section of
+// BENCHMARKS.md.
+func deliveryMarkdown(results []deliveryResult, concurrency int) string {
+	s := "### Email delivery\n\n" +
+		"| workers | Notify latency | EMAIL_RATE_LIMIT | emails | delivered/s (after the first 5%) | most in any 60 s | sent twice |\n" +
+		"|---:|---:|---|---:|---:|---:|---:|\n"
+	for _, r := range results {
+		s += fmt.Sprintf("| %d | %s | %s | %d | %.0f | %d | %d |\n", r.Workers, r.Latency, r.Limit, r.Emails, r.Rate, r.MaxWindow, r.Duplicates)
+	}
+	return s + fmt.Sprintf("\nA backlog of alert emails in the outbox, delivered by `email-alert worker` processes (WORKER_CONCURRENCY=%d) to a fake GOV.UK Notify in the benchmark that answers each send after the latency shown. Each send holds one PostgreSQL connection for its advisory lock, so with a slow provider one worker delivers at most its pool (40 connections) per latency.\n", concurrency)
+}
