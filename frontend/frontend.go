@@ -165,10 +165,11 @@ func (p *Pages) NotFound(c *gin.Context) {
 }
 
 // personal marks a response as belonging to one person: never cached,
-// and varying with the session header where a CDN carries it.
+// and varying with the session header where a CDN carries it (added to
+// the Vary the compression sets, not in place of it).
 func personal(c *gin.Context) {
 	c.Header("Cache-Control", "private, no-store")
-	c.Header("Vary", headerSession)
+	c.Writer.Header().Add("Vary", headerSession)
 }
 
 // sessionToken returns the session token the request carries: in the

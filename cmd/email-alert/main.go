@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer a.close()
 	g, ctx := errgroup.WithContext(ctx)
 	if command == "api" || command == "all" {
-		g.Go(func() error { return serve(ctx, "api", cfg.APIAddr, apiRouter(a)) })
+		g.Go(func() error { return serve(ctx, "api", cfg.APIAddr, apiServed(a)) })
 		if cfg.APITokensAreDefault {
 			slog.Info("API_TOKENS is not set: the API accepts the development token",
 				"header", "Authorization: Bearer "+devAPIToken)
@@ -166,6 +166,7 @@ type app struct {
 	processor   *events.Processor
 	metrics     *metrics.Metrics
 	queueUI     *asynqmon.HTTPHandler
+	compress    func(http.Handler) http.HandlerFunc
 }
 
 // queue names the asynq queue of one kind of work ("events", "email",
@@ -220,6 +221,10 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 	processor.OnProcessed(m.EventProcessed)
 	deliverer := mail.NewDeliverer(db, sender)
 	deliverer.OnAttempt(m.EmailAttempt)
+	compress, err := newCompressor()
+	if err != nil {
+		return nil, err
+	}
 	verifier := events.NewVerifier(cfg.AccountEventsIssuer, cfg.AccountEventsAud, cfg.AccountEventsJWKS,
 		&http.Client{Timeout: 10 * time.Second})
 	return &app{
@@ -241,6 +246,7 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		queueUI: asynqmon.New(asynqmon.Options{
 			RootPath: "/admin/queues", RedisConnOpt: cfg.Redis, ReadOnly: true,
 		}),
+		compress: compress,
 	}, nil
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+
 	"github.com/gin-gonic/gin"
 
 	"email-alert/jsonapi"
@@ -45,8 +47,9 @@ func apiRouter(a *app) *gin.Engine {
 
 	// Operations: metrics and the queues, read only
 	api.GET("/metrics", a.metrics.Handler())
-	api.GET("/admin/queues", gin.WrapH(a.queueUI))
-	api.GET("/admin/queues/*path", gin.WrapH(a.queueUI))
+	// (uncompressed: the queues' pages show task payloads)
+	api.GET("/admin/queues", uncompressed, gin.WrapH(a.queueUI))
+	api.GET("/admin/queues/*path", uncompressed, gin.WrapH(a.queueUI))
 
 	// Account lifecycle events, authenticated by ACCOUNT_EVENTS_TOKEN
 	accountService := r.Group("/", jsonapi.BearerAuth([]string{a.cfg.AccountEventsToken}))
@@ -67,3 +70,7 @@ func metricsRouter(a *app) *gin.Engine {
 	r.GET("/metrics", jsonapi.BearerAuth(a.cfg.APITokens), a.metrics.Handler())
 	return r
 }
+
+// apiServed is the handler API_ADDR serves: the router, its large JSON
+// answers compressed (see newCompressor).
+func apiServed(a *app) http.Handler { return a.compress(apiRouter(a)) }

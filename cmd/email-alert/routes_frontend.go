@@ -18,7 +18,7 @@ func frontendRouter(a *app) *gin.Engine {
 	_ = r.SetTrustedProxies(nil)
 	p := a.pages
 	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders, gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }), withDeadline)
-	r.Use(p.ReadForm)
+	r.Use(p.ReadForm, uncompressedWithSecret)
 	r.NoRoute(p.NotFound)
 	r.HandleMethodNotAllowed = true
 	r.NoMethod(p.MethodNotAllowed)
@@ -63,12 +63,13 @@ func frontendRouter(a *app) *gin.Engine {
 	return r
 }
 
-// frontendHandler is the frontend router behind cross-origin protection:
+// frontendHandler is the frontend router behind cross-origin protection,
+// its pages compressed (see newCompressor and uncompressedWithSecret):
 // a POST from another site (by Origin or Sec-Fetch-Site) gets 403. The
 // back-channel logout is exempt: One Login calls it server to server, and
 // it is authenticated by its signed token instead.
 func frontendHandler(a *app) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.AddInsecureBypassPattern("POST /sign-in/backchannel-logout")
-	return cop.Handler(frontendRouter(a))
+	return a.compress(cop.Handler(frontendRouter(a)))
 }
