@@ -263,7 +263,7 @@ func (a *app) close() {
 func newSender(cfg *config) (mail.Sender, error) {
 	switch cfg.EmailDelivery {
 	case "smtp":
-		s, err := mail.NewSMTPSender(cfg.SMTPURL, cfg.EmailFrom)
+		s, err := mail.NewSMTPSender(cfg.SMTPURL, cfg.EmailFrom, cfg.PublicURL.Hostname())
 		if err != nil {
 			return nil, fmt.Errorf("SMTP_URL: %w", err)
 		}
