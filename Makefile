@@ -1,7 +1,7 @@
 # The two commands of the quick start are `make run` and `make test`.
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: run test lint vulncheck build services bench fuzz
+.PHONY: run test lint openapi-lint vulncheck build services bench fuzz
 
 ## run: start PostgreSQL and Redis if needed, migrate, seed demo lists, run everything
 run:
@@ -14,11 +14,17 @@ test:
 	@scripts/chromium.sh
 	go test -race -count=1 ./...
 
-## lint: gofmt, go vet and golangci-lint (.golangci.yml)
-lint:
+## lint: gofmt, go vet, golangci-lint (.golangci.yml) and openapi-lint
+lint: openapi-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go run $(GOLANGCI_LINT) run ./...
+
+## openapi-lint: Redocly CLI, pinned in tools/openapi-lint/package-lock.json
+## (installed by npm ci on first use; offline afterwards), with redocly.yaml's rules
+openapi-lint:
+	@cd tools/openapi-lint && { [ -x node_modules/.bin/redocly ] || npm ci --no-audit --no-fund; }
+	cd tools/openapi-lint && npx --no-install redocly lint --config ../../redocly.yaml ../../openapi.yaml
 
 ## vulncheck: govulncheck against the project's copy of the Go vulnerability
 ## database (internal/vulndb/osv: vuln.go.dev cannot be reached from here).

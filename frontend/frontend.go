@@ -204,7 +204,8 @@ func (p *Pages) Forbidden(c *gin.Context) {
 }
 
 // personal marks a response as belonging to one person: never cached,
-// and varying with the session header where a CDN carries it.
+// and varying with the session header where a CDN carries it (added to
+// the Vary the compression sets, not in place of it).
 func personal(c *gin.Context) {
 	c.Header("Cache-Control", "private, no-store")
 	varyOnSession(c)

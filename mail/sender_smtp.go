@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	netmail "net/mail"
 	"net/url"
@@ -28,7 +29,7 @@ type SMTPSender struct {
 	username    string
 	password    string // never logged, never put in an error
 	from        string // the From header, e.g. "GOV.UK emails <noreply@localhost>"
-	idDomain    string // the right-hand side of Message-IDs: the From address's domain
+	idDomain    string // the right-hand side of Message-IDs: the service's host
 	timeout     time.Duration
 	tlsConfig   *tls.Config // used for STARTTLS and smtps; tests swap in their own roots
 }
@@ -39,9 +40,10 @@ type SMTPSender struct {
 // (implicit TLS, port 465 by default). User and password, percent-encoded
 // in the URL, enable AUTH PLAIN or LOGIN, which go-mail only performs over
 // TLS or to localhost. from is the From header of every message, a
-// net/mail address such as "GOV.UK emails <noreply@localhost>"; its domain
-// ends every Message-ID. Errors never contain the password.
-func NewSMTPSender(rawURL, from string) (*SMTPSender, error) {
+// net/mail address such as "GOV.UK emails <noreply@localhost>". idDomain
+// ends every Message-ID: the host of PUBLIC_URL, a name the service owns
+// (from's domain when empty). Errors never contain the password.
+func NewSMTPSender(rawURL, from, idDomain string) (*SMTPSender, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// A *url.Error repeats the whole URL, password included: keep only its cause.
@@ -91,7 +93,10 @@ func NewSMTPSender(rawURL, from string) (*SMTPSender, error) {
 		return nil, fmt.Errorf("from address %q has no domain", from)
 	}
 	s.from = from
-	s.idDomain = addr.Address[at+1:]
+	s.idDomain = idDomain
+	if s.idDomain == "" {
+		s.idDomain = addr.Address[at+1:]
+	}
 	s.tlsConfig = &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
 	return s, nil
 }
@@ -114,7 +119,9 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) (string, error) {
 	msg.SetMessageIDWithValue(msgID)
 	msg.SetDate()
 	msg.SetUserAgent("email-alert")
-	msg.Subject(m.Subject)
+	// RFC 3834: an automatic message, to which autoresponders must not reply.
+	msg.SetGenHeader("Auto-Submitted", "auto-generated")
+	msg.SetGenHeaderPreformatted(gomail.HeaderSubject, encodeSubject(m.Subject))
 	msg.SetBodyString(gomail.TypeTextPlain, m.Body)
 
 	// go-mail watches ctx only while dialling: after that, closing the
@@ -176,6 +183,21 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) (string, error) {
 		return "", err
 	}
 	return "<" + msgID + ">", nil
+}
+
+// encodeSubject returns subject as the Subject header's value: as it is
+// when it is ASCII, otherwise as RFC 2047 encoded words, folded between
+// words. (go-mail's own folding puts a line break right after "Subject:"
+// when the first encoded word is long, so that parsers read a leading space.)
+// Render has made the subject one line.
+func encodeSubject(subject string) string {
+	encoded := mime.QEncoding.Encode("UTF-8", subject)
+	if encoded == subject {
+		return subject
+	}
+	// Whitespace between two encoded words is not part of the text (RFC
+	// 2047, section 6.2), so the break there changes nothing.
+	return strings.ReplaceAll(encoded, "?= =?", "?=\r\n =?")
 }
 
 // recipientRejected reports whether err carries a permanent (5xx) SMTP

@@ -195,7 +195,7 @@ func startSMTPServer(t *testing.T, be *smtpBackend, mode smtpTLSMode) (addr stri
 // certificate when clientTLS is not nil.
 func newTestSMTPSender(t *testing.T, rawURL string, clientTLS *tls.Config) *SMTPSender {
 	t.Helper()
-	s, err := NewSMTPSender(rawURL, "GOV.UK emails <noreply@localhost>")
+	s, err := NewSMTPSender(rawURL, "GOV.UK emails <noreply@localhost>", "email.example")
 	if err != nil {
 		t.Fatalf("NewSMTPSender(%q): %v", rawURL, err)
 	}
@@ -233,14 +233,14 @@ func TestSMTPSenderDelivers(t *testing.T) {
 			m := Message{
 				ID:      uuid.New(),
 				To:      "someone@example.com",
-				Subject: "Update to “Brexit” guidance – £10",
+				Subject: "Update to “Brexit” guidance – £10, and what it means for traders in Northern Ireland",
 				Body:    "Hello,\n\nA page you follow changed: https://www.gov.uk/x?a=1&b=2\n" + longLine + "\nCosts £10.\n",
 			}
 			ref, err := s.Send(context.Background(), m)
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			wantID := "<" + m.ID.String() + "@localhost>"
+			wantID := "<" + m.ID.String() + "@email.example>"
 			if ref != wantID {
 				t.Errorf("reference = %q, want %q", ref, wantID)
 			}
@@ -278,6 +278,21 @@ func TestSMTPSenderDelivers(t *testing.T) {
 			subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
 			if err != nil || subject != m.Subject {
 				t.Errorf("Subject = %q (%v), want %q", subject, err, m.Subject)
+			}
+			// The first encoded word follows "Subject: " on its line: a
+			// break right after the colon reads as a leading space.
+			raw := string(rcv.Data)
+			if !strings.Contains(raw, "\r\nSubject: =?UTF-8?") {
+				t.Errorf("Subject header does not start on its own line:\n%s", raw[:min(len(raw), 400)])
+			}
+			for _, line := range strings.Split(raw[:strings.Index(raw, "\r\n\r\n")], "\r\n") {
+				if len(line) > 998 { // RFC 5322's limit; encoded words keep them near 78
+
+					t.Errorf("header line of %d characters: %q", len(line), line)
+				}
+			}
+			if got := msg.Header.Get("Auto-Submitted"); got != "auto-generated" {
+				t.Errorf("Auto-Submitted = %q, want auto-generated", got)
 			}
 			if got := msg.Header.Get("Message-ID"); got != wantID {
 				t.Errorf("Message-ID = %q, want %q", got, wantID)
@@ -429,7 +444,7 @@ func TestNewSMTPSender(t *testing.T) {
 			{"smtps://user%40example.com:p%40ss%2Fw%3Ard@[::1]:2465/", SMTPSender{host: "::1", port: 2465, implicitTLS: true, username: "user@example.com", password: "p@ss/w:rd"}},
 		}
 		for _, tt := range tests {
-			s, err := NewSMTPSender(tt.rawURL, from)
+			s, err := NewSMTPSender(tt.rawURL, from, "")
 			if err != nil {
 				t.Errorf("NewSMTPSender(%q): %v", tt.rawURL, err)
 				continue
@@ -467,7 +482,7 @@ func TestNewSMTPSender(t *testing.T) {
 			{"from without domain", "smtp://localhost", "GOV.UK <noreply>"},
 		}
 		for _, tt := range tests {
-			s, err := NewSMTPSender(tt.rawURL, tt.from)
+			s, err := NewSMTPSender(tt.rawURL, tt.from, "email.example")
 			if err == nil {
 				t.Errorf("%s: NewSMTPSender(%q, %q) = %+v, want an error", tt.name, tt.rawURL, tt.from, s)
 				continue

@@ -84,6 +84,9 @@ fi
 
 echo "$version" >"$dest/VERSION"
 
+# The brotli and gzip variants the service serves (frontend.Encodings).
+go generate ./templates
+
 echo "vendored govuk-frontend $version into $dest:"
 (cd "$dest" && find . -type f | sort | xargs du -b)
 find "$dest" -type f -printf '%s\n' | awk '{s += $1} END {printf "total %d bytes in files\n", s}'

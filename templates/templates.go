@@ -4,6 +4,9 @@
 // and a Go build needs no Node.
 package templates
 
+// The compressed variants of the assets (see frontend.Encodings).
+//go:generate go run ../internal/precompress assets
+
 import (
 	"embed"
 	"io/fs"

@@ -166,6 +166,7 @@ type app struct {
 	processor   *events.Processor
 	metrics     *metrics.Metrics
 	queueUI     *asynqmon.HTTPHandler
+	compress    func(http.Handler) http.HandlerFunc
 }
 
 // queue names the asynq queue of one kind of work ("email", "events",
@@ -228,6 +229,10 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 	dispatcher := mail.NewDispatcher(db, client, namespace+":email").
 		Route(mail.High, namespace+":bulk-high").
 		Route(mail.Normal, namespace+":bulk")
+	compress, err := newCompressor()
+	if err != nil {
+		return nil, err
+	}
 	verifier := events.NewVerifier(cfg.AccountEventsIssuer, cfg.AccountEventsAud, cfg.AccountEventsJWKS,
 		&http.Client{Timeout: 10 * time.Second})
 	return &app{
@@ -249,6 +254,7 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		queueUI: asynqmon.New(asynqmon.Options{
 			RootPath: "/admin/queues", RedisConnOpt: cfg.Redis, ReadOnly: true,
 		}),
+		compress: compress,
 	}, nil
 }
 
@@ -265,7 +271,7 @@ func (a *app) close() {
 func newSender(cfg *config) (mail.Sender, error) {
 	switch cfg.EmailDelivery {
 	case "smtp":
-		s, err := mail.NewSMTPSender(cfg.SMTPURL, cfg.EmailFrom)
+		s, err := mail.NewSMTPSender(cfg.SMTPURL, cfg.EmailFrom, cfg.PublicURL.Hostname())
 		if err != nil {
 			return nil, fmt.Errorf("SMTP_URL: %w", err)
 		}

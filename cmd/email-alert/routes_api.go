@@ -47,8 +47,9 @@ func apiRouter(a *app) *gin.Engine {
 
 	// Operations: metrics and the queues, read only
 	api.GET("/metrics", a.metrics.Handler())
-	api.GET("/admin/queues", redisAvailable(a), gin.WrapH(a.queueUI))
-	api.GET("/admin/queues/*path", redisAvailable(a), gin.WrapH(a.queueUI))
+	// (uncompressed: the queues' pages show task payloads)
+	api.GET("/admin/queues", redisAvailable(a), uncompressed, gin.WrapH(a.queueUI))
+	api.GET("/admin/queues/*path", redisAvailable(a), uncompressed, gin.WrapH(a.queueUI))
 
 	// Account lifecycle events, authenticated by ACCOUNT_EVENTS_TOKEN
 	accountService := r.Group("/", jsonapi.BearerAuth([]string{a.cfg.AccountEventsToken}))
@@ -60,8 +61,9 @@ func apiRouter(a *app) *gin.Engine {
 	return r
 }
 
-// apiHandler is the API router, answering HEAD for every GET route.
-func apiHandler(a *app) http.Handler { return answerHEAD(apiRouter(a)) }
+// apiHandler is the handler API_ADDR serves: the API router, its large JSON
+// answers compressed (see newCompressor), answering HEAD for every GET route.
+func apiHandler(a *app) http.Handler { return answerHEAD(a.compress(apiRouter(a))) }
 
 // metricsRouter serves /metrics alone, for a worker run on its own
 // (METRICS_ADDR), behind the API bearer token.
@@ -72,3 +74,4 @@ func metricsRouter(a *app) *gin.Engine {
 	r.GET("/metrics", jsonapi.BearerAuth(a.cfg.APITokens), a.metrics.Handler())
 	return r
 }
+

@@ -17,7 +17,7 @@ func frontendRouter(a *app) *gin.Engine {
 	trustProxies(r, a.cfg)
 	p := a.pages
 	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders(origin(a.cfg.OIDCIssuerURL)), gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }), withDeadline)
-	r.Use(p.ReadForm)
+	r.Use(p.ReadForm, uncompressedWithSecret)
 	r.NoRoute(p.NotFound)
 	r.HandleMethodNotAllowed = true
 	r.NoMethod(p.MethodNotAllowed)
@@ -84,9 +84,10 @@ func trustProxies(r *gin.Engine, cfg *config) {
 }
 
 // frontendHandler is the frontend router behind cross-origin protection
-// (see crossOriginProtection), answering HEAD for every GET route.
+// (see crossOriginProtection), its pages compressed (see newCompressor and
+// uncompressedWithSecret), answering HEAD for every GET route.
 func frontendHandler(a *app) http.Handler {
-	return answerHEAD(crossOriginProtection(a, frontendRouter(a)))
+	return answerHEAD(a.compress(crossOriginProtection(a, frontendRouter(a))))
 }
 
 // origin is the scheme and host of an http(s) URL (checked by

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"regexp"
+	"testing"
+)
+
+// TestPagesDescribed checks that the public pages carry a meta description,
+// which search results and link previews show.
+func TestPagesDescribed(t *testing.T) {
+	s := newSite(t)
+	var list struct {
+		SubscriberList struct{ Slug string } `json:"subscriber_list"`
+	}
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, &list)
+	description := regexp.MustCompile(`<meta name="description" content="([^"]{50,160})">`)
+	for _, path := range []string{
+		"/email/manage/authenticate",
+		"/email/subscriptions/new?topic_id=" + list.SubscriberList.Slug,
+		"/nope",
+	} {
+		p := s.get(path)
+		if !description.MatchString(p.body) {
+			t.Errorf("GET %s (%d): no meta description of 50 to 160 characters", path, p.status)
+		}
+	}
+}
