@@ -74,4 +74,3 @@ func metricsRouter(a *app) *gin.Engine {
 	r.GET("/metrics", jsonapi.BearerAuth(a.cfg.APITokens), a.metrics.Handler())
 	return r
 }
-
