@@ -44,6 +44,7 @@ type Deliverer struct {
 	db        *sqlx.DB
 	sender    Sender
 	onAttempt func(result string)
+	composers map[string]Composer // by kind: emails rendered at send time (compose.go)
 }
 
 // OnAttempt has fn called after every send attempt with its result: sent,
@@ -63,6 +64,7 @@ func NewDeliverer(db *sqlx.DB, sender Sender) *Deliverer {
 
 type outboxRow struct {
 	ID       uuid.UUID `db:"id"`
+	Kind     string    `db:"kind"`
 	Address  string    `db:"address"`
 	Subject  string    `db:"subject"`
 	Body     string    `db:"body"`
@@ -109,7 +111,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id uuid.UUID) (err error) {
 	}()
 
 	var row outboxRow
-	err = conn.GetContext(ctx, &row, `SELECT id, address, subject, body, status, attempts FROM emails WHERE id = $1`, id)
+	err = conn.GetContext(ctx, &row, `SELECT id, kind, address, subject, body, status, attempts FROM emails WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // not ours (another schema) or purged: nothing to do
 	}
@@ -127,12 +129,16 @@ func (d *Deliverer) Deliver(ctx context.Context, id uuid.UUID) (err error) {
 	if row.Attempts >= MaxAttempts {
 		return d.finish(ctx, conn, id, "failed", "", fmt.Sprintf("gave up after %d attempts", row.Attempts))
 	}
+	msg, cancelled, err := d.compose(ctx, conn, row.Kind, Message{ID: id, To: row.Address, Subject: row.Subject, Body: row.Body})
+	if err != nil || cancelled {
+		return err
+	}
 	if _, err := conn.ExecContext(ctx, `
 		UPDATE emails SET status = 'sending', attempts = attempts + 1, updated_at = now() WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("deliver %s: %w", id, err)
 	}
 
-	ref, sendErr := d.sender.Send(ctx, Message{ID: id, To: row.Address, Subject: row.Subject, Body: row.Body})
+	ref, sendErr := d.sender.Send(ctx, msg)
 	var permanent *PermanentError
 	switch {
 	case sendErr == nil:

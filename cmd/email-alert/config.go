@@ -75,6 +75,11 @@ type config struct {
 	WorkerConcurrency int
 	WorkerPriorities  map[string]int
 
+	// GovukWebsiteRoot is the base of content links in alert emails, and
+	// DigestHour:DigestMinute the time of digest runs (Europe/London).
+	GovukWebsiteRoot         *url.URL
+	DigestHour, DigestMinute int
+
 	EmailDelivery    string
 	SMTPURL          string
 	NotifyAPIKey     string
@@ -233,6 +238,15 @@ func parseConfig(getenv func(string) string) (*config, error) {
 		bad("WORKER_QUEUE_PRIORITIES", "%v", err)
 	}
 
+	if c.GovukWebsiteRoot, err = parseBaseURL(get("GOVUK_WEBSITE_ROOT", "https://www.gov.uk")); err != nil {
+		bad("GOVUK_WEBSITE_ROOT", "%v", err)
+	}
+	if t, err := time.Parse("15:04", get("DIGEST_TIME", "08:00")); err != nil {
+		bad("DIGEST_TIME", "must be a time of day such as 08:00 (Europe/London)")
+	} else {
+		c.DigestHour, c.DigestMinute = t.Hour(), t.Minute()
+	}
+
 	c.EmailDelivery = get("EMAIL_DELIVERY", "log")
 	c.SMTPURL = get("SMTP_URL", "")
 	c.NotifyAPIKey = get("NOTIFY_API_KEY", "")
@@ -271,6 +285,11 @@ func parseConfig(getenv func(string) string) (*config, error) {
 // queueKinds are the worker's queues, each named <namespace>:<kind>.
 var queueKinds = []string{"events", "email", "maintenance"}
 
+// optionalQueueWeights are the queues of alert jobs (content-change
+// fan-outs and digest runs; alerts_high for priority "high" content), with
+// the weight each gets unless WORKER_QUEUE_PRIORITIES names it.
+var optionalQueueWeights = map[string]int{"alerts": 2, "alerts_high": 8}
+
 // parsePriorities reads "events=6,email=3,maintenance=1": a weight for
 // every queue (asynq takes work from each in proportion).
 func parsePriorities(raw string) (map[string]int, error) {
@@ -278,7 +297,8 @@ func parsePriorities(raw string) (map[string]int, error) {
 	for _, part := range strings.Split(raw, ",") {
 		name, weight, ok := strings.Cut(strings.TrimSpace(part), "=")
 		n, err := strconv.Atoi(weight)
-		if !ok || err != nil || n < 1 || !slices.Contains(queueKinds, name) {
+		_, optional := optionalQueueWeights[name]
+		if !ok || err != nil || n < 1 || (!slices.Contains(queueKinds, name) && !optional) {
 			return nil, fmt.Errorf("must be weights like events=6,email=3,maintenance=1")
 		}
 		priorities[name] = n
@@ -286,6 +306,11 @@ func parsePriorities(raw string) (map[string]int, error) {
 	for _, kind := range queueKinds {
 		if priorities[kind] == 0 {
 			return nil, fmt.Errorf("must give a weight to each of %s", strings.Join(queueKinds, ", "))
+		}
+	}
+	for kind, weight := range optionalQueueWeights {
+		if priorities[kind] == 0 {
+			priorities[kind] = weight
 		}
 	}
 	return priorities, nil

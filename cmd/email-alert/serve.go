@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"email-alert/alerts"
 	"email-alert/events"
 	"email-alert/linking"
 	"email-alert/mail"
@@ -81,6 +82,9 @@ func work(ctx context.Context, a *app) error {
 	mux.HandleFunc(mail.TypeSweep, a.dispatcher.SweepHandler)
 	mux.HandleFunc(mail.TypePurge, a.dispatcher.PurgeHandler)
 	mux.Handle(linking.TypePurge, linking.PurgeHandler(a.db))
+	mux.Handle(alerts.TypeFanOut, a.alerts)
+	mux.HandleFunc(alerts.TypeDigestRun, a.alerts.DigestRunHandler)
+	mux.HandleFunc(alerts.TypeSweep, a.alerts.SweepHandler)
 
 	// Periodic tasks. Every worker schedules them; asynq.Unique keeps one
 	// run per period however many workers there are.
@@ -94,6 +98,7 @@ func work(ctx context.Context, a *app) error {
 		{"@every 1m", mail.TypeSweep, 50 * time.Second},
 		{"@every 1h", mail.TypePurge, 50 * time.Minute},
 		{"@every 1h", linking.TypePurge, 50 * time.Minute},
+		{"@every 1m", alerts.TypeSweep, 50 * time.Second},
 	} {
 		if _, err := scheduler.Register(p.spec, asynq.NewTask(p.task, nil), asynq.Queue(a.queue("maintenance")), asynq.Unique(p.unique)); err != nil {
 			return fmt.Errorf("worker: schedule %s: %w", p.task, err)
@@ -120,6 +125,13 @@ func work(ctx context.Context, a *app) error {
 		slog.Warn("email outbox sweep", "error", err)
 	} else if n > 0 {
 		slog.Info("email outbox sweep", "enqueued", n)
+	}
+	// Content changes and digest runs left unfinished (a killed worker, a
+	// wiped Redis), and a digest run missed while no worker was up.
+	if n, err := a.alerts.Sweep(ctx, time.Now(), 0); err != nil {
+		slog.Warn("alerts sweep", "error", err)
+	} else if n > 0 {
+		slog.Info("alerts sweep", "enqueued", n)
 	}
 	pollDone := make(chan error, 1)
 	go func() { pollDone <- a.dispatcher.Poll(ctx, emailPollInterval) }()
