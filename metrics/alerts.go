@@ -50,7 +50,9 @@ func (m *Metrics) Alerts() *Alerts {
 func (a *Alerts) ContentChangeReceived(priority string) { a.received.WithLabelValues(priority).Inc() }
 
 // EmailsGenerated counts n emails of kind written.
-func (a *Alerts) EmailsGenerated(kind string, n int) { a.generated.WithLabelValues(kind).Add(float64(n)) }
+func (a *Alerts) EmailsGenerated(kind string, n int) {
+	a.generated.WithLabelValues(kind).Add(float64(n))
+}
 
 // FanOutFinished records a fan-out's latency.
 func (a *Alerts) FanOutFinished(latency time.Duration) { a.latency.Observe(latency.Seconds()) }
