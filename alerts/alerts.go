@@ -101,7 +101,7 @@ func New(db *sqlx.DB, client *asynq.Client, cfg Config, templates *mail.Template
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 5000
+		cfg.BatchSize = 1000
 	}
 	return &Service{db: db, client: client, cfg: cfg, templates: templates, links: links, london: london}, nil
 }
