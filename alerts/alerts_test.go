@@ -3,6 +3,7 @@ package alerts_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -270,7 +271,7 @@ func TestDuplicateContentChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc, _, _ := req.Parse()
-	if _, err := f.alerts.Receive(context.Background(), cc); err != alerts.ErrDuplicate {
+	if _, err := f.alerts.Receive(context.Background(), cc); !errors.Is(err, alerts.ErrDuplicate) {
 		t.Fatalf("second receipt: %v, want ErrDuplicate", err)
 	}
 }

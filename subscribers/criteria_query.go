@@ -10,9 +10,6 @@ import (
 // tags[topics][any][]=x, links[organisations][all][]=y, tags[topics][]=z.
 var criteriaParam = regexp.MustCompile(`^(tags|links)\[([^\[\]]+)\](?:\[(any|all)\])?\[\]$`)
 
-// documentTypeFields are the criteria that are one string each.
-var documentTypeFields = []string{"document_type", "email_document_supertype", "government_document_supertype"}
-
 // ParseCriteriaQuery reads criteria from a query string as email-alert-api
 // takes them (GET /subscriber-lists?tags[topics][any][]=x&document_type=y),
 // returning them valid and canonical, or what is wrong.

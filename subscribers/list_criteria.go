@@ -71,7 +71,7 @@ func (s *Store) FindOrCreateListWithCriteria(ctx context.Context, n NewList, exp
 	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
 		if !explicitSlug {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`,
-				int64(binary.BigEndian.Uint64(digest[:8]))); err != nil {
+				int64(binary.BigEndian.Uint64(digest[:8])>>1)); err != nil { // any stable non-negative key
 				return fmt.Errorf("lock criteria: %w", err)
 			}
 			l, err = listByDigest(ctx, tx, digest)
