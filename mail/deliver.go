@@ -45,6 +45,7 @@ type Deliverer struct {
 	sender    Sender
 	limit     *RateLimit // nil: no limit
 	onAttempt func(result string)
+	composers map[string]Composer // by kind: emails rendered at send time (compose.go)
 }
 
 // Limit has every send take a token from l first (nil: no limit).
@@ -67,6 +68,7 @@ func NewDeliverer(db *sqlx.DB, sender Sender) *Deliverer {
 
 type outboxRow struct {
 	ID       uuid.UUID `db:"id"`
+	Kind     string    `db:"kind"`
 	Address  string    `db:"address"`
 	Subject  string    `db:"subject"`
 	Body     string    `db:"body"`
@@ -116,7 +118,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id uuid.UUID) (err error) {
 	}()
 
 	var row outboxRow
-	err = conn.GetContext(ctx, &row, `SELECT id, address, subject, body, status, attempts, priority FROM emails WHERE id = $1`, id)
+	err = conn.GetContext(ctx, &row, `SELECT id, kind, address, subject, body, status, attempts, priority FROM emails WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // not ours (another schema) or purged: nothing to do
 	}
@@ -134,6 +136,10 @@ func (d *Deliverer) Deliver(ctx context.Context, id uuid.UUID) (err error) {
 	if row.Attempts >= MaxAttempts {
 		return d.finish(ctx, conn, id, "failed", "", fmt.Sprintf("gave up after %d attempts", row.Attempts))
 	}
+	msg, cancelled, err := d.compose(ctx, conn, row.Kind, Message{ID: id, To: row.Address, Subject: row.Subject, Body: row.Body})
+	if err != nil || cancelled {
+		return err
+	}
 	if d.limit != nil {
 		if err := d.limit.pace(ctx, row.Priority); err != nil {
 			return fmt.Errorf("deliver %s: %w", id, err)
@@ -144,7 +150,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id uuid.UUID) (err error) {
 		return fmt.Errorf("deliver %s: %w", id, err)
 	}
 
-	ref, sendErr := d.sender.Send(ctx, Message{ID: id, To: row.Address, Subject: row.Subject, Body: row.Body})
+	ref, sendErr := d.sender.Send(ctx, msg)
 	var permanent *PermanentError
 	switch {
 	case sendErr == nil:

@@ -88,6 +88,11 @@ type config struct {
 	// provider; nil (EMAIL_RATE_LIMIT=none): no limit.
 	EmailRateLimit *ratelimit.Limit
 
+	// GovukWebsiteRoot is the base of content links in alert emails, and
+	// DigestHour:DigestMinute the time of digest runs (Europe/London).
+	GovukWebsiteRoot         *url.URL
+	DigestHour, DigestMinute int
+
 	EmailDelivery    string
 	SMTPURL          string
 	NotifyAPIKey     string
@@ -273,6 +278,15 @@ func parseConfig(getenv func(string) string) (*config, error) {
 		}
 	}
 
+	if c.GovukWebsiteRoot, err = parseBaseURL(get("GOVUK_WEBSITE_ROOT", "https://www.gov.uk")); err != nil {
+		bad("GOVUK_WEBSITE_ROOT", "%v", err)
+	}
+	if t, err := time.Parse("15:04", get("DIGEST_TIME", "08:00")); err != nil {
+		bad("DIGEST_TIME", "must be a time of day such as 08:00 (Europe/London)")
+	} else {
+		c.DigestHour, c.DigestMinute = t.Hour(), t.Minute()
+	}
+
 	c.EmailDelivery = get("EMAIL_DELIVERY", "log")
 	c.SMTPURL = get("SMTP_URL", "")
 	c.NotifyAPIKey = get("NOTIFY_API_KEY", "")
@@ -384,14 +398,16 @@ func parseRedisURL(raw string) (asynq.RedisConnOpt, error) {
 }
 
 // queueKinds are the worker's queues, each named <namespace>:<kind>:
-// email holds transactional emails, bulk-high and bulk the alerts of high
-// and normal priority (mail.Priority).
-var queueKinds = []string{"email", "events", "maintenance", "bulk-high", "bulk"}
+// email holds transactional emails; alerts_high and alerts the jobs that
+// turn content changes into emails (fan-outs of "high" and normal
+// priority, digest runs); bulk-high and bulk the alert emails of high and
+// normal priority (mail.Priority).
+var queueKinds = []string{"email", "events", "alerts_high", "alerts", "maintenance", "bulk-high", "bulk"}
 
 // defaultPriorities serves transactional email first and bulk email last.
-const defaultPriorities = "email=5,events=4,maintenance=3,bulk-high=2,bulk=1"
+const defaultPriorities = "email=7,events=6,alerts_high=5,alerts=4,maintenance=3,bulk-high=2,bulk=1"
 
-// parsePriorities reads "email=5,events=4,…": a rank for every queue. The
+// parsePriorities reads "email=7,events=6,…": a rank for every queue. The
 // worker serves the queues in strict order (asynq's StrictPriority), so
 // ranks must differ, and email must come before bulk-high, and bulk-high
 // before bulk: a fan-out of alerts never holds up a sign-in email.

@@ -60,7 +60,7 @@ func TestConfigDefaults(t *testing.T) {
 		"EMAIL_DELIVERY":                "log",
 		"EMAIL_FROM":                    "GOV.UK emails <noreply@localhost>",
 		"EMAIL_RATE_LIMIT":              &ratelimit.Limit{Count: 21600, Per: time.Minute},
-		"WORKER_QUEUE_PRIORITIES":       map[string]int{"email": 5, "events": 4, "maintenance": 3, "bulk-high": 2, "bulk": 1},
+		"WORKER_QUEUE_PRIORITIES":       map[string]int{"email": 7, "events": 6, "alerts_high": 5, "alerts": 4, "maintenance": 3, "bulk-high": 2, "bulk": 1},
 		"local":                         true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -100,8 +100,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"bad dev-oidc address", map[string]string{"DEV_OIDC_ADDR": "3199"}, []string{"DEV_OIDC_ADDR"}},
 		{"two email rate limits", map[string]string{"EMAIL_RATE_LIMIT": "100/second,21600/minute"}, []string{"EMAIL_RATE_LIMIT"}},
 		{"bad email rate limit", map[string]string{"EMAIL_RATE_LIMIT": "fast"}, []string{"EMAIL_RATE_LIMIT"}},
-		{"bulk before transactional", map[string]string{"WORKER_QUEUE_PRIORITIES": "bulk=5,events=4,maintenance=3,bulk-high=2,email=1"}, []string{"WORKER_QUEUE_PRIORITIES"}},
-		{"queue ranks tied", map[string]string{"WORKER_QUEUE_PRIORITIES": "email=5,events=5,maintenance=3,bulk-high=2,bulk=1"}, []string{"WORKER_QUEUE_PRIORITIES"}},
+		{"bulk before transactional", map[string]string{"WORKER_QUEUE_PRIORITIES": "bulk=7,events=6,alerts_high=5,alerts=4,maintenance=3,bulk-high=2,email=1"}, []string{"WORKER_QUEUE_PRIORITIES"}},
+		{"queue ranks tied", map[string]string{"WORKER_QUEUE_PRIORITIES": "email=7,events=7,alerts_high=5,alerts=4,maintenance=3,bulk-high=2,bulk=1"}, []string{"WORKER_QUEUE_PRIORITIES"}},
 		{"unknown delivery", map[string]string{"EMAIL_DELIVERY": "pigeon"}, []string{"EMAIL_DELIVERY"}},
 		{"smtp without URL", map[string]string{"EMAIL_DELIVERY": "smtp"}, []string{"SMTP_URL"}},
 		{"notify without key", map[string]string{"EMAIL_DELIVERY": "notify"}, []string{"NOTIFY_API_KEY", "NOTIFY_TEMPLATE_ID"}},

@@ -3,6 +3,8 @@
 // api, frontend and worker processes scale out separately.
 //
 //	email-alert migrate    apply the database migrations and exit
+//	email-alert digest daily|weekly [--at RFC3339]
+//	                       run (or resume) one digest run and exit
 //	email-alert api        serve the JSON API on API_ADDR
 //	email-alert frontend   serve the pages on FRONTEND_ADDR
 //	email-alert worker     run the background jobs
@@ -12,6 +14,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +34,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"email-alert/alerts"
 	"email-alert/events"
 	"email-alert/frontend"
 	"email-alert/internal/pgdb"
@@ -47,6 +51,9 @@ const usage = `usage: email-alert <command>
 
 commands:
   migrate    apply the database migrations and exit
+  digest daily|weekly [--at RFC3339]
+             run (or resume) the digest run ending at --at (default: the
+             latest scheduled time), exit once its emails are in the outbox
   api        serve the JSON API on API_ADDR
   frontend   serve the pages on FRONTEND_ADDR
   worker     run the background jobs
@@ -70,13 +77,18 @@ var errUsage = errors.New("see usage above")
 // run is main without the process: it returns when ctx is cancelled (a
 // signal) or a component fails.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	if len(args) != 1 {
+	return runWithOutput(ctx, args, getenv, os.Stdout, stderr)
+}
+
+// runWithOutput is run with the writer of the digest command's result.
+func runWithOutput(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (len(args) != 1 && args[0] != "digest") {
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
 	command := args[0]
 	switch command {
-	case "migrate", "api", "frontend", "worker", "all":
+	case "migrate", "api", "frontend", "worker", "all", "digest":
 	case "help", "-h", "--help":
 		fmt.Fprint(stderr, usage)
 		return nil
@@ -113,6 +125,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := migrations.Check(ctx, db.DB); err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
 	}
+	if command == "digest" {
+		return digest(ctx, cfg, db, args[1:], stdout)
+	}
 	rdb, err := newRedisClient(cfg.Redis)
 	if err != nil {
 		return err
@@ -144,6 +159,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return g.Wait()
 }
 
+// digest runs the digest command: `digest daily|weekly [--at RFC3339]`.
+// It needs PostgreSQL only: the run is generated in this process, and the
+// workers deliver its emails from the outbox.
+func digest(ctx context.Context, cfg *config, db *sqlx.DB, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("digest", flag.ContinueOnError)
+	at := fs.String("at", "", "the end of the run's window (RFC 3339); default: the latest scheduled time")
+	if len(args) == 0 || (args[0] != alerts.Daily && args[0] != alerts.Weekly) {
+		return fmt.Errorf("digest: say daily or weekly: %w", errUsage)
+	}
+	frequency := args[0]
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+		return fmt.Errorf("digest: %w", errUsage)
+	}
+	emails, err := mail.ParseTemplates(templates.Email)
+	if err != nil {
+		return err
+	}
+	s, err := newAlerts(cfg, db, nil, emails, defaultNamespace)
+	if err != nil {
+		return err
+	}
+	end := s.LatestScheduled(frequency, time.Now())
+	if *at != "" {
+		if end, err = time.Parse(time.RFC3339, *at); err != nil {
+			return fmt.Errorf("digest: --at must be an RFC 3339 time: %w", errUsage)
+		}
+	}
+	n, err := s.Digest(ctx, frequency, end)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s digest run for %s: %d emails in the outbox\n", frequency, end.Format(time.RFC3339), n)
+	return nil
+}
+
 // defaultNamespace names the asynq queue of every task and prefixes the
 // rate-limit keys in Redis. Tests use one of their own.
 const defaultNamespace = "email-alert"
@@ -164,6 +214,8 @@ type app struct {
 	events      *events.API
 	inbox       *events.Inbox
 	processor   *events.Processor
+	alerts      *alerts.Service
+	alertsAPI   *alerts.API
 	metrics     *metrics.Metrics
 	queueUI     *asynqmon.HTTPHandler
 	compress    func(http.Handler) http.HandlerFunc
@@ -233,6 +285,17 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 	if err != nil {
 		return nil, err
 	}
+	alertService, err := newAlerts(cfg, db, client, emails, namespace)
+	if err != nil {
+		return nil, err
+	}
+	am := m.Alerts()
+	alertService.Observe(alerts.Observer{
+		ContentChangeReceived: am.ContentChangeReceived, EmailsGenerated: am.EmailsGenerated,
+		FanOutFinished: am.FanOutFinished, DigestRun: am.DigestRun,
+	})
+	deliverer.ComposeWith(alerts.KindAlert, alertService.ComposeAlert)
+	deliverer.ComposeWith(alerts.KindDigest, alertService.ComposeDigest)
 	verifier := events.NewVerifier(cfg.AccountEventsIssuer, cfg.AccountEventsAud, cfg.AccountEventsJWKS,
 		&http.Client{Timeout: 10 * time.Second})
 	return &app{
@@ -250,12 +313,26 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 		events:      events.NewAPI(inbox, verifier),
 		inbox:       inbox,
 		processor:   processor,
+		alerts:      alertService,
+		alertsAPI:   alerts.NewAPI(alertService),
 		metrics:     m,
 		queueUI: asynqmon.New(asynqmon.Options{
 			RootPath: "/admin/queues", RedisConnOpt: cfg.Redis, ReadOnly: true,
 		}),
 		compress: compress,
 	}, nil
+}
+
+// newAlerts returns the alert jobs' service. client may be nil where
+// nothing is enqueued (the digest command).
+func newAlerts(cfg *config, db *sqlx.DB, client *asynq.Client, emails *mail.Templates, namespace string) (*alerts.Service, error) {
+	return alerts.New(db, client, alerts.Config{
+		Queues: alerts.Queues{
+			Normal: namespace + ":alerts", High: namespace + ":alerts_high", Maintenance: namespace + ":maintenance",
+		},
+		WebsiteRoot: cfg.GovukWebsiteRoot,
+		DigestHour:  cfg.DigestHour, DigestMinute: cfg.DigestMinute,
+	}, emails, linking.NewUnsubscribeLinks(db, cfg.PublicURL))
 }
 
 // signInFloor is the least time a sign-in request takes: well above the

@@ -24,7 +24,12 @@ func apiRouter(a *app) *gin.Engine {
 	s := a.subscribers
 	// Subscriber lists
 	api.POST("/subscriber-lists", s.FindOrCreateList)
+	api.GET("/subscriber-lists", s.FindListByCriteria)
 	api.GET("/subscriber-lists/:slug", s.List)
+	api.PATCH("/subscriber-lists/:slug", s.UpdateList)
+	api.GET("/subscriber-lists/metrics/*path", a.alertsAPI.ListMetrics)
+	// Content changes: alerts and digests
+	api.POST("/content-changes", a.alertsAPI.ReceiveContentChange)
 	// Subscriptions
 	api.POST("/subscriptions", s.Subscribe)
 	api.GET("/subscriptions/:id", s.Subscription)

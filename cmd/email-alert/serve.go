@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"email-alert/alerts"
 	"email-alert/events"
 	"email-alert/internal/redisloss"
 	"email-alert/linking"
@@ -89,6 +90,9 @@ func work(ctx context.Context, a *app) error {
 	mux.HandleFunc(mail.TypeSweep, a.dispatcher.SweepHandler)
 	mux.HandleFunc(mail.TypePurge, a.dispatcher.PurgeHandler)
 	mux.Handle(linking.TypePurge, linking.PurgeHandler(a.db))
+	mux.Handle(alerts.TypeFanOut, a.alerts)
+	mux.HandleFunc(alerts.TypeDigestRun, a.alerts.DigestRunHandler)
+	mux.HandleFunc(alerts.TypeSweep, a.alerts.SweepHandler)
 
 	// Periodic tasks. Every worker schedules them; asynq.Unique keeps one
 	// run per period however many workers there are.
@@ -102,6 +106,7 @@ func work(ctx context.Context, a *app) error {
 		{"@every 1m", mail.TypeSweep, 50 * time.Second},
 		{"@every 1h", mail.TypePurge, 50 * time.Minute},
 		{"@every 1h", linking.TypePurge, 50 * time.Minute},
+		{"@every 1m", alerts.TypeSweep, 50 * time.Second},
 	} {
 		if _, err := scheduler.Register(p.spec, asynq.NewTask(p.task, nil), asynq.Queue(a.queue("maintenance")), asynq.Unique(p.unique)); err != nil {
 			return fmt.Errorf("worker: schedule %s: %w", p.task, err)
@@ -127,6 +132,9 @@ func work(ctx context.Context, a *app) error {
 	if _, err := watcher.Check(ctx); err != nil {
 		slog.Warn("redis check", "error", err)
 	}
+	watcher.Add("content changes and digest runs", func(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
+		return a.alerts.Sweep(ctx, time.Now(), olderThan)
+	})
 	watcher.Recover(ctx)
 	go watcher.Watch(ctx)
 	pollDone := make(chan error, 1)

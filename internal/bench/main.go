@@ -57,7 +57,17 @@ func main() {
 	flag.IntVar(&o.deliveryConcurrency, "delivery-concurrency", 36, "WORKER_CONCURRENCY of the delivery workload (the pool has 40 connections)")
 	deliveryOnly := flag.Bool("delivery-only", false, "run only the email delivery workload and print its figures")
 	flag.StringVar(&redisURL, "redis", redisURL, "Redis database the benchmark flushes and uses")
+	alertsOnly := flag.Int("alerts", 0, "measure only the alert workloads, at this many subscribers per list, and print the section")
 	flag.Parse()
+	if *alertsOnly > 0 {
+		section, err := alertsBench(context.Background(), *alertsOnly)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		fmt.Print(section)
+		return
+	}
 	if *quick {
 		o.sizes = seedSizes{Subscribers: 20_000, Lists: 200, PerSubscriber: 3, Linked: 8_000}
 		o.small, o.warmup, o.duration, o.events, o.steady = 2_000, time.Second, 3*time.Second, 2_000, 1_000
@@ -162,8 +172,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
+	alertsSection, err := alertsBench(ctx, o.sizes.Subscribers)
+	if err != nil {
+		return err
+	}
+
 	r.finished = time.Now()
-	if err := os.WriteFile(o.out, []byte(r.markdown()), 0o644); err != nil {
+	if err := os.WriteFile(o.out, []byte(r.markdown()+"\n"+alertsSection), 0o644); err != nil {
 		return err
 	}
 	step("wrote " + o.out)

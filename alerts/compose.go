@@ -1,0 +1,151 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"email-alert/mail"
+)
+
+// The outbox keeps no body for alert and digest emails: each is rendered
+// here when mail/ sends it, from the content change (one row, whatever the
+// number of recipients) and the recipient's list and subscription. The
+// unsubscribe link is made at that moment too, so a link is only ever
+// issued for an email that goes out, and an email whose subscription has
+// ended since it was written is cancelled instead of sent.
+
+type recipient struct {
+	Address        string     `db:"address"`
+	SubscriberID   int64      `db:"subscriber_id"`
+	ListID         int64      `db:"subscriber_list_id"`
+	ListTitle      string     `db:"list_title"`
+	SubscriptionID *uuid.UUID `db:"subscription_id"`
+}
+
+const recipientSQL = `
+	SELECT e.address, e.subscriber_id, e.subscriber_list_id, l.title AS list_title,
+	       (SELECT s.id FROM subscriptions s
+	        WHERE s.subscriber_id = e.subscriber_id AND s.subscriber_list_id = e.subscriber_list_id
+	          AND s.ended_at IS NULL) AS subscription_id
+	FROM emails e JOIN subscriber_lists l ON l.id = e.subscriber_list_id
+	WHERE e.id = $1`
+
+func (s *Service) recipient(ctx context.Context, id uuid.UUID) (recipient, string, error) {
+	var r recipient
+	if err := s.db.GetContext(ctx, &r, recipientSQL, id); err != nil {
+		return recipient{}, "", fmt.Errorf("email %s: %w", id, err)
+	}
+	if r.SubscriptionID == nil {
+		return recipient{}, "", fmt.Errorf("%w: the subscription ended before it was sent", mail.ErrCancelled)
+	}
+	link, err := s.links.Link(ctx, r.SubscriberID, r.ListID, *r.SubscriptionID, r.Address)
+	return r, link, err
+}
+
+// ComposeAlert is the mail.Composer of immediate emails.
+func (s *Service) ComposeAlert(ctx context.Context, id uuid.UUID, m mail.Message) (mail.Message, error) {
+	var ccID uuid.UUID
+	if err := s.db.GetContext(ctx, &ccID, `SELECT content_change_id FROM emails WHERE id = $1`, id); err != nil {
+		return m, fmt.Errorf("email %s: %w", id, err)
+	}
+	cc, err := loadContentChange(ctx, s.db, ccID)
+	if err != nil {
+		return m, err
+	}
+	r, unsubscribe, err := s.recipient(ctx, id)
+	if err != nil {
+		return m, err
+	}
+	return s.render(KindAlert, m, map[string]any{
+		"ListTitle":       r.ListTitle,
+		"Title":           cc.Title,
+		"URL":             s.contentURL(cc.BasePath),
+		"Description":     cc.Description,
+		"ChangeNote":      cc.ChangeNote,
+		"PublicUpdatedAt": s.FormatTime(cc.PublicUpdatedAt),
+		"Footnote":        cc.Footnote,
+		"UnsubscribeURL":  unsubscribe,
+		"ManageURL":       s.links.ManageLink(),
+	})
+}
+
+// digestChange is one content change listed in a digest.
+type digestChange struct {
+	Title           string
+	URL             string
+	ChangeNote      string
+	PublicUpdatedAt string
+}
+
+// ComposeDigest is the mail.Composer of digest emails: every content
+// change the list matched from the email's covers_from to the run's end.
+func (s *Service) ComposeDigest(ctx context.Context, id uuid.UUID, m mail.Message) (mail.Message, error) {
+	var rows []struct {
+		Frequency       string    `db:"frequency"`
+		Title           string    `db:"title"`
+		BasePath        string    `db:"base_path"`
+		ChangeNote      string    `db:"change_note"`
+		PublicUpdatedAt time.Time `db:"public_updated_at"`
+	}
+	err := s.db.SelectContext(ctx, &rows, `
+		SELECT r.frequency, c.title, c.base_path, c.change_note, c.public_updated_at
+		FROM emails e
+		JOIN digest_runs r ON r.id = e.digest_run_id
+		JOIN content_change_matches m ON m.subscriber_list_id = e.subscriber_list_id
+		     AND m.received_at >= e.covers_from AND m.received_at < r.ends_at
+		JOIN content_changes c ON c.id = m.content_change_id
+		WHERE e.id = $1
+		ORDER BY m.received_at, c.id
+		LIMIT 500`, id)
+	if err != nil {
+		return m, fmt.Errorf("email %s: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return m, fmt.Errorf("%w: no content for the digest", mail.ErrCancelled)
+	}
+	r, unsubscribe, err := s.recipient(ctx, id)
+	if err != nil {
+		return m, err
+	}
+	changes := make([]digestChange, len(rows))
+	for i, row := range rows {
+		changes[i] = digestChange{Title: row.Title, URL: s.contentURL(row.BasePath), ChangeNote: row.ChangeNote,
+			PublicUpdatedAt: s.FormatTime(row.PublicUpdatedAt)}
+	}
+	noun := "day"
+	if rows[0].Frequency == Weekly {
+		noun = "week"
+	}
+	return s.render(KindDigest, m, map[string]any{
+		"Period":         digestPeriod(rows[0].Frequency),
+		"PeriodNoun":     noun,
+		"ListTitle":      r.ListTitle,
+		"Changes":        changes,
+		"UnsubscribeURL": unsubscribe,
+		"ManageURL":      s.links.ManageLink(),
+	})
+}
+
+func (s *Service) render(kind string, m mail.Message, data map[string]any) (mail.Message, error) {
+	e, err := s.templates.Render(kind, m.To, data)
+	if err != nil {
+		return m, err
+	}
+	m.Subject, m.Body = e.Subject, e.Body
+	return m, nil
+}
+
+func (s *Service) contentURL(basePath string) string {
+	return strings.TrimSuffix(s.cfg.WebsiteRoot.String(), "/") + basePath
+}
+
+// FormatTime writes t as GOV.UK does in emails: 10:05am, 1 December 2026
+// (Europe/London).
+func (s *Service) FormatTime(t time.Time) string {
+	local := t.In(s.london)
+	return strings.ToLower(local.Format("3:04PM")) + local.Format(", 2 January 2006")
+}

@@ -1,0 +1,51 @@
+package linking
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+)
+
+// UnsubscribeLinks makes the unsubscribe link of an email sent about a
+// subscription (alerts and digests, rendered when they are sent). It is
+// the one place those emails get their link, so that how the link's token
+// is bound changes here alone.
+type UnsubscribeLinks struct {
+	db *sqlx.DB
+	s  *Service
+}
+
+// NewUnsubscribeLinks returns links on publicURL, with tokens stored in db.
+func NewUnsubscribeLinks(db *sqlx.DB, publicURL *url.URL) *UnsubscribeLinks {
+	return &UnsubscribeLinks{db: db, s: &Service{publicURL: publicURL}}
+}
+
+// Link issues an unsubscribe token for the subscription of subscriberID at
+// address to list listID (id: the one active now, named in the link's path)
+// and returns the link that uses it. The token is bound to the subscriber
+// and the list, as the "You've subscribed" email's, so it ends whatever
+// subscription to the list is active when it is followed.
+func (u *UnsubscribeLinks) Link(ctx context.Context, subscriberID, listID int64, id uuid.UUID, address string) (string, error) {
+	tx, err := u.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("unsubscribe link: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	token, err := insertToken(ctx, tx, tokenRow{
+		Purpose: PurposeUnsubscribe, SubscriberID: &subscriberID, ListID: &listID,
+		Address: address, TTL: UnsubscribeTTL,
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("unsubscribe link: %w", err)
+	}
+	return u.s.link("/email/unsubscribe/"+id.String(), url.Values{"token": {token}}), nil
+}
+
+// ManageLink is the link to manage every subscription.
+func (u *UnsubscribeLinks) ManageLink() string { return u.s.link("/email/manage/authenticate", nil) }
