@@ -51,7 +51,7 @@ func ParseTemplates(fsys fs.FS) (*Templates, error) {
 	}
 	for _, t := range set.Templates() {
 		if t.Tree != nil {
-			printValues(t.Tree, t.Tree.Root)
+			printValues(t.Tree, t.Root)
 		}
 	}
 	return &Templates{set: set}, nil

@@ -43,13 +43,13 @@ func canonicalAddressesUp(ctx context.Context, tx *sql.Tx) error {
 	if err != nil {
 		return fmt.Errorf("00009: read addresses: %w", err)
 	}
+	defer rows.Close()
 	var ids []int64
 	var addresses []string
 	for rows.Next() {
 		var id int64
 		var address string
 		if err := rows.Scan(&id, &address); err != nil {
-			rows.Close()
 			return fmt.Errorf("00009: read addresses: %w", err)
 		}
 		local, domain, _ := strings.Cut(address, "@")
@@ -57,7 +57,6 @@ func canonicalAddressesUp(ctx context.Context, tx *sql.Tx) error {
 			ids, addresses = append(ids, id), append(addresses, local+"@"+ascii)
 		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil || len(ids) == 0 {
 		return err
 	}
@@ -77,12 +76,12 @@ func canonicalAddressesUp(ctx context.Context, tx *sql.Tx) error {
 	if err != nil {
 		return fmt.Errorf("00009: group addresses: %w", err)
 	}
+	defer rows.Close()
 	last := ""
 	for rows.Next() {
 		var id int64
 		var key string
 		if err := rows.Scan(&id, &key); err != nil {
-			rows.Close()
 			return fmt.Errorf("00009: group addresses: %w", err)
 		}
 		if key != last || len(groups) == 0 {
@@ -90,7 +89,6 @@ func canonicalAddressesUp(ctx context.Context, tx *sql.Tx) error {
 		}
 		groups[len(groups)-1], last = append(groups[len(groups)-1], id), key
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("00009: group addresses: %w", err)
 	}
