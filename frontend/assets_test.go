@@ -414,7 +414,7 @@ func TestAssetsVariantMissing(t *testing.T) {
 		t.Errorf("NewAssets without a.css.gz: %v", err)
 	}
 	small := []byte("body{}")
-	if _, err := NewAssets(fstest.MapFS{"b.css": {Data: small}}); err != nil {
+	if _, err := NewAssets(fstest.MapFS{"b.css": {Data: small}, "govuk-frontend/assets/images/favicon.ico": {Data: []byte("icon")}}); err != nil {
 		t.Errorf("NewAssets of a file too small to compress: %v", err)
 	}
 }

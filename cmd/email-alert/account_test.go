@@ -137,7 +137,7 @@ func TestOneLoginJourney(t *testing.T) {
 		t.Fatalf("after sign-in: %s (%d)\n%s", p.url, p.status, p.body)
 	}
 	mustContain(t, p, "Subscriptions for ann@example.com", "Tax news", "Sign out", "GOV.UK One Login")
-	if v := p.header.Get("Vary"); !strings.Contains(v, "GOVUK-Account-Session") {
+	if v := strings.Join(p.header.Values("Vary"), ", "); !strings.Contains(v, "GOVUK-Account-Session") {
 		t.Errorf("Vary %q, want GOVUK-Account-Session", v)
 	}
 	sub := devoidc.Sub("ann@example.com")
