@@ -1,4 +1,4 @@
-package main
+package app
 
 // Security tests: each asserts a protection that a change could remove
 // without any journey test noticing. Shared fixtures are at the top, tests

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -168,7 +168,7 @@ func TestWorkerKilledAndRedisFlushedDeliversEveryEmailOnce(t *testing.T) {
 func buildWorker(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "email-alert")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "email-alert/cmd/email-alert").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return bin
