@@ -9,11 +9,17 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/internal/keyset"
 	"email-alert/subscribers"
 )
 
-// sweepBatch is the most rows one sweep query reads.
-const sweepBatch = 1000
+// pendingEvent is one row of a sweep; pages follow the pending index:
+// received_at, then id.
+type pendingEvent struct {
+	ID         string    `db:"id"`
+	Kind       string    `db:"kind"`
+	ReceivedAt time.Time `db:"received_at"`
+}
 
 // Sweep enqueues every pending event received more than olderThan ago
 // (0: all), oldest first, and returns how many it handed over. With
@@ -21,43 +27,22 @@ const sweepBatch = 1000
 // run every few seconds. Events still waiting in the queue are not
 // duplicated (TaskID).
 func (in *Inbox) Sweep(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
-	var (
-		afterTime time.Time // pages follow the pending index: received_at, then id
-		afterID   string
-		total     int
-	)
-	for limit <= 0 || total < limit {
-		batchSize := sweepBatch
-		if limit > 0 {
-			batchSize = min(batchSize, limit-total)
-		}
-		var batch []struct {
-			ID         string    `db:"id"`
-			Kind       string    `db:"kind"`
-			ReceivedAt time.Time `db:"received_at"`
-		}
-		err := in.db.SelectContext(ctx, &batch, `
-			SELECT id, kind, received_at FROM account_events
-			WHERE status = 'pending' AND received_at <= now() - $1::interval
-			  AND (received_at, id) > ($2, $3)
-			ORDER BY received_at, id LIMIT $4`,
-			fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), afterTime, afterID, batchSize)
-		if err != nil {
-			return total, fmt.Errorf("sweep events: %w", err)
-		}
-		for _, e := range batch {
-			if err := in.Enqueue(ctx, e.ID, e.Kind); err != nil {
-				return total, err
+	age := fmt.Sprintf("%d milliseconds", olderThan.Milliseconds())
+	return keyset.Walk(ctx, limit,
+		func(ctx context.Context, after pendingEvent, size int) ([]pendingEvent, error) {
+			var page []pendingEvent
+			err := in.db.SelectContext(ctx, &page, `
+				SELECT id, kind, received_at FROM account_events
+				WHERE status = 'pending' AND received_at <= now() - $1::interval
+				  AND (received_at, id) > ($2, $3)
+				ORDER BY received_at, id LIMIT $4`,
+				age, after.ReceivedAt, after.ID, size)
+			if err != nil {
+				return nil, fmt.Errorf("sweep events: %w", err)
 			}
-		}
-		total += len(batch)
-		if len(batch) < batchSize {
-			break
-		}
-		last := batch[len(batch)-1]
-		afterTime, afterID = last.ReceivedAt, last.ID
-	}
-	return total, nil
+			return page, nil
+		},
+		func(ctx context.Context, e pendingEvent) error { return in.Enqueue(ctx, e.ID, e.Kind) })
 }
 
 // SweepHandler handles TypeSweep: events pending for a minute are
