@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jmoiron/sqlx"
 
 	"email-alert/internal/keyset"
 	"email-alert/subscribers"
@@ -55,47 +54,11 @@ func (in *Inbox) SweepHandler(ctx context.Context, _ *asynq.Task) error {
 	return err
 }
 
-// ForgetInactive nulls the address of every subscriber with no active
-// subscription, none ended within retention, and created before it: the
-// personal data the service no longer needs. Each removal is recorded in
-// the subscriber's audit trail (cause: system, forget_inactive) by the
-// same statement. It works in batches and returns how many addresses it
-// removed.
-func ForgetInactive(ctx context.Context, db *sqlx.DB, retention time.Duration) (int64, error) {
-	var total int64
-	cutoff := fmt.Sprintf("%d seconds", int64(retention.Seconds()))
-	cause := subscribers.SystemCause("forget_inactive")
-	for {
-		res, err := db.ExecContext(ctx, `
-			WITH forgotten AS (
-				UPDATE subscribers SET address = NULL, updated_at = now()
-				WHERE id IN (
-					SELECT p.id FROM subscribers p
-					WHERE p.address IS NOT NULL AND p.created_at < now() - $1::interval
-					  AND NOT EXISTS (
-						SELECT 1 FROM subscriptions s
-						WHERE s.subscriber_id = p.id
-						  AND (s.ended_at IS NULL OR s.ended_at > now() - $1::interval))
-					LIMIT 1000
-					FOR UPDATE SKIP LOCKED)
-				RETURNING id)
-			INSERT INTO subscriber_audit (subscriber_id, action, cause_kind, cause_id)
-			SELECT id, $2, $3, $4 FROM forgotten`, cutoff, subscribers.AuditAddressRemoved, cause.Kind, cause.ID)
-		if err != nil {
-			return total, fmt.Errorf("forget inactive subscribers: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-		if n < 1000 {
-			return total, nil
-		}
-	}
-}
-
-// ForgetInactiveHandler handles TypeForgetInactive.
-func ForgetInactiveHandler(db *sqlx.DB, retention time.Duration) asynq.HandlerFunc {
+// ForgetInactiveHandler handles TypeForgetInactive: the subscribers'
+// retention rule (subscribers.Store.ForgetInactive), run every hour.
+func ForgetInactiveHandler(subs *subscribers.Store, retention time.Duration) asynq.HandlerFunc {
 	return func(ctx context.Context, _ *asynq.Task) error {
-		n, err := ForgetInactive(ctx, db, retention)
+		n, err := subs.ForgetInactive(ctx, retention)
 		if n > 0 {
 			slog.InfoContext(ctx, "addresses of inactive subscribers removed", "subscribers", n)
 		}
