@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -36,15 +35,16 @@ func (a *API) ReceiveContentChange(c *gin.Context) {
 		return
 	}
 	_, err := a.s.Receive(c.Request.Context(), cc)
-	if errors.Is(err, ErrDuplicate) {
-		jsonapi.Abort(c, http.StatusConflict, "Content change already received", nil)
-		return
-	}
 	if err != nil {
-		jsonapi.Fail(c, err)
+		receiveErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"message": "Content change queued for sending"})
+}
+
+// receiveErrors answers the errors of Receive.
+var receiveErrors = jsonapi.Errors{
+	{Err: ErrDuplicate, Status: http.StatusConflict, Message: "Content change already received"},
 }
 
 // ListMetrics handles GET /subscriber-lists/metrics/*path: how many lists

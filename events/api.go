@@ -140,17 +140,20 @@ func (a *API) record(c *gin.Context, e Event) bool {
 	}
 	e.OccurredAt = time.Now()
 	_, err := a.inbox.Record(c.Request.Context(), e)
-	if errors.Is(err, ErrIDReused) {
-		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Idempotency-Key was already used with a different body", nil)
-		return false
-	}
 	if err != nil {
-		slog.ErrorContext(c.Request.Context(), "storing an event", "error", err)
-		c.Header("Retry-After", outage.RetryAfter)
-		jsonapi.Abort(c, http.StatusServiceUnavailable, "The event could not be stored; try again", nil)
+		if !recordErrors.Answer(c, err) {
+			// Not stored: One Login calls again.
+			slog.ErrorContext(c.Request.Context(), "storing an event", "error", err)
+			jsonapi.Unavailable(c, "The event could not be stored; try again")
+		}
 		return false
 	}
 	return true
+}
+
+// recordErrors answers the errors of Record for an account-api call.
+var recordErrors = jsonapi.Errors{
+	{Err: ErrIDReused, Status: http.StatusUnprocessableEntity, Message: "Idempotency-Key was already used with a different body"},
 }
 
 func subjectParam(c *gin.Context) (string, bool) {

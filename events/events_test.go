@@ -441,7 +441,7 @@ func TestForgetInactive(t *testing.T) {
 	if _, err := f.db.Exec(`UPDATE subscribers SET created_at = now() - interval '60 days'`); err != nil {
 		t.Fatal(err)
 	}
-	n, err := events.ForgetInactive(ctx, f.db, 28*24*time.Hour)
+	n, err := f.store.ForgetInactive(ctx, 28*24*time.Hour)
 	if err != nil || n != 1 {
 		t.Fatalf("ForgetInactive = %d, %v; want 1", n, err)
 	}

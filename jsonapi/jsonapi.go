@@ -13,14 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-
-	"email-alert/internal/outage"
 )
 
 // MaxBodyBytes is the largest request body any endpoint accepts.
@@ -38,22 +35,6 @@ type ErrorBody struct {
 // Abort ends the request with status and the standard error body.
 func Abort(c *gin.Context, status int, message string, details Details) {
 	c.AbortWithStatusJSON(status, ErrorBody{Error: message, Details: details})
-}
-
-// Fail answers a request whose domain call failed with an error the
-// handler has no answer for, and logs it; the body says nothing about it.
-// When PostgreSQL or Redis is unreachable or restarting (outage.Is) the
-// answer is 503 with Retry-After, which clients retry; otherwise 500.
-func Fail(c *gin.Context, err error) {
-	ctx := c.Request.Context()
-	if outage.Is(err) {
-		slog.WarnContext(ctx, "request failed: service unavailable", "path", c.FullPath(), "error", err)
-		c.Header("Retry-After", outage.RetryAfter)
-		Abort(c, http.StatusServiceUnavailable, "Service unavailable; try again later", nil)
-		return
-	}
-	slog.ErrorContext(ctx, "request failed", "path", c.FullPath(), "error", err)
-	Abort(c, http.StatusInternalServerError, "Internal error", nil)
 }
 
 // RequestError is a client error found while decoding a request: it carries

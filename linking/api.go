@@ -2,7 +2,6 @@ package linking
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"email-alert/internal/outage"
 	"email-alert/jsonapi"
 	"email-alert/subscribers"
 )
@@ -59,16 +57,17 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 		return
 	}
 	subscriber, err := a.service.RequestSignIn(c.Request.Context(), address, *body.Destination)
-	switch {
-	case errors.Is(err, subscribers.ErrNotFound):
-		jsonapi.Abort(c, http.StatusNotFound, "Subscriber not found", nil)
-	case errors.Is(err, ErrLinked):
-		jsonapi.Abort(c, http.StatusForbidden, "Subscriber is linked to a GOV.UK One Login account", nil)
-	case err != nil:
-		internalError(c, err)
-	default:
-		c.JSON(http.StatusCreated, gin.H{"subscriber": subscriber})
+	if err != nil {
+		signInErrors.Fail(c, err)
+		return
 	}
+	c.JSON(http.StatusCreated, gin.H{"subscriber": subscriber})
+}
+
+// signInErrors answers the errors of RequestSignIn.
+var signInErrors = jsonapi.Errors{
+	{Err: subscribers.ErrNotFound, Status: http.StatusNotFound, Message: "Subscriber not found"},
+	{Err: ErrLinked, Status: http.StatusForbidden, Message: "Subscriber is linked to a GOV.UK One Login account"},
 }
 
 // CreateConfirmationToken handles POST /subscriptions/auth-token.
@@ -102,14 +101,16 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 		return
 	}
 	err := a.service.RequestConfirmation(c.Request.Context(), address, *body.TopicID, frequency)
-	switch {
-	case errors.Is(err, subscribers.ErrListNotFound):
-		jsonapi.Abort(c, http.StatusNotFound, "Subscriber list not found", nil)
-	case err != nil:
-		internalError(c, err)
-	default:
-		c.JSON(http.StatusOK, gin.H{})
+	if err != nil {
+		confirmationErrors.Fail(c, err)
+		return
 	}
+	c.JSON(http.StatusOK, gin.H{})
+}
+
+// confirmationErrors answers the errors of RequestConfirmation.
+var confirmationErrors = jsonapi.Errors{
+	{Err: subscribers.ErrListNotFound, Status: http.StatusNotFound, Message: "Subscriber list not found"},
 }
 
 // allow applies the per-address limit, answering 429 when it is reached,
@@ -122,8 +123,7 @@ func (a *API) allow(c *gin.Context, address string) bool {
 	ok, retryAfter, err := a.perAddress.Allow(c.Request.Context(), strings.ToLower(address))
 	if err != nil {
 		slog.WarnContext(c.Request.Context(), "rate limiter unavailable: refusing the request", "error", err)
-		c.Header("Retry-After", outage.RetryAfter)
-		jsonapi.Abort(c, http.StatusServiceUnavailable, "Service unavailable; try again later", nil)
+		jsonapi.Unavailable(c, "Service unavailable; try again later")
 		return false
 	}
 	if !ok {
@@ -152,10 +152,6 @@ func checkAddress(raw *string, field string, problems jsonapi.Details) string {
 // the body says whose account it is, not who asked.)
 func apiCause(c *gin.Context) subscribers.Cause { return subscribers.APICause(jsonapi.Client(c)) }
 
-func internalError(c *gin.Context, err error) {
-	jsonapi.Fail(c, err)
-}
-
 // accountSession reads the govuk_account_session of the request body and
 // returns its account, answering 401 for a missing, unknown, expired or
 // ended session (and for a magic-link one) and 403 for an account whose
@@ -173,12 +169,11 @@ func (a *API) accountSession(c *gin.Context) (Account, bool) {
 	}
 	token, _, _ := strings.Cut(*body.Session, "$$") // the header form may carry flash keys
 	session, err := a.service.Session(c.Request.Context(), token)
-	switch {
-	case errors.Is(err, ErrNoSession) || (err == nil && session.Method != MethodAccount):
-		jsonapi.Abort(c, http.StatusUnauthorized, "Account session is invalid, expired or ended", nil)
-		return Account{}, false
-	case err != nil:
-		internalError(c, err)
+	if err == nil && session.Method != MethodAccount {
+		err = ErrNoSession // a magic-link session is no account session
+	}
+	if err != nil {
+		accountSessionErrors.Fail(c, err)
 		return Account{}, false
 	}
 	if _, err := accountAddress(session.Account); err != nil {
@@ -186,6 +181,11 @@ func (a *API) accountSession(c *gin.Context) (Account, bool) {
 		return Account{}, false
 	}
 	return session.Account, true
+}
+
+// accountSessionErrors answers the errors of Session.
+var accountSessionErrors = jsonapi.Errors{
+	{Err: ErrNoSession, Status: http.StatusUnauthorized, Message: "Account session is invalid, expired or ended"},
 }
 
 // FindAccountSubscriber handles POST /subscribers/govuk-account.
@@ -196,7 +196,7 @@ func (a *API) FindAccountSubscriber(c *gin.Context) {
 	}
 	subscriber, err := a.service.FindOrCreateForAccount(c.Request.Context(), account, apiCause(c))
 	if err != nil {
-		internalError(c, err)
+		jsonapi.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscriber": subscriber})
@@ -210,7 +210,7 @@ func (a *API) LinkAccountSubscriber(c *gin.Context) {
 	}
 	subscriber, err := a.service.Link(c.Request.Context(), account, apiCause(c))
 	if err != nil {
-		internalError(c, err)
+		jsonapi.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscriber": subscriber})
@@ -219,12 +219,14 @@ func (a *API) LinkAccountSubscriber(c *gin.Context) {
 // AccountSubscriber handles GET /subscribers/govuk-account/:govuk_account_id.
 func (a *API) AccountSubscriber(c *gin.Context) {
 	subscriber, err := a.service.subs.SubscriberByAccount(c.Request.Context(), c.Param("govuk_account_id"))
-	switch {
-	case errors.Is(err, subscribers.ErrNotFound):
-		jsonapi.Abort(c, http.StatusNotFound, "Not found", nil)
-	case err != nil:
-		internalError(c, err)
-	default:
-		c.JSON(http.StatusOK, gin.H{"subscriber": subscriber})
+	if err != nil {
+		accountSubscriberErrors.Fail(c, err)
+		return
 	}
+	c.JSON(http.StatusOK, gin.H{"subscriber": subscriber})
+}
+
+// accountSubscriberErrors answers the errors of SubscriberByAccount.
+var accountSubscriberErrors = jsonapi.Errors{
+	{Err: subscribers.ErrNotFound, Status: http.StatusNotFound, Message: "Not found"},
 }

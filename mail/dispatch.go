@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
+
+	"email-alert/internal/keyset"
 )
 
 // Periodic tasks of the outbox, scheduled by the worker.
@@ -172,9 +174,6 @@ func (p *poller) advance(h uint64) {
 	}
 }
 
-// sweepBatch is the most rows one sweep query reads.
-const sweepBatch = 1000
-
 // Sweep enqueues every unfinished email last touched more than olderThan
 // ago (0: all of them), most urgent first, and returns how many it handed
 // over. With limit > 0 it hands over at most limit emails of each
@@ -200,43 +199,30 @@ func (d *Dispatcher) SweepOf(priorities ...Priority) func(ctx context.Context, o
 	}
 }
 
+// unfinishedEmail is one row of a sweep; pages follow the unfinished
+// index: priority, created_at, then id.
+type unfinishedEmail struct {
+	ID        uuid.UUID `db:"id"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
 func (d *Dispatcher) sweep(ctx context.Context, p Priority, olderThan time.Duration, limit int) (int, error) {
-	var (
-		afterTime time.Time // pages follow the unfinished index: priority, created_at, then id
-		afterID   uuid.UUID
-		total     int
-	)
-	for limit <= 0 || total < limit {
-		batchSize := sweepBatch
-		if limit > 0 {
-			batchSize = min(batchSize, limit-total)
-		}
-		var batch []struct {
-			ID        uuid.UUID `db:"id"`
-			CreatedAt time.Time `db:"created_at"`
-		}
-		err := d.db.SelectContext(ctx, &batch, `
-			SELECT id, created_at FROM emails
-			WHERE status IN ('pending', 'sending') AND priority = $1 AND updated_at <= now() - $2::interval
-			  AND (created_at, id) > ($3, $4)
-			ORDER BY created_at, id LIMIT $5`,
-			p, fmt.Sprintf("%d milliseconds", olderThan.Milliseconds()), afterTime, afterID, batchSize)
-		if err != nil {
-			return total, fmt.Errorf("sweep emails: %w", err)
-		}
-		for _, e := range batch {
-			if err := d.Enqueue(ctx, e.ID, p); err != nil {
-				return total, err
+	age := fmt.Sprintf("%d milliseconds", olderThan.Milliseconds())
+	return keyset.Walk(ctx, limit,
+		func(ctx context.Context, after unfinishedEmail, size int) ([]unfinishedEmail, error) {
+			var page []unfinishedEmail
+			err := d.db.SelectContext(ctx, &page, `
+				SELECT id, created_at FROM emails
+				WHERE status IN ('pending', 'sending') AND priority = $1 AND updated_at <= now() - $2::interval
+				  AND (created_at, id) > ($3, $4)
+				ORDER BY created_at, id LIMIT $5`,
+				p, age, after.CreatedAt, after.ID, size)
+			if err != nil {
+				return nil, fmt.Errorf("sweep emails: %w", err)
 			}
-		}
-		total += len(batch)
-		if len(batch) < batchSize {
-			break
-		}
-		last := batch[len(batch)-1]
-		afterTime, afterID = last.CreatedAt, last.ID
-	}
-	return total, nil
+			return page, nil
+		},
+		func(ctx context.Context, e unfinishedEmail) error { return d.Enqueue(ctx, e.ID, p) })
 }
 
 // Purge empties the bodies of emails delivered more than BodyRetention ago:

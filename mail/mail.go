@@ -8,6 +8,16 @@
 // after 7 days. Transactional emails are queued and delivered before bulk
 // ones, and every worker together keeps to one shared provider rate limit
 // (RateLimit).
+//
+// The emails table is this package's: other packages write an email with
+// Write and read the outbox with Latest, and every column of delivery
+// (status, attempts, provider reference, body purge) changes only here.
+// The one exception is alerts, whose fan-out and digest statements insert
+// their own alert and digest rows (kind, priority, and their
+// content_change_id, digest_run_id, covers_from) with INSERT … SELECT over
+// the subscriptions: a million recipients written without leaving
+// PostgreSQL, in a statement whose cursor and counts are alerts' own; and
+// whose composers read those columns back.
 package mail
 
 import (

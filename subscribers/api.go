@@ -1,7 +1,6 @@
 package subscribers
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -24,29 +23,20 @@ func NewAPI(store *Store) *API {
 	return &API{store: store}
 }
 
-// fail answers with the status that fits err: the one place that maps the
-// domain's errors to HTTP. Anything unexpected is logged and hidden.
-func fail(c *gin.Context, err error) {
-	var slugTaken *SlugTakenError
-	switch {
-	case errors.Is(err, ErrNotFound):
-		jsonapi.Abort(c, http.StatusNotFound, "Not found", nil)
-	case errors.Is(err, ErrListNotFound):
-		jsonapi.Abort(c, http.StatusNotFound, "Subscriber list not found", nil)
-	case errors.Is(err, ErrAddressTaken):
-		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Address is already used by another subscriber",
-			jsonapi.Details{"new_address": {"is already used by another subscriber"}})
-	case errors.As(err, &slugTaken):
-		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Subscriber list is not valid", jsonapi.Details{"slug": {
-			fmt.Sprintf("%q is already the slug of a list with another title: send slug to choose one", slugTaken.Slug)}})
-	case errors.Is(err, ErrAddressLinked):
-		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Address is managed through GOV.UK One Login",
-			jsonapi.Details{"new_address": {"belongs to a subscriber linked to a GOV.UK One Login account"}})
-	case errors.Is(err, ErrInvalidOrder):
-		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Order parameter not valid", nil)
-	default:
-		jsonapi.Fail(c, err)
-	}
+// apiErrors gives each domain error of the store its status and error
+// body; anything else is logged and hidden (jsonapi.Fail).
+var apiErrors = jsonapi.Errors{
+	{Err: ErrNotFound, Status: http.StatusNotFound, Message: "Not found"},
+	{Err: ErrListNotFound, Status: http.StatusNotFound, Message: "Subscriber list not found"},
+	{Err: ErrAddressTaken, Status: http.StatusUnprocessableEntity, Message: "Address is already used by another subscriber",
+		Details: jsonapi.Details{"new_address": {"is already used by another subscriber"}}},
+	jsonapi.ErrorAs(http.StatusUnprocessableEntity, "Subscriber list is not valid", func(e *SlugTakenError) jsonapi.Details {
+		return jsonapi.Details{"slug": {
+			fmt.Sprintf("%q is already the slug of a list with another title: send slug to choose one", e.Slug)}}
+	}),
+	{Err: ErrAddressLinked, Status: http.StatusUnprocessableEntity, Message: "Address is managed through GOV.UK One Login",
+		Details: jsonapi.Details{"new_address": {"belongs to a subscriber linked to a GOV.UK One Login account"}}},
+	{Err: ErrInvalidOrder, Status: http.StatusUnprocessableEntity, Message: "Order parameter not valid"},
 }
 
 // subscriberID parses the :id of a subscriber path; a malformed id is

@@ -16,7 +16,7 @@ func (a *API) Audit(c *gin.Context) {
 	}
 	entries, err := a.store.AuditTrail(c.Request.Context(), id)
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscriber_id": id, "audit": entries})

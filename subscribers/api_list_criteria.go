@@ -46,7 +46,7 @@ func (a *API) FindListByCriteria(c *gin.Context) {
 	}
 	list, err := a.store.ListByCriteria(c.Request.Context(), criteria)
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscriber_list": list})
@@ -68,7 +68,7 @@ func (a *API) UpdateList(c *gin.Context) {
 	}
 	list, err := a.store.UpdateList(c.Request.Context(), c.Param("slug"), u)
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscriber_list": list})

@@ -48,7 +48,7 @@ func (a *API) FindOrCreateList(c *gin.Context) {
 		list, _, err = a.store.FindOrCreateListWithCriteria(c.Request.Context(), n, explicitSlug, criteria)
 	}
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscriber_list": list})
@@ -58,7 +58,7 @@ func (a *API) FindOrCreateList(c *gin.Context) {
 func (a *API) List(c *gin.Context) {
 	list, err := a.store.ListDetailsBySlug(c.Request.Context(), c.Param("slug"))
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscriber_list": list})

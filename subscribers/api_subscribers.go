@@ -18,7 +18,7 @@ func (a *API) Subscriptions(c *gin.Context) {
 	order := c.DefaultQuery("order", DefaultOrder)
 	subscriber, subs, err := a.store.ActiveSubscriptions(c.Request.Context(), id, order)
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	buf, _ := jsonBuffers.Get().(*[]byte) // New makes no other kind
@@ -67,7 +67,7 @@ func (a *API) ChangeAddress(c *gin.Context) {
 	}
 	subscriber, err := a.store.ChangeAddress(c.Request.Context(), id, address, onConflict, apiCause(c))
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscriber": subscriber})
@@ -80,7 +80,7 @@ func (a *API) UnsubscribeAll(c *gin.Context) {
 		return
 	}
 	if _, err := a.store.UnsubscribeAll(c.Request.Context(), id, EndedUnsubscribed, apiCause(c)); err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)

@@ -44,7 +44,7 @@ func (a *API) Subscribe(c *gin.Context) {
 		Address: address, ListID: listID, Frequency: f, SkipConfirmMail: body.SkipConfirmation, Cause: apiCause(c),
 	})
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscription": sub})
@@ -58,7 +58,7 @@ func (a *API) Subscription(c *gin.Context) {
 	}
 	sub, err := a.store.Subscription(c.Request.Context(), id)
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscription": sub})
@@ -72,7 +72,7 @@ func (a *API) LatestSubscription(c *gin.Context) {
 	}
 	sub, err := a.store.LatestSubscription(c.Request.Context(), id)
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscription": sub})
@@ -102,7 +102,7 @@ func (a *API) ChangeFrequency(c *gin.Context) {
 	}
 	sub, err := a.store.ChangeFrequency(c.Request.Context(), id, f)
 	if err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"subscription": sub})
@@ -115,7 +115,7 @@ func (a *API) Unsubscribe(c *gin.Context) {
 		return
 	}
 	if err := a.store.Unsubscribe(c.Request.Context(), id); err != nil {
-		fail(c, err)
+		apiErrors.Fail(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)

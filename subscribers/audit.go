@@ -106,6 +106,22 @@ func withAudit(statement string, args []any, cause Cause, changes ...change) (st
 	return "WITH audit AS (" + insert + ") " + statement, append(args, auditArgs...), nil
 }
 
+// auditEach wraps statement, whose parameters are args and which changes
+// subscribers RETURNING the id of each, so that the same statement records
+// action with cause for every subscriber it changed: a change to a set of
+// subscribers chosen inside PostgreSQL, recorded in one round trip. The
+// combined statement affects one audit row per subscriber changed.
+func auditEach(statement string, args []any, cause Cause, action string) (string, []any, error) {
+	if cause.Kind == "" || cause.ID == "" {
+		return "", nil, errNoCause
+	}
+	n := len(args)
+	return fmt.Sprintf(`WITH changed AS (%s)
+		INSERT INTO subscriber_audit (subscriber_id, action, cause_kind, cause_id)
+		SELECT id, $%d, $%d, $%d FROM changed`, statement, n+1, n+2, n+3),
+		append(args, action, cause.Kind, cause.ID), nil
+}
+
 // auditInsert returns the INSERT of changes into the audit trail and its
 // arguments, numbering its parameters from after+1.
 func auditInsert(cause Cause, after int, changes ...change) (string, []any, error) {

@@ -16,6 +16,7 @@ import (
 	"email-alert/internal/redisloss"
 	"email-alert/linking"
 	"email-alert/mail"
+	"email-alert/subscribers"
 )
 
 // shutdownGrace is how long in-flight requests and jobs get after a signal.
@@ -85,7 +86,7 @@ func work(ctx context.Context, a *app) error {
 	mux.Handle(events.TypeAccountEmailChanged, a.processor)
 	mux.Handle(events.TypeAccountDeleted, a.processor)
 	mux.HandleFunc(events.TypeSweep, a.inbox.SweepHandler)
-	mux.Handle(events.TypeForgetInactive, events.ForgetInactiveHandler(a.db, a.cfg.AddressRetention))
+	mux.Handle(events.TypeForgetInactive, events.ForgetInactiveHandler(subscribers.NewStore(a.db, nil), a.cfg.AddressRetention))
 	mux.Handle(mail.TypeDeliver, a.deliverer)
 	mux.HandleFunc(mail.TypeSweep, a.dispatcher.SweepHandler)
 	mux.HandleFunc(mail.TypePurge, a.dispatcher.PurgeHandler)
