@@ -15,6 +15,9 @@ import (
 
 	"email-alert/internal/outage"
 	"email-alert/jsonapi"
+	"email-alert/linking/magiclink"
+	"email-alert/linking/onelogin"
+	"email-alert/linking/session"
 	"email-alert/subscribers"
 )
 
@@ -48,7 +51,7 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 	switch {
 	case body.Destination == nil || *body.Destination == "":
 		problems["destination"] = append(problems["destination"], "is required")
-	case CheckDestination(*body.Destination) != nil:
+	case magiclink.CheckDestination(*body.Destination) != nil:
 		problems["destination"] = append(problems["destination"], "must be a path on GOV.UK starting with /")
 	}
 	if len(problems) > 0 {
@@ -58,11 +61,11 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 	if !a.allow(c, address) {
 		return
 	}
-	subscriber, err := a.service.RequestSignIn(c.Request.Context(), address, *body.Destination)
+	subscriber, err := a.service.MagicLinks.RequestSignIn(c.Request.Context(), address, *body.Destination)
 	switch {
 	case errors.Is(err, subscribers.ErrNotFound):
 		jsonapi.Abort(c, http.StatusNotFound, "Subscriber not found", nil)
-	case errors.Is(err, ErrLinked):
+	case errors.Is(err, magiclink.ErrLinked):
 		jsonapi.Abort(c, http.StatusForbidden, "Subscriber is linked to a GOV.UK One Login account", nil)
 	case err != nil:
 		internalError(c, err)
@@ -101,7 +104,7 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 	if !a.allow(c, address) {
 		return
 	}
-	err := a.service.RequestConfirmation(c.Request.Context(), address, *body.TopicID, frequency)
+	err := a.service.MagicLinks.RequestConfirmation(c.Request.Context(), address, *body.TopicID, frequency)
 	switch {
 	case errors.Is(err, subscribers.ErrListNotFound):
 		jsonapi.Abort(c, http.StatusNotFound, "Subscriber list not found", nil)
@@ -160,32 +163,32 @@ func internalError(c *gin.Context, err error) {
 // returns its account, answering 401 for a missing, unknown, expired or
 // ended session (and for a magic-link one) and 403 for an account whose
 // email is not verified.
-func (a *API) accountSession(c *gin.Context) (Account, bool) {
+func (a *API) accountSession(c *gin.Context) (onelogin.Account, bool) {
 	var body struct {
 		Session *string `json:"govuk_account_session"`
 	}
 	if !jsonapi.Decode(c, &body) {
-		return Account{}, false
+		return onelogin.Account{}, false
 	}
 	if body.Session == nil || *body.Session == "" {
 		jsonapi.Abort(c, http.StatusBadRequest, "Missing parameters", jsonapi.Details{"govuk_account_session": {"is required"}})
-		return Account{}, false
+		return onelogin.Account{}, false
 	}
 	token, _, _ := strings.Cut(*body.Session, "$$") // the header form may carry flash keys
-	session, err := a.service.Session(c.Request.Context(), token)
+	s, err := a.service.Sessions.Get(c.Request.Context(), token)
 	switch {
-	case errors.Is(err, ErrNoSession) || (err == nil && session.Method != MethodAccount):
+	case errors.Is(err, session.ErrNoSession) || (err == nil && s.Method != session.MethodAccount):
 		jsonapi.Abort(c, http.StatusUnauthorized, "Account session is invalid, expired or ended", nil)
-		return Account{}, false
+		return onelogin.Account{}, false
 	case err != nil:
 		internalError(c, err)
-		return Account{}, false
+		return onelogin.Account{}, false
 	}
-	if _, err := accountAddress(session.Account); err != nil {
+	if _, err := accountAddress(s.Account); err != nil {
 		jsonapi.Abort(c, http.StatusForbidden, "The account's email address is missing or not verified", nil)
-		return Account{}, false
+		return onelogin.Account{}, false
 	}
-	return session.Account, true
+	return s.Account, true
 }
 
 // FindAccountSubscriber handles POST /subscribers/govuk-account.
