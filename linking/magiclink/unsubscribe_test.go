@@ -1,4 +1,4 @@
-package linking_test
+package magiclink_test
 
 import (
 	"context"
@@ -64,11 +64,11 @@ func TestUnsubscribeTokenFollowsTheList(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	checked, err := f.service.MagicLinks.CheckUnsubscribeToken(ctx, token)
+	checked, err := f.service.CheckUnsubscribeToken(ctx, token)
 	if err != nil || checked.ID != now.ID || !checked.Active() {
 		t.Fatalf("check: %s (active %v), %v; want the active %s", checked.ID, checked.Active(), err, now.ID)
 	}
-	ended, didEnd, err := f.service.MagicLinks.UnsubscribeByToken(ctx, token)
+	ended, didEnd, err := f.service.UnsubscribeByToken(ctx, token)
 	if err != nil || !didEnd || ended.ID != now.ID {
 		t.Fatalf("unsubscribe: %s, ended %v, %v; want %s ended", ended.ID, didEnd, err, now.ID)
 	}
@@ -81,11 +81,11 @@ func TestUnsubscribeTokenFollowsTheList(t *testing.T) {
 	}
 
 	// Nothing active now: the link says so and ends nothing.
-	checked, err = f.service.MagicLinks.CheckUnsubscribeToken(ctx, token)
+	checked, err = f.service.CheckUnsubscribeToken(ctx, token)
 	if err != nil || checked.Active() || checked.List.ID != f.list.ID {
 		t.Errorf("check with nothing active: active %v, list %d, %v", checked.Active(), checked.List.ID, err)
 	}
-	if _, didEnd, err := f.service.MagicLinks.UnsubscribeByToken(ctx, token); err != nil || didEnd {
+	if _, didEnd, err := f.service.UnsubscribeByToken(ctx, token); err != nil || didEnd {
 		t.Errorf("second unsubscribe: ended %v, %v; want nothing ended", didEnd, err)
 	}
 }
@@ -132,11 +132,11 @@ func TestUnsubscribeTokensFromBeforeTheMigrationKeepWorking(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := fixtureOn(t, db)
-	checked, err := f.service.MagicLinks.CheckUnsubscribeToken(ctx, token)
+	checked, err := f.service.CheckUnsubscribeToken(ctx, token)
 	if err != nil || checked.ID != active || checked.List.Title != "Tax news" {
 		t.Fatalf("old token: %s (%s), %v; want the active %s", checked.ID, checked.List.Title, err, active)
 	}
-	ended, didEnd, err := f.service.MagicLinks.UnsubscribeByToken(ctx, token)
+	ended, didEnd, err := f.service.UnsubscribeByToken(ctx, token)
 	if err != nil || !didEnd || ended.ID != active {
 		t.Fatalf("unsubscribe by old token: %s, ended %v, %v; want %s ended", ended.ID, didEnd, err, active)
 	}
