@@ -145,12 +145,3 @@ func TestPurge(t *testing.T) {
 		t.Errorf("%d tokens left, want the live one", left)
 	}
 }
-
-func (f *fixture) count(t *testing.T, query string) int {
-	t.Helper()
-	var n int
-	if err := f.db.Get(&n, query); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
