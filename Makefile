@@ -48,7 +48,7 @@ bench:
 	go run ./internal/bench
 
 FUZZTIME ?= 30s
-FUZZ_TARGETS := subscribers:FuzzNormalizeAddress linking:FuzzCheckDestination events:FuzzVerifySET jsonapi:FuzzDecode
+FUZZ_TARGETS := subscribers:FuzzNormalizeAddress linking/magiclink:FuzzCheckDestination events:FuzzVerifySET jsonapi:FuzzDecode
 
 ## fuzz: run each fuzz target for FUZZTIME (corpora in each package's testdata/fuzz)
 fuzz:

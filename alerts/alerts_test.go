@@ -17,7 +17,7 @@ import (
 
 	"email-alert/alerts"
 	"email-alert/internal/testdb"
-	"email-alert/linking"
+	"email-alert/linking/magiclink"
 	"email-alert/mail"
 	"email-alert/subscribers"
 	"email-alert/templates"
@@ -46,7 +46,7 @@ func setup(t *testing.T, batch int) *fixture {
 	s, err := alerts.New(db, client, alerts.Config{
 		Queues:      alerts.Queues{Normal: queue, High: queue + "-high", Maintenance: queue},
 		WebsiteRoot: root, DigestHour: 8, BatchSize: batch,
-	}, emails, linking.NewUnsubscribeLinks(db, public))
+	}, emails, magiclink.NewUnsubscribeLinks(db, public))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/linking/session"
 	"email-alert/subscribers"
 )
 
@@ -76,7 +77,7 @@ func (p *Processor) Process(ctx context.Context, id string) error {
 				ON CONFLICT (sub) DO UPDATE SET sub = EXCLUDED.sub
 				RETURNING last_applied_at
 			)
-			SELECT e.*, c.last_applied_at, EXISTS (SELECT 1 FROM deleted_accounts d WHERE d.sub = e.sub) AS deleted
+			SELECT e.*, c.last_applied_at, `+session.AccountDeletedSQL("e.sub")+` AS deleted
 			FROM e LEFT JOIN c ON true`, id)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && e.Status != "pending") {
 			return nil // unknown here, or already done: nothing to do
@@ -159,7 +160,7 @@ func (p *Processor) changeEmail(ctx context.Context, tx *sqlx.Tx, e Event) (stri
 	if !change.EmailVerified || !ok {
 		return OutcomeIgnoredUnverified, nil
 	}
-	_, err := subscribers.ChangeAccountAddressIn(ctx, tx, e.Sub, address, true, subscribers.EventCause(e.ID))
+	_, err := subscribers.ChangeAccountAddressIn(ctx, tx, e.Sub, address, subscribers.EmailChanged, subscribers.EventCause(e.ID))
 	switch {
 	case errors.Is(err, subscribers.ErrNotFound):
 		return OutcomeNoSubscriber, nil
@@ -182,11 +183,8 @@ func (p *Processor) deleteAccount(ctx context.Context, tx *sqlx.Tx, e Event) (st
 	if !found {
 		outcome = OutcomeNoSubscriber
 	}
-	// End the account's sessions and leave the tombstone: one statement.
-	if _, err := tx.ExecContext(ctx, `
-		WITH ended AS (DELETE FROM sessions WHERE govuk_account_id = $1)
-		INSERT INTO deleted_accounts (sub, event_id) VALUES ($1, $2) ON CONFLICT (sub) DO NOTHING`, e.Sub, e.ID); err != nil {
-		return "", fmt.Errorf("end sessions and leave a tombstone: %w", err)
+	if err := session.DeleteAccount(ctx, tx, e.Sub, e.ID); err != nil {
+		return "", err
 	}
 	return outcome, nil
 }

@@ -21,6 +21,8 @@ import (
 
 	"email-alert/internal/outage"
 	"email-alert/linking"
+	"email-alert/linking/magiclink"
+	"email-alert/linking/session"
 	"email-alert/subscribers"
 )
 
@@ -43,7 +45,7 @@ const (
 
 // sessionLookup is the outcome of looking the request's session up.
 type sessionLookup struct {
-	session linking.Session
+	session session.Session
 	ok      bool
 }
 
@@ -66,6 +68,8 @@ type Pages struct {
 	cfg        Config
 	db         *sqlx.DB
 	linking    *linking.Service
+	magic      *magiclink.Service
+	sessions   *session.Store
 	subs       *subscribers.Store
 	perAddress linking.Limiter
 	perClient  linking.Limiter
@@ -99,7 +103,7 @@ func New(cfg Config, db *sqlx.DB, l *linking.Service, subs *subscribers.Store, p
 		}
 		views[strings.TrimSuffix(strings.TrimPrefix(name, "pages/"), ".html")] = view
 	}
-	return &Pages{cfg: cfg, db: db, linking: l, subs: subs, perAddress: perAddress, perClient: perClient, views: views}, nil
+	return &Pages{cfg: cfg, db: db, linking: l, magic: l.MagicLinks, sessions: l.Sessions, subs: subs, perAddress: perAddress, perClient: perClient, views: views}, nil
 }
 
 // render writes the page name with status. Rendering goes to a buffer
@@ -261,7 +265,7 @@ func (p *Pages) signedIn(c *gin.Context) bool {
 // header; an empty token ends it.
 func (p *Pages) setSession(c *gin.Context, token string) {
 	c.Set(signedInKey, token != "")
-	maxAge := int(linking.SessionTTL.Seconds())
+	maxAge := int(session.TTL.Seconds())
 	if token == "" {
 		maxAge = -1
 		c.Header(headerEndSession, "1")
@@ -279,7 +283,7 @@ func (p *Pages) setSession(c *gin.Context, token string) {
 // once per request. A lookup that failed (PostgreSQL down) is an error, for
 // the caller to answer with p.fail, rather than "not signed in", which
 // would send a signed-in person to sign in again.
-func (p *Pages) session(c *gin.Context) (linking.Session, bool, error) {
+func (p *Pages) session(c *gin.Context) (session.Session, bool, error) {
 	if v, ok := c.Get(sessionKey); ok {
 		if found, ok := v.(sessionLookup); ok {
 			return found.session, found.ok, nil
@@ -287,15 +291,15 @@ func (p *Pages) session(c *gin.Context) (linking.Session, bool, error) {
 	}
 	token := sessionToken(c)
 	if token == "" {
-		return linking.Session{}, false, nil
+		return session.Session{}, false, nil
 	}
-	s, err := p.linking.Session(c.Request.Context(), token)
+	s, err := p.sessions.Get(c.Request.Context(), token)
 	switch {
-	case errors.Is(err, linking.ErrNoSession):
+	case errors.Is(err, session.ErrNoSession):
 		c.Set(sessionKey, sessionLookup{})
-		return linking.Session{}, false, nil
+		return session.Session{}, false, nil
 	case err != nil:
-		return linking.Session{}, false, fmt.Errorf("session lookup: %w", err)
+		return session.Session{}, false, fmt.Errorf("session lookup: %w", err)
 	}
 	c.Set(sessionKey, sessionLookup{session: s, ok: true})
 	return s, true, nil
@@ -305,7 +309,7 @@ func (p *Pages) session(c *gin.Context) (linking.Session, bool, error) {
 // one: a fresh token at every sign-in, so a planted cookie is worthless.
 func (p *Pages) renewSession(c *gin.Context, token string) {
 	if old := sessionToken(c); old != "" {
-		if err := p.linking.EndSession(c.Request.Context(), old); err != nil {
+		if err := p.sessions.End(c.Request.Context(), old); err != nil {
 			slog.WarnContext(c.Request.Context(), "ending the previous session", "error", err)
 		}
 	}

@@ -8,7 +8,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
-	"email-alert/linking"
+	"email-alert/linking/magiclink"
+	"email-alert/linking/session"
 	"email-alert/subscribers"
 )
 
@@ -34,22 +35,22 @@ func manageWithNotice(notice, slug string) string {
 // requireSession returns the signed-in person with a subscriber, sending
 // anyone else to sign in (or, for an account whose email is not verified,
 // explaining why there is nothing to manage).
-func (p *Pages) requireSession(c *gin.Context) (linking.Session, bool) {
+func (p *Pages) requireSession(c *gin.Context) (session.Session, bool) {
 	personal(c)
 	s, ok, err := p.session(c)
 	if err != nil {
 		p.fail(c, err)
-		return linking.Session{}, false
+		return session.Session{}, false
 	}
 	if !ok {
 		signInFirst(c)
-		return linking.Session{}, false
+		return session.Session{}, false
 	}
 	if !s.HasSubscriber() || s.Subscriber.Address == nil {
 		p.render(c, http.StatusForbidden, "unverified", map[string]any{
 			"Message": "Confirm your email address in your GOV.UK One Login, then sign in again to manage your subscriptions.",
 		})
-		return linking.Session{}, false
+		return session.Session{}, false
 	}
 	return s, true
 }
@@ -68,7 +69,7 @@ func (p *Pages) Manage(c *gin.Context) {
 	}
 	p.render(c, http.StatusOK, "manage", map[string]any{
 		"Address": *s.Subscriber.Address, "Subscriptions": subs,
-		"Notice": p.notice(c), "Account": s.Method == linking.MethodAccount,
+		"Notice": p.notice(c), "Account": s.Method == session.MethodAccount,
 	})
 }
 
@@ -99,7 +100,7 @@ func (p *Pages) notice(c *gin.Context) string {
 
 // ownSubscription returns the active subscription :id of the signed-in
 // subscriber; any other is answered 404, like an unknown one.
-func (p *Pages) ownSubscription(c *gin.Context, s linking.Session) (subscribers.Subscription, bool) {
+func (p *Pages) ownSubscription(c *gin.Context, s session.Session) (subscribers.Subscription, bool) {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
 		p.NotFound(c)
@@ -189,7 +190,7 @@ func (p *Pages) UnsubscribeForm(c *gin.Context) {
 		if !p.allowRedeem(c) {
 			return
 		}
-		sub, err := p.linking.CheckUnsubscribeToken(c.Request.Context(), token)
+		sub, err := p.magic.CheckUnsubscribeToken(c.Request.Context(), token)
 		if err != nil {
 			p.linkProblem(c, err)
 			return
@@ -245,7 +246,7 @@ func (p *Pages) Unsubscribe(c *gin.Context) {
 		if !p.allowRedeem(c) {
 			return
 		}
-		sub, ended, err := p.linking.UnsubscribeByToken(c.Request.Context(), token)
+		sub, ended, err := p.magic.UnsubscribeByToken(c.Request.Context(), token)
 		if err != nil {
 			p.linkProblem(c, err)
 			return
@@ -307,11 +308,11 @@ const addressManagedByAccount = "That email address is managed through GOV.UK On
 
 // addressSession is requireSession for the address pages, which are for
 // magic-link sessions only: account users change their email in One Login.
-func (p *Pages) addressSession(c *gin.Context) (linking.Session, bool) {
+func (p *Pages) addressSession(c *gin.Context) (session.Session, bool) {
 	s, ok := p.requireSession(c)
-	if ok && s.Method != linking.MethodMagicLink {
+	if ok && s.Method != session.MethodMagicLink {
 		p.NotFound(c)
-		return linking.Session{}, false
+		return session.Session{}, false
 	}
 	return s, ok
 }
@@ -343,7 +344,7 @@ func (p *Pages) RequestAddressChange(c *gin.Context) {
 	if !p.allow(c, address) {
 		return
 	}
-	err := p.linking.RequestAddressChange(c.Request.Context(), s.Subscriber, address)
+	err := p.magic.RequestAddressChange(c.Request.Context(), s.Subscriber, address)
 	if errors.Is(err, subscribers.ErrAddressLinked) {
 		p.render(c, http.StatusUnprocessableEntity, "address", map[string]any{
 			"Current": *s.Subscriber.Address, "Address": raw, "Error": addressManagedByAccount + ". Enter a different email address.", "ErrorField": "address",
@@ -368,7 +369,7 @@ func (p *Pages) ConfirmAddressChange(c *gin.Context) {
 	if !p.allowRedeem(c) {
 		return
 	}
-	subscriber, err := p.linking.ConfirmAddressChange(c.Request.Context(), c.Query("token"))
+	subscriber, err := p.magic.ConfirmAddressChange(c.Request.Context(), c.Query("token"))
 	if errors.Is(err, subscribers.ErrAddressLinked) {
 		p.render(c, http.StatusUnprocessableEntity, "error", map[string]any{
 			"Heading": "Your email address has not been changed", "Message": addressManagedByAccount + ", so your emails cannot move to it.",
@@ -394,7 +395,7 @@ func (p *Pages) ConfirmAddressChange(c *gin.Context) {
 
 // linkProblem answers a bad, used or expired link with the expired page.
 func (p *Pages) linkProblem(c *gin.Context, err error) {
-	if errors.Is(err, linking.ErrTokenInvalid) || errors.Is(err, subscribers.ErrNotFound) {
+	if errors.Is(err, magiclink.ErrTokenInvalid) || errors.Is(err, subscribers.ErrNotFound) {
 		p.render(c, http.StatusGone, "expired", map[string]any{"Again": "/email/manage/authenticate"})
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"email-alert/linking"
+	"email-alert/linking/magiclink"
 	"email-alert/subscribers"
 )
 
@@ -52,7 +53,7 @@ func (p *Pages) Authenticate(c *gin.Context) {
 	if !p.allow(c, address) {
 		return
 	}
-	if err := p.linking.RequestManageLink(c.Request.Context(), address, redirectPath); err != nil {
+	if err := p.magic.RequestManageLink(c.Request.Context(), address, redirectPath); err != nil {
 		p.fail(c, err)
 		return
 	}
@@ -70,7 +71,7 @@ func (p *Pages) Authenticate(c *gin.Context) {
 // returnPath is raw when it is a path on this site other than homePath,
 // else "": where a sign-in should return the person.
 func returnPath(raw string) string {
-	if raw == homePath || linking.CheckDestination(raw) != nil {
+	if raw == homePath || magiclink.CheckDestination(raw) != nil {
 		return ""
 	}
 	return raw
@@ -95,8 +96,8 @@ func (p *Pages) ProcessSignIn(c *gin.Context) {
 	if !p.allowRedeem(c) {
 		return
 	}
-	session, _, err := p.linking.RedeemSignIn(c.Request.Context(), c.Query("token"))
-	if errors.Is(err, linking.ErrTokenInvalid) {
+	session, _, err := p.magic.RedeemSignIn(c.Request.Context(), c.Query("token"))
+	if errors.Is(err, magiclink.ErrTokenInvalid) {
 		p.render(c, http.StatusGone, "expired", map[string]any{"Again": "/email/manage/authenticate"})
 		return
 	}

@@ -7,7 +7,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"email-alert/linking"
+	"email-alert/linking/magiclink"
+	"email-alert/linking/session"
 	"email-alert/subscribers"
 )
 
@@ -42,7 +43,7 @@ func (p *Pages) Verify(c *gin.Context) {
 	if !p.allow(c, address) {
 		return
 	}
-	if err := p.linking.RequestConfirmation(c.Request.Context(), address, list.Slug, frequency); err != nil {
+	if err := p.magic.RequestConfirmation(c.Request.Context(), address, list.Slug, frequency); err != nil {
 		p.fail(c, err)
 		return
 	}
@@ -63,9 +64,9 @@ func (p *Pages) ConfirmSubscription(c *gin.Context) {
 		return
 	}
 	topicID := c.Query("topic_id")
-	confirmed, err := p.linking.RedeemConfirmation(c.Request.Context(), c.Query("token"), topicID, c.Query("frequency"))
+	confirmed, err := p.magic.RedeemConfirmation(c.Request.Context(), c.Query("token"), topicID, c.Query("frequency"))
 	switch {
-	case errors.Is(err, linking.ErrTokenInvalid), errors.Is(err, subscribers.ErrListNotFound):
+	case errors.Is(err, magiclink.ErrTokenInvalid), errors.Is(err, subscribers.ErrListNotFound):
 		again := "/email/manage/authenticate"
 		p.render(c, http.StatusGone, "expired", map[string]any{"Again": again})
 		return
@@ -197,37 +198,37 @@ func (p *Pages) AccountSubscribe(c *gin.Context) {
 // Login account, for the account subscription journey. Anyone else is sent
 // to sign in with One Login and back to the confirmation page; an account
 // whose email is not verified is told to confirm it first.
-func (p *Pages) accountSession(c *gin.Context, list subscribers.List, f subscribers.Frequency) (linking.Session, bool) {
+func (p *Pages) accountSession(c *gin.Context, list subscribers.List, f subscribers.Frequency) (session.Session, bool) {
 	personal(c)
 	s, ok, err := p.session(c)
 	if err != nil {
 		p.fail(c, err)
-		return linking.Session{}, false
+		return session.Session{}, false
 	}
-	if !ok || s.Method != linking.MethodAccount {
+	if !ok || s.Method != session.MethodAccount {
 		c.Redirect(http.StatusSeeOther, "/email/manage/authenticate/account?"+url.Values{
 			"redirect_path": {accountConfirmPath(list, f)}}.Encode())
-		return linking.Session{}, false
+		return session.Session{}, false
 	}
 	if !linkedAccount(s) {
 		p.render(c, http.StatusForbidden, "unverified", map[string]any{
 			"Message": "Confirm your email address in your GOV.UK One Login, then sign in again to subscribe to " + list.Title + ".",
 		})
-		return linking.Session{}, false
+		return session.Session{}, false
 	}
 	return s, true
 }
 
 // linkedAccount reports whether s is a One Login session linked to a
 // subscriber, which happens only for a verified email.
-func linkedAccount(s linking.Session) bool {
-	return s.Method == linking.MethodAccount && s.HasSubscriber() && s.Subscriber.Address != nil
+func linkedAccount(s session.Session) bool {
+	return s.Method == session.MethodAccount && s.HasSubscriber() && s.Subscriber.Address != nil
 }
 
 // subscribeNow subscribes the signed-in subscriber of s to list and shows
 // the manage page with a banner: subscribed, already subscribed, or (when
 // it had another frequency) its frequency changed.
-func (p *Pages) subscribeNow(c *gin.Context, s linking.Session, list subscribers.List, f subscribers.Frequency) {
+func (p *Pages) subscribeNow(c *gin.Context, s session.Session, list subscribers.List, f subscribers.Frequency) {
 	sub, created, err := p.subs.Subscribe(c.Request.Context(), subscribers.SubscribeRequest{
 		Address: *s.Subscriber.Address, ListID: list.ID, Frequency: f, Cause: s.Cause(),
 	})

@@ -12,6 +12,11 @@ import (
 	"github.com/jmoiron/sqlx"
 	"golang.org/x/oauth2"
 
+	"email-alert/internal/pgdb"
+	"email-alert/linking/magiclink"
+	"email-alert/linking/onelogin"
+	"email-alert/linking/secret"
+	"email-alert/linking/session"
 	"email-alert/subscribers"
 )
 
@@ -21,17 +26,17 @@ const signInTTL = 15 * time.Minute
 // StartSignIn records a sign-in at One Login and returns the provider URL
 // to send the browser to, and the browser token to set in a cookie: the
 // callback is accepted only from the browser holding it. redirectPath must
-// be a local path (CheckDestination); mfa false asks for the "Cl" level.
+// be a local path (magiclink.CheckDestination); mfa false asks for the "Cl" level.
 func (s *Service) StartSignIn(ctx context.Context, redirectPath string, mfa bool) (authURL, browser string, err error) {
 	if s.rp == nil {
-		return "", "", fmt.Errorf("%w: One Login is not configured", ErrSignIn)
+		return "", "", fmt.Errorf("%w: One Login is not configured", onelogin.ErrSignIn)
 	}
-	if CheckDestination(redirectPath) != nil {
+	if magiclink.CheckDestination(redirectPath) != nil {
 		redirectPath = "/email/manage"
 	}
-	state, stateHash := newToken()
-	browser, browserHash := newToken()
-	nonce, _ := newToken()
+	state, stateHash := secret.New()
+	browser, browserHash := secret.New()
+	nonce, _ := secret.New()
 	verifier := oauth2.GenerateVerifier()
 	vtr := s.rp.LevelFor(mfa)
 	var vtrText *string
@@ -57,7 +62,7 @@ func (s *Service) StartSignIn(ctx context.Context, redirectPath string, mfa bool
 type SignedIn struct {
 	Session      string // the new session token
 	RedirectPath string // where the person asked to land
-	Account      Account
+	Account      onelogin.Account
 	// Linked is false when the account's email is not verified: the person
 	// is signed in, but no subscriber is linked.
 	Linked bool
@@ -66,10 +71,10 @@ type SignedIn struct {
 // FinishSignIn completes a sign-in at the callback: the state must be one
 // this browser started (once), the code is exchanged and the tokens
 // checked, the account linked (when its email is verified) and a session
-// opened. Every failure wraps ErrSignIn; nothing is left half made.
+// opened. Every failure wraps onelogin.ErrSignIn; nothing is left half made.
 func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string) (SignedIn, error) {
-	if s.rp == nil || !wellFormed(state) || !wellFormed(browser) || code == "" {
-		return SignedIn{}, fmt.Errorf("%w: missing or malformed state, code or browser cookie", ErrSignIn)
+	if s.rp == nil || !secret.WellFormed(state) || !secret.WellFormed(browser) || code == "" {
+		return SignedIn{}, fmt.Errorf("%w: missing or malformed state, code or browser cookie", onelogin.ErrSignIn)
 	}
 	var req struct {
 		BrowserHash  []byte  `db:"browser_hash"`
@@ -81,15 +86,15 @@ func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string)
 	// Deleting it makes the state single use, whatever happens next.
 	err := s.db.GetContext(ctx, &req, `
 		DELETE FROM oidc_sign_ins WHERE state_hash = $1 AND expires_at > now()
-		RETURNING browser_hash, nonce, code_verifier, vtr, redirect_path`, hashToken(state))
+		RETURNING browser_hash, nonce, code_verifier, vtr, redirect_path`, secret.Hash(state))
 	if errors.Is(err, sql.ErrNoRows) {
-		return SignedIn{}, fmt.Errorf("%w: unknown, used or expired state", ErrSignIn)
+		return SignedIn{}, fmt.Errorf("%w: unknown, used or expired state", onelogin.ErrSignIn)
 	}
 	if err != nil {
-		return SignedIn{}, fmt.Errorf("%w: %w", ErrSignIn, err)
+		return SignedIn{}, fmt.Errorf("%w: %w", onelogin.ErrSignIn, err)
 	}
-	if subtle.ConstantTimeCompare(req.BrowserHash, hashToken(browser)) != 1 {
-		return SignedIn{}, fmt.Errorf("%w: state was started by another browser", ErrSignIn)
+	if subtle.ConstantTimeCompare(req.BrowserHash, secret.Hash(browser)) != 1 {
+		return SignedIn{}, fmt.Errorf("%w: state was started by another browser", onelogin.ErrSignIn)
 	}
 	var vtr []string
 	if req.VTR != nil {
@@ -99,19 +104,19 @@ func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string)
 	if err != nil {
 		return SignedIn{}, err
 	}
-	var deleted bool
-	if err := s.db.GetContext(ctx, &deleted, `SELECT EXISTS (SELECT 1 FROM deleted_accounts WHERE sub = $1)`, account.Sub); err != nil {
-		return SignedIn{}, fmt.Errorf("%w: %w", ErrSignIn, err)
+	deleted, err := session.AccountDeleted(ctx, s.db, account.Sub)
+	if err != nil {
+		return SignedIn{}, fmt.Errorf("%w: %w", onelogin.ErrSignIn, err)
 	}
 	if deleted {
-		return SignedIn{}, fmt.Errorf("%w: account %s was deleted", ErrSignIn, account.Sub)
+		return SignedIn{}, fmt.Errorf("%w: account %s was deleted", onelogin.ErrSignIn, account.Sub)
 	}
 	result := SignedIn{RedirectPath: req.RedirectPath, Account: account}
 	// The session and the link are made together, so the link is recorded
 	// as caused by the session it opens.
 	err = s.subs.InTx(ctx, func(tx *sqlx.Tx) (err error) {
 		var sessionID int64
-		result.Session, sessionID, err = createAccountSession(ctx, tx, account, idToken)
+		result.Session, sessionID, err = session.CreateAccount(ctx, tx, account, idToken)
 		if err != nil {
 			return err
 		}
@@ -123,7 +128,7 @@ func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string)
 		return err
 	})
 	if err != nil {
-		return SignedIn{}, fmt.Errorf("%w: %w", ErrSignIn, err)
+		return SignedIn{}, fmt.Errorf("%w: %w", onelogin.ErrSignIn, err)
 	}
 	return result, nil
 }
@@ -133,25 +138,14 @@ func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string)
 // token as hint), else /signed-out.
 func (s *Service) SignOut(ctx context.Context, token string) (string, error) {
 	const signedOut = "/signed-out"
-	if !wellFormed(token) {
-		return signedOut, nil
-	}
-	var ended struct {
-		Method  string  `db:"method"`
-		IDToken *string `db:"id_token"`
-	}
-	err := s.db.GetContext(ctx, &ended, `DELETE FROM sessions WHERE token_hash = $1 RETURNING method, id_token`, hashToken(token))
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && ended.Method != MethodAccount) {
+	account, hint, err := s.Sessions.EndForSignOut(ctx, token)
+	if errors.Is(err, session.ErrNoSession) || (err == nil && !account) {
 		return signedOut, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("sign out: %w", err)
+		return "", err
 	}
-	state, _ := newToken()
-	hint := ""
-	if ended.IDToken != nil {
-		hint = *ended.IDToken
-	}
+	state, _ := secret.New()
 	u, err := s.rp.EndSessionURL(ctx, hint, state)
 	if err != nil || u == "" {
 		return signedOut, err
@@ -163,13 +157,13 @@ func (s *Service) SignOut(ctx context.Context, token string) (string, error) {
 // back-channel logout token. A token whose jti was seen before is refused.
 func (s *Service) BackchannelLogout(ctx context.Context, raw string) error {
 	if s.rp == nil {
-		return fmt.Errorf("%w: One Login is not configured", ErrSignIn)
+		return fmt.Errorf("%w: One Login is not configured", onelogin.ErrSignIn)
 	}
 	token, err := s.rp.VerifyLogoutToken(ctx, raw)
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return pgdb.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO oidc_logout_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
 			token.TokenID, token.Expiry)
@@ -179,7 +173,6 @@ func (s *Service) BackchannelLogout(ctx context.Context, raw string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("logout token %s replayed", token.TokenID)
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE govuk_account_id = $1`, token.Subject)
-		return err
+		return session.EndAllOfAccount(ctx, tx, token.Subject)
 	})
 }

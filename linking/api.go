@@ -13,6 +13,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"email-alert/jsonapi"
+	"email-alert/linking/magiclink"
+	"email-alert/linking/onelogin"
+	"email-alert/linking/session"
 	"email-alert/subscribers"
 )
 
@@ -46,7 +49,7 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 	switch {
 	case body.Destination == nil || *body.Destination == "":
 		problems["destination"] = append(problems["destination"], "is required")
-	case CheckDestination(*body.Destination) != nil:
+	case magiclink.CheckDestination(*body.Destination) != nil:
 		problems["destination"] = append(problems["destination"], "must be a path on GOV.UK starting with /")
 	}
 	if len(problems) > 0 {
@@ -56,7 +59,7 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 	if !a.allow(c, address) {
 		return
 	}
-	subscriber, err := a.service.RequestSignIn(c.Request.Context(), address, *body.Destination)
+	subscriber, err := a.service.MagicLinks.RequestSignIn(c.Request.Context(), address, *body.Destination)
 	if err != nil {
 		signInErrors.Fail(c, err)
 		return
@@ -67,7 +70,7 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 // signInErrors answers the errors of RequestSignIn.
 var signInErrors = jsonapi.Errors{
 	{Err: subscribers.ErrNotFound, Status: http.StatusNotFound, Message: "Subscriber not found"},
-	{Err: ErrLinked, Status: http.StatusForbidden, Message: "Subscriber is linked to a GOV.UK One Login account"},
+	{Err: magiclink.ErrLinked, Status: http.StatusForbidden, Message: "Subscriber is linked to a GOV.UK One Login account"},
 }
 
 // CreateConfirmationToken handles POST /subscriptions/auth-token.
@@ -100,7 +103,7 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 	if !a.allow(c, address) {
 		return
 	}
-	err := a.service.RequestConfirmation(c.Request.Context(), address, *body.TopicID, frequency)
+	err := a.service.MagicLinks.RequestConfirmation(c.Request.Context(), address, *body.TopicID, frequency)
 	if err != nil {
 		confirmationErrors.Fail(c, err)
 		return
@@ -156,36 +159,36 @@ func apiCause(c *gin.Context) subscribers.Cause { return subscribers.APICause(js
 // returns its account, answering 401 for a missing, unknown, expired or
 // ended session (and for a magic-link one) and 403 for an account whose
 // email is not verified.
-func (a *API) accountSession(c *gin.Context) (Account, bool) {
+func (a *API) accountSession(c *gin.Context) (onelogin.Account, bool) {
 	var body struct {
 		Session *string `json:"govuk_account_session"`
 	}
 	if !jsonapi.Decode(c, &body) {
-		return Account{}, false
+		return onelogin.Account{}, false
 	}
 	if body.Session == nil || *body.Session == "" {
 		jsonapi.Abort(c, http.StatusBadRequest, "Missing parameters", jsonapi.Details{"govuk_account_session": {"is required"}})
-		return Account{}, false
+		return onelogin.Account{}, false
 	}
 	token, _, _ := strings.Cut(*body.Session, "$$") // the header form may carry flash keys
-	session, err := a.service.Session(c.Request.Context(), token)
-	if err == nil && session.Method != MethodAccount {
-		err = ErrNoSession // a magic-link session is no account session
+	s, err := a.service.Sessions.Get(c.Request.Context(), token)
+	if err == nil && s.Method != session.MethodAccount {
+		err = session.ErrNoSession // a magic-link session is no account session
 	}
 	if err != nil {
 		accountSessionErrors.Fail(c, err)
-		return Account{}, false
+		return onelogin.Account{}, false
 	}
-	if _, err := accountAddress(session.Account); err != nil {
+	if _, err := accountAddress(s.Account); err != nil {
 		jsonapi.Abort(c, http.StatusForbidden, "The account's email address is missing or not verified", nil)
-		return Account{}, false
+		return onelogin.Account{}, false
 	}
-	return session.Account, true
+	return s.Account, true
 }
 
 // accountSessionErrors answers the errors of Session.
 var accountSessionErrors = jsonapi.Errors{
-	{Err: ErrNoSession, Status: http.StatusUnauthorized, Message: "Account session is invalid, expired or ended"},
+	{Err: session.ErrNoSession, Status: http.StatusUnauthorized, Message: "Account session is invalid, expired or ended"},
 }
 
 // FindAccountSubscriber handles POST /subscribers/govuk-account.

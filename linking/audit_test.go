@@ -7,7 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"email-alert/linking"
+	"email-alert/linking/magiclink"
+	"email-alert/linking/onelogin"
 	"email-alert/subscribers"
 	"email-alert/subscribers/subscriberstest"
 )
@@ -31,7 +32,7 @@ func TestAuditLink(t *testing.T) {
 
 	t.Run("a new subscriber is created and linked", func(t *testing.T) {
 		f := setup(t)
-		got, err := f.service.Link(ctx, linking.Account{Sub: sub, Email: "ann@example.com", EmailVerified: true}, linker)
+		got, err := f.service.Link(ctx, onelogin.Account{Sub: sub, Email: "ann@example.com", EmailVerified: true}, linker)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +44,7 @@ func TestAuditLink(t *testing.T) {
 			t.Errorf("audit (-want +got):\n%s", diff)
 		}
 		// Linking again changes nothing and records nothing.
-		if _, err := f.service.Link(ctx, linking.Account{Sub: sub, Email: "ANN@example.com", EmailVerified: true}, linker); err != nil {
+		if _, err := f.service.Link(ctx, onelogin.Account{Sub: sub, Email: "ANN@example.com", EmailVerified: true}, linker); err != nil {
 			t.Fatal(err)
 		}
 		if n := len(f.audit(t, got.ID)); n != 2 {
@@ -55,7 +56,7 @@ func TestAuditLink(t *testing.T) {
 		f := setup(t)
 		ann := f.subscriber(t, "ann@example.com")
 		f.link(t, ann.ID, otherSub)
-		if _, err := f.service.Link(ctx, linking.Account{Sub: sub, Email: "ann@example.com", EmailVerified: true}, linker); err != nil {
+		if _, err := f.service.Link(ctx, onelogin.Account{Sub: sub, Email: "ann@example.com", EmailVerified: true}, linker); err != nil {
 			t.Fatal(err)
 		}
 		want := []audited{created, {Action: subscribers.AuditLinked, Cause: linker, Details: map[string]any{
@@ -70,7 +71,7 @@ func TestAuditLink(t *testing.T) {
 		f := setup(t)
 		ann, bob := f.subscriber(t, "ann@example.com"), f.subscriber(t, "bob@example.com")
 		f.link(t, ann.ID, sub)
-		if _, err := f.service.Link(ctx, linking.Account{Sub: sub, Email: "bob@example.com", EmailVerified: true}, linker); err != nil {
+		if _, err := f.service.Link(ctx, onelogin.Account{Sub: sub, Email: "bob@example.com", EmailVerified: true}, linker); err != nil {
 			t.Fatal(err)
 		}
 		merged := map[string]any{"from_subscriber_id": float64(bob.ID), "into_subscriber_id": float64(ann.ID), "subscriptions_moved": float64(1)}
@@ -88,10 +89,10 @@ func TestAuditLink(t *testing.T) {
 }
 
 // tokenID returns the database id of the auth token of purpose, the only one.
-func (f *fixture) tokenID(t *testing.T, purpose string) string {
+func (f *fixture) tokenID(t *testing.T, purpose magiclink.Purpose) string {
 	t.Helper()
 	var id int64
-	if err := f.db.Get(&id, `SELECT id FROM auth_tokens WHERE purpose = $1`, purpose); err != nil {
+	if err := f.db.Get(&id, `SELECT id FROM auth_tokens WHERE purpose = $1`, string(purpose)); err != nil {
 		t.Fatal(err)
 	}
 	return strconv.FormatInt(id, 10)
@@ -100,25 +101,25 @@ func (f *fixture) tokenID(t *testing.T, purpose string) string {
 func TestAuditEmailLinks(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
-	if err := f.service.RequestConfirmation(ctx, "carol@example.com", "tax-news", subscribers.Daily); err != nil {
+	if err := f.service.MagicLinks.RequestConfirmation(ctx, "carol@example.com", "tax-news", subscribers.Daily); err != nil {
 		t.Fatal(err)
 	}
 	_, token := f.lastLink(t)
-	confirmed, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "daily")
+	confirmed, err := f.service.MagicLinks.RedeemConfirmation(ctx, token, "tax-news", "daily")
 	if err != nil {
 		t.Fatal(err)
 	}
 	carol := confirmed.Subscription.Subscriber
-	confirmation := subscribers.Cause{Kind: subscribers.CauseEmailLink, ID: f.tokenID(t, linking.PurposeConfirmSubscription)}
+	confirmation := subscribers.Cause{Kind: subscribers.CauseEmailLink, ID: f.tokenID(t, magiclink.PurposeConfirmSubscription)}
 
-	if err := f.service.RequestAddressChange(ctx, carol, "carol@new.example.com"); err != nil {
+	if err := f.service.MagicLinks.RequestAddressChange(ctx, carol, "carol@new.example.com"); err != nil {
 		t.Fatal(err)
 	}
 	_, token = f.lastLink(t)
-	if _, err := f.service.ConfirmAddressChange(ctx, token); err != nil {
+	if _, err := f.service.MagicLinks.ConfirmAddressChange(ctx, token); err != nil {
 		t.Fatal(err)
 	}
-	change := subscribers.Cause{Kind: subscribers.CauseEmailLink, ID: f.tokenID(t, linking.PurposeChangeAddress)}
+	change := subscribers.Cause{Kind: subscribers.CauseEmailLink, ID: f.tokenID(t, magiclink.PurposeChangeAddress)}
 
 	want := []audited{
 		{Action: subscribers.AuditCreated, Cause: confirmation, Details: map[string]any{}},

@@ -3,11 +3,12 @@ package linking
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/linking/magiclink"
+	"email-alert/linking/onelogin"
+	"email-alert/linking/session"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )
@@ -18,7 +19,7 @@ var ErrEmailUnverified = errors.New("account email is missing or not verified")
 
 // accountAddress returns the account's email as an address, or
 // ErrEmailUnverified.
-func accountAddress(a Account) (string, error) {
+func accountAddress(a onelogin.Account) (string, error) {
 	if !a.EmailVerified {
 		return "", ErrEmailUnverified
 	}
@@ -42,7 +43,7 @@ func accountAddress(a Account) (string, error) {
 //
 // Linking ends the subscriber's magic-link sessions and sign-in tokens.
 // Every change it makes is recorded in the audit trail with cause.
-func (s *Service) Link(ctx context.Context, a Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
+func (s *Service) Link(ctx context.Context, a onelogin.Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
 	var result subscribers.Subscriber
 	err := s.subs.InTx(ctx, func(tx *sqlx.Tx) (err error) {
 		result, err = s.linkIn(ctx, tx, a, cause)
@@ -52,22 +53,17 @@ func (s *Service) Link(ctx context.Context, a Account, cause subscribers.Cause) 
 }
 
 // linkIn is Link inside the caller's transaction.
-func (s *Service) linkIn(ctx context.Context, tx *sqlx.Tx, a Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
+func (s *Service) linkIn(ctx context.Context, tx *sqlx.Tx, a onelogin.Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
 	address, err := accountAddress(a)
 	if err != nil {
 		return subscribers.Subscriber{}, err
 	}
-	linked, err := subscribers.LockSubscriberByAccount(ctx, tx, a.Sub)
-	switch {
-	case err == nil:
-		// Addresses are compared case-insensitively everywhere: a
-		// difference of case alone is the same address.
-		if linked.Address == nil || !strings.EqualFold(*linked.Address, address) {
-			return subscribers.ChangeAddressIn(ctx, tx, linked.ID, address, subscribers.MergeForAccount, cause)
-		}
-		return linked, nil
-	case !errors.Is(err, subscribers.ErrNotFound):
-		return subscribers.Subscriber{}, err
+	// Rule 1 is the email-change rule of account events too: one path, one
+	// lock order. Addresses are compared case-insensitively everywhere: a
+	// difference of case alone is the same address (EmailAtSignIn).
+	linked, err := subscribers.ChangeAccountAddressIn(ctx, tx, a.Sub, address, subscribers.EmailAtSignIn, cause)
+	if !errors.Is(err, subscribers.ErrNotFound) {
+		return linked, err
 	}
 
 	owner, err := subscribers.FindOrCreateSubscriber(ctx, tx, address, cause)
@@ -78,11 +74,11 @@ func (s *Service) linkIn(ctx context.Context, tx *sqlx.Tx, a Account, cause subs
 	if err != nil {
 		return subscribers.Subscriber{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM auth_tokens WHERE subscriber_id = $1 AND purpose = 'sign_in'`, owner.ID); err != nil {
-		return subscribers.Subscriber{}, fmt.Errorf("end sign-in tokens: %w", err)
+	if err := magiclink.EndSignIns(ctx, tx, owner.ID); err != nil {
+		return subscribers.Subscriber{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE subscriber_id = $1 AND method = 'magic_link'`, owner.ID); err != nil {
-		return subscribers.Subscriber{}, fmt.Errorf("end magic-link sessions: %w", err)
+	if err := session.EndMagicLinkSessions(ctx, tx, owner.ID); err != nil {
+		return subscribers.Subscriber{}, err
 	}
 	if owner.GovukAccountID == nil { // the first link
 		return result, s.linkedEmail(ctx, tx, result)
@@ -103,7 +99,7 @@ func (s *Service) linkedEmail(ctx context.Context, tx *sqlx.Tx, subscriber subsc
 		lines[i] = line{Title: sub.List.Title, FrequencySentence: sub.Frequency.Sentence()}
 	}
 	return s.writeEmail(ctx, tx, mail.KindAccountLinked, *subscriber.Address, map[string]any{
-		"SignInURL":     s.link("/email/manage/authenticate/account", nil),
+		"SignInURL":     s.signInURL(),
 		"Subscriptions": lines,
 	})
 }
@@ -111,7 +107,7 @@ func (s *Service) linkedEmail(ctx context.Context, tx *sqlx.Tx, subscriber subsc
 // FindOrCreateForAccount returns the subscriber of the account, by link,
 // else by its email, creating one if needed (recorded with cause), without
 // linking it.
-func (s *Service) FindOrCreateForAccount(ctx context.Context, a Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
+func (s *Service) FindOrCreateForAccount(ctx context.Context, a onelogin.Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
 	address, err := accountAddress(a)
 	if err != nil {
 		return subscribers.Subscriber{}, err

@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"email-alert/linking"
+	"email-alert/linking/magiclink"
+	"email-alert/linking/onelogin"
+	"email-alert/linking/session"
 	"email-alert/mail"
 )
 
@@ -21,7 +24,7 @@ func TestLinkRules(t *testing.T) {
 	tests := []struct {
 		name    string
 		before  []person
-		account linking.Account
+		account onelogin.Account
 		wantErr error
 		// the subscriber linked to sub afterwards: its address; "" for none
 		wantAddress string
@@ -30,13 +33,13 @@ func TestLinkRules(t *testing.T) {
 	}{
 		{
 			name:        "new subscriber",
-			account:     linking.Account{Sub: sub, Email: "Ann@Example.com", EmailVerified: true},
+			account:     onelogin.Account{Sub: sub, Email: "Ann@Example.com", EmailVerified: true},
 			wantAddress: "Ann@Example.com",
 		},
 		{
 			name:        "existing unlinked subscriber with subscriptions gets the linked email",
 			before:      []person{{address: "ann@example.com"}},
-			account:     linking.Account{Sub: sub, Email: "ANN@example.com", EmailVerified: true},
+			account:     onelogin.Account{Sub: sub, Email: "ANN@example.com", EmailVerified: true},
 			wantAddress: "ann@example.com",
 			wantEmails:  []string{mail.KindAccountLinked},
 		},
@@ -46,7 +49,7 @@ func TestLinkRules(t *testing.T) {
 				{address: "old@example.com", linkTo: sub},
 				{address: "new@example.com"},
 			},
-			account:     linking.Account{Sub: sub, Email: "new@example.com", EmailVerified: true},
+			account:     onelogin.Account{Sub: sub, Email: "new@example.com", EmailVerified: true},
 			wantAddress: "new@example.com",
 			check: func(t *testing.T, f *fixture) {
 				var nulled, active int
@@ -62,7 +65,7 @@ func TestLinkRules(t *testing.T) {
 		{
 			name:        "address owned by a subscriber linked to another sub: the new account wins",
 			before:      []person{{address: "ann@example.com", linkTo: otherSub}},
-			account:     linking.Account{Sub: sub, Email: "ann@example.com", EmailVerified: true},
+			account:     onelogin.Account{Sub: sub, Email: "ann@example.com", EmailVerified: true},
 			wantAddress: "ann@example.com",
 			check: func(t *testing.T, f *fixture) {
 				var n int
@@ -74,12 +77,12 @@ func TestLinkRules(t *testing.T) {
 		{
 			name:    "unverified email is refused",
 			before:  []person{{address: "ann@example.com"}},
-			account: linking.Account{Sub: sub, Email: "ann@example.com", EmailVerified: false},
+			account: onelogin.Account{Sub: sub, Email: "ann@example.com", EmailVerified: false},
 			wantErr: linking.ErrEmailUnverified,
 		},
 		{
 			name:    "missing email is refused",
-			account: linking.Account{Sub: sub, Email: "", EmailVerified: true},
+			account: onelogin.Account{Sub: sub, Email: "", EmailVerified: true},
 			wantErr: linking.ErrEmailUnverified,
 		},
 	}
@@ -128,32 +131,32 @@ func TestLinkEndsMagicLinksAndSendsOneEmail(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	f.subscriber(t, "ann@example.com")
-	if _, err := f.service.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
+	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
 		t.Fatal(err)
 	}
 	_, used := f.lastLink(t)
-	session, _, err := f.service.RedeemSignIn(ctx, used)
+	sessionToken, _, err := f.service.MagicLinks.RedeemSignIn(ctx, used)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.service.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
+	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
 		t.Fatal(err)
 	}
 	_, unused := f.lastLink(t)
 
-	account := linking.Account{Sub: "urn:fdc:gov.uk:2022:ann", Email: "ann@example.com", EmailVerified: true}
+	account := onelogin.Account{Sub: "urn:fdc:gov.uk:2022:ann", Email: "ann@example.com", EmailVerified: true}
 	for range 2 {
 		if _, err := f.service.Link(ctx, account, testCause); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := f.service.RedeemSignIn(ctx, unused); !errors.Is(err, linking.ErrTokenInvalid) {
+	if _, _, err := f.service.MagicLinks.RedeemSignIn(ctx, unused); !errors.Is(err, magiclink.ErrTokenInvalid) {
 		t.Errorf("sign-in token issued before the link: err = %v, want ErrTokenInvalid", err)
 	}
-	if _, err := f.service.Session(ctx, session); !errors.Is(err, linking.ErrNoSession) {
+	if _, err := f.service.Sessions.Get(ctx, sessionToken); !errors.Is(err, session.ErrNoSession) {
 		t.Errorf("magic-link session after the link: err = %v, want ErrNoSession", err)
 	}
-	if _, err := f.service.RequestSignIn(ctx, "ann@example.com", "/email/manage"); !errors.Is(err, linking.ErrLinked) {
+	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage"); !errors.Is(err, magiclink.ErrLinked) {
 		t.Errorf("magic link for a linked subscriber: err = %v, want ErrLinked", err)
 	}
 	var linkedEmails int
@@ -166,7 +169,7 @@ func TestLinkConcurrently(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	f.subscriber(t, "ann@example.com")
-	account := linking.Account{Sub: "urn:fdc:gov.uk:2022:ann", Email: "ann@example.com", EmailVerified: true}
+	account := onelogin.Account{Sub: "urn:fdc:gov.uk:2022:ann", Email: "ann@example.com", EmailVerified: true}
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Add(1)
@@ -191,22 +194,22 @@ func TestFindOrCreateForAccount(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	ann := f.subscriber(t, "ann@example.com")
-	got, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s1", Email: "ANN@example.com", EmailVerified: true}, testCause)
+	got, err := f.service.FindOrCreateForAccount(ctx, onelogin.Account{Sub: "s1", Email: "ANN@example.com", EmailVerified: true}, testCause)
 	if err != nil || got.ID != ann.ID || got.Linked() {
 		t.Errorf("by address: %+v, %v; want ann, unlinked", got, err)
 	}
-	created, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s2", Email: "new@example.com", EmailVerified: true}, testCause)
+	created, err := f.service.FindOrCreateForAccount(ctx, onelogin.Account{Sub: "s2", Email: "new@example.com", EmailVerified: true}, testCause)
 	if err != nil || created.ID == ann.ID || created.Address == nil || *created.Address != "new@example.com" {
 		t.Errorf("created: %+v, %v", created, err)
 	}
 	if _, err := f.db.Exec(`UPDATE subscribers SET govuk_account_id = 's3' WHERE id = $1`, ann.ID); err != nil {
 		t.Fatal(err)
 	}
-	byLink, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s3", Email: "changed@example.com", EmailVerified: true}, testCause)
+	byLink, err := f.service.FindOrCreateForAccount(ctx, onelogin.Account{Sub: "s3", Email: "changed@example.com", EmailVerified: true}, testCause)
 	if err != nil || byLink.ID != ann.ID {
 		t.Errorf("by link: %+v, %v; want ann", byLink, err)
 	}
-	if _, err := f.service.FindOrCreateForAccount(ctx, linking.Account{Sub: "s4", Email: "x@example.com"}, testCause); !errors.Is(err, linking.ErrEmailUnverified) {
+	if _, err := f.service.FindOrCreateForAccount(ctx, onelogin.Account{Sub: "s4", Email: "x@example.com"}, testCause); !errors.Is(err, linking.ErrEmailUnverified) {
 		t.Errorf("unverified: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package subscribers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -44,25 +45,39 @@ func (s *Store) ChangeAddress(ctx context.Context, id int64, newAddress string, 
 
 // ChangeAddressIn is ChangeAddress inside the caller's transaction.
 func ChangeAddressIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress string, onConflict OnConflict, cause Cause) (Subscriber, error) {
-	result, err := changeAddress(ctx, tx, `id = $1`, id, func(s *Subscriber) bool { return s.ID == id }, newAddress, onConflict, cause)
+	result, err := changeAddress(ctx, tx, `id = $1`, id, func(s *Subscriber) bool { return s.ID == id }, newAddress, onConflict, false, cause)
 	if isNotFound(err) {
 		return Subscriber{}, fmt.Errorf("subscriber %d: %w", id, ErrNotFound)
 	}
 	return result, err
 }
 
-// ChangeAccountAddressIn is ChangeAddressIn for the subscriber linked to
-// the One Login subject sub, found and locked in the same statement as the
-// subscriber holding newAddress; ErrNotFound if none is linked to it. The
-// change is the account's own, so with merge it merges whatever subscriber
-// holds the address (MergeForAccount).
-func ChangeAccountAddressIn(ctx context.Context, tx *sqlx.Tx, sub, newAddress string, merge bool, cause Cause) (Subscriber, error) {
+// AccountEmail says where an account's verified email comes from when
+// ChangeAccountAddressIn applies it.
+type AccountEmail int
+
+const (
+	// EmailChanged is the new email of an account event: it is applied as
+	// it is, a change of case alone included.
+	EmailChanged AccountEmail = iota
+	// EmailAtSignIn is the email an account has at sign-in (or when the
+	// API links it): an address that differs from it in case alone is the
+	// same address, and is left as it is.
+	EmailAtSignIn
+)
+
+// ChangeAccountAddressIn is the email-change rule of a One Login account,
+// the one path for account events and sign-in alike: the subscriber linked
+// to the subject sub gets the account's verified email newAddress (already
+// normalised), merging whatever subscriber holds it, linked or not
+// (MergeForAccount: the account that owns the address wins). Both rows are
+// found and locked in one statement, in id order, so this change cannot
+// deadlock with another of the same pair. With no subscriber linked to sub
+// it is ErrNotFound, and the holder of newAddress, if any, stays locked for
+// the rest of tx (linking then links it).
+func ChangeAccountAddressIn(ctx context.Context, tx *sqlx.Tx, sub, newAddress string, from AccountEmail, cause Cause) (Subscriber, error) {
 	isLinked := func(s *Subscriber) bool { return s.GovukAccountID != nil && *s.GovukAccountID == sub }
-	onConflict := Refuse
-	if merge {
-		onConflict = MergeForAccount
-	}
-	result, err := changeAddress(ctx, tx, `govuk_account_id = $1`, sub, isLinked, newAddress, onConflict, cause)
+	result, err := changeAddress(ctx, tx, `govuk_account_id = $1`, sub, isLinked, newAddress, MergeForAccount, from == EmailAtSignIn, cause)
 	if isNotFound(err) {
 		return Subscriber{}, fmt.Errorf("subscriber of account: %w", ErrNotFound)
 	}
@@ -89,9 +104,10 @@ func CheckMergeIn(ctx context.Context, tx *sqlx.Tx, id int64, newAddress string)
 
 // changeAddress changes the address of the subscriber matching where
 // (whose one parameter is arg; isSelf tells it from the other row) to
-// newAddress.
+// newAddress. With foldCase, an address that differs from newAddress in
+// case alone is left as it is.
 func changeAddress(ctx context.Context, tx *sqlx.Tx, where string, arg any, isSelf func(*Subscriber) bool,
-	newAddress string, onConflict OnConflict, cause Cause) (Subscriber, error) {
+	newAddress string, onConflict OnConflict, foldCase bool, cause Cause) (Subscriber, error) {
 	var result Subscriber
 	err := func() error {
 		// Lock both rows in id order, in one statement, so that two merges
@@ -116,7 +132,7 @@ func changeAddress(ctx context.Context, tx *sqlx.Tx, where string, arg any, isSe
 			return ErrNotFound
 		}
 		id := self.ID
-		if self.Address != nil && *self.Address == newAddress {
+		if self.Address != nil && (*self.Address == newAddress || foldCase && strings.EqualFold(*self.Address, newAddress)) {
 			// Its own address: another subscriber cannot have it too.
 			result = *self
 			return nil

@@ -12,10 +12,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"email-alert/internal/pgdb"
 )
 
 // Domain errors. Handlers map them to statuses with errors.Is.
@@ -38,27 +39,6 @@ type OnSubscribed func(ctx context.Context, tx *sqlx.Tx, sub Subscription) error
 type Store struct {
 	db           *sqlx.DB
 	onSubscribed OnSubscribed
-	mu           sync.Mutex
-	statements   map[string]*sqlx.Stmt // by query text
-}
-
-// prepared returns query as a statement prepared on the pool (database/sql
-// prepares it again on each connection as needed), preparing it once.
-func (s *Store) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if stmt, ok := s.statements[query]; ok {
-		return stmt, nil
-	}
-	stmt, err := s.db.PreparexContext(ctx, query) //nolint:sqlclosecheck // kept for the store's lifetime
-	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	if s.statements == nil {
-		s.statements = map[string]*sqlx.Stmt{}
-	}
-	s.statements[query] = stmt
-	return stmt, nil
 }
 
 // NewStore returns a Store on db. onSubscribed may be nil.
@@ -66,15 +46,23 @@ func NewStore(db *sqlx.DB, onSubscribed OnSubscribed) *Store {
 	return &Store{db: db, onSubscribed: onSubscribed}
 }
 
-// InTx runs fn in a transaction, committing when it returns nil. A change
-// that lost a race on a unique index (errRetryConflict) is retried a few
-// times: the second attempt sees the winner's committed row. So is one
-// PostgreSQL chose as a deadlock's victim: two changes that lock the same
-// subscribers in different orders (linking an account locks its
-// subscriber before the holder of the new address; a merge the other way
-// locks in id order) cannot both go on, and the retry runs after the other
-// has committed. fn must therefore change nothing outside tx. Other
-// packages use it to combine this package's *In operations atomically.
+// InTx runs fn in a transaction (pgdb.InTx), committing when it returns
+// nil, with this package's constraint violations turned into domain errors.
+// A change that lost a race on a unique index (errRetryConflict) is retried
+// a few times: the second attempt sees the winner's committed row. So is
+// one PostgreSQL chose as a deadlock's victim. fn must therefore change
+// nothing outside tx. Other packages use it to combine this package's *In
+// operations atomically.
+//
+// The deadlock retry stays although the account email change, the pair
+// that used to lock subscribers in opposite orders (linking locked the
+// linked subscriber before the holder of the new address), now locks both
+// in id order in one statement (ChangeAccountAddressIn): other
+// transactions still take row locks in several tables in orders no one
+// statement fixes (a confirmation link locks its token, then a subscriber;
+// an account event its event and cursor, then subscribers; two inserts of
+// one address wait on each other's unique index entry), and a victim
+// retried once the other has committed is the behaviour callers rely on.
 func (s *Store) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := s.tryTx(ctx, fn)
@@ -84,19 +72,11 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	}
 }
 
+// tryTx is one attempt. Constraints here are not deferred, so the errors
+// mapConstraint knows come from fn's statements; at commit, as before,
+// they would be mapped too.
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return mapConstraint(err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", mapConstraint(err))
-	}
-	return nil
+	return mapConstraint(pgdb.InTx(ctx, s.db, fn))
 }
 
 // mapConstraint turns the unique-index violations this package expects into

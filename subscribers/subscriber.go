@@ -89,17 +89,6 @@ func SubscriberByAddress(ctx context.Context, q sqlx.QueryerContext, address str
 // account, and so manages its subscriptions only through it.
 func (s Subscriber) Linked() bool { return s.GovukAccountID != nil }
 
-// LockSubscriberByAccount returns the subscriber linked to the One Login
-// subject sub, locked for the rest of tx, or ErrNotFound.
-func LockSubscriberByAccount(ctx context.Context, tx *sqlx.Tx, sub string) (Subscriber, error) {
-	var s Subscriber
-	err := tx.GetContext(ctx, &s, `SELECT `+subscriberColumns+` FROM subscribers WHERE govuk_account_id = $1 FOR UPDATE`, sub)
-	if err != nil {
-		return Subscriber{}, fmt.Errorf("subscriber of account: %w", notFound(err, ErrNotFound))
-	}
-	return s, nil
-}
-
 // SubscriberByAccount returns the subscriber linked to sub, or ErrNotFound.
 func (s *Store) SubscriberByAccount(ctx context.Context, sub string) (Subscriber, error) {
 	if !validText(sub) {

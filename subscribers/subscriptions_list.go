@@ -26,26 +26,15 @@ const DefaultOrder = "-created_at"
 // one round trip to PostgreSQL. An unknown subscriber is ErrNotFound; an
 // unknown order is ErrInvalidOrder.
 //
-// It is the hottest read of the API, so it runs as a prepared statement:
-// PostgreSQL plans it once per connection instead of on every request,
-// which is most of its cost (see BENCHMARKS.md).
+// It is the hottest read of the API. Like every parameterised query it
+// runs through internal/pgdb, which prepares it once per connection (so
+// PostgreSQL plans it once, not on every request: most of its cost, see
+// BENCHMARKS.md) and prepares it again as the tables grow.
 func (s *Store) ActiveSubscriptions(ctx context.Context, id int64, order string) (Subscriber, []Subscription, error) {
-	query, ok := activeSubscriptionsQuery(order)
-	if !ok {
-		return Subscriber{}, nil, ErrInvalidOrder
-	}
-	stmt, err := s.prepared(ctx, query) //nolint:sqlclosecheck // cached; rows are closed by the scan
-	if err != nil {
-		return Subscriber{}, nil, err
-	}
-	rows, err := stmt.QueryxContext(ctx, id)
-	if err != nil {
-		return Subscriber{}, nil, fmt.Errorf("subscriptions of %d: %w", id, err)
-	}
-	return scanActiveSubscriptions(rows, id)
+	return ActiveSubscriptionsIn(ctx, s.db, id, order)
 }
 
-// ActiveSubscriptionsIn is ActiveSubscriptions inside a transaction.
+// ActiveSubscriptionsIn is ActiveSubscriptions on q: a transaction, or the pool.
 func ActiveSubscriptionsIn(ctx context.Context, q sqlx.QueryerContext, id int64, order string) (Subscriber, []Subscription, error) {
 	query, ok := activeSubscriptionsQuery(order)
 	if !ok {

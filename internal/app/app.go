@@ -31,6 +31,8 @@ import (
 	"email-alert/frontend"
 	"email-alert/internal/pgdb"
 	"email-alert/linking"
+	"email-alert/linking/magiclink"
+	"email-alert/linking/onelogin"
 	"email-alert/mail"
 	"email-alert/metrics"
 	"email-alert/migrations"
@@ -226,8 +228,8 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 	if err != nil {
 		return nil, err
 	}
-	store := subscribers.NewStore(db, linking.SubscribedEmail(emails, cfg.PublicURL))
-	rp := linking.NewRelyingParty(linking.OIDCConfig{
+	store := subscribers.NewStore(db, magiclink.SubscribedEmail(emails, cfg.PublicURL))
+	rp := onelogin.NewRelyingParty(onelogin.OIDCConfig{
 		IssuerURL:             cfg.OIDCIssuerURL,
 		ClientID:              cfg.OIDCClientID,
 		PrivateKey:            cfg.OIDCPrivateKey,
@@ -323,7 +325,7 @@ func newAlerts(cfg *config, db *sqlx.DB, client *asynq.Client, emails *mail.Temp
 		},
 		WebsiteRoot: cfg.GovukWebsiteRoot,
 		DigestHour:  cfg.DigestHour, DigestMinute: cfg.DigestMinute,
-	}, emails, linking.NewUnsubscribeLinks(db, cfg.PublicURL))
+	}, emails, magiclink.NewUnsubscribeLinks(db, cfg.PublicURL))
 }
 
 // signInFloor is the least time a sign-in request takes: well above the

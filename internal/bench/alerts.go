@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"email-alert/alerts"
-	"email-alert/linking"
+	"email-alert/linking/magiclink"
 	"email-alert/mail"
 	"email-alert/templates"
 )
@@ -86,7 +86,7 @@ func alertsBench(ctx context.Context, n int) (string, error) {
 	}
 	root, _ := url.Parse("https://www.gov.uk")
 	s, err := alerts.New(db, nil, alerts.Config{WebsiteRoot: root, DigestHour: 8}, emails,
-		linking.NewUnsubscribeLinks(db, root))
+		magiclink.NewUnsubscribeLinks(db, root))
 	if err != nil {
 		return "", err
 	}

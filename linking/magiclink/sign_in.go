@@ -1,13 +1,15 @@
-package linking
+package magiclink
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/internal/pgdb"
+	"email-alert/linking/secret"
+	"email-alert/linking/session"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )
@@ -24,7 +26,7 @@ func (s *Service) RequestSignIn(ctx context.Context, address, destination string
 		return subscribers.Subscriber{}, err
 	}
 	var subscriber subscribers.Subscriber
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := pgdb.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		var err error
 		if subscriber, err = subscribers.SubscriberByAddress(ctx, tx, address); err != nil {
 			return err
@@ -48,7 +50,7 @@ func (s *Service) RequestManageLink(ctx context.Context, address, redirectPath s
 	if redirectPath != "" && CheckDestination(redirectPath) == nil {
 		back = url.Values{"redirect_path": {redirectPath}}
 	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return pgdb.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		subscriber, err := subscribers.SubscriberByAddress(ctx, tx, address)
 		switch {
 		case errors.Is(err, subscribers.ErrNotFound):
@@ -67,7 +69,7 @@ func (s *Service) RequestManageLink(ctx context.Context, address, redirectPath s
 // sendSignIn emails subscriber a sign-in link: PUBLIC_URL + destination
 // with the token and params in its query.
 func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscribers.Subscriber, destination string, params url.Values) error {
-	token, err := insertToken(ctx, tx, tokenRow{
+	token, err := issue(ctx, tx, grant{
 		Purpose: PurposeSignIn, SubscriberID: &subscriber.ID, Address: *subscriber.Address, TTL: SignInTTL,
 	})
 	if err != nil {
@@ -84,32 +86,28 @@ func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscr
 // used, expired, for another purpose, or whose subscriber has since been
 // linked to an account, is ErrTokenInvalid.
 func (s *Service) RedeemSignIn(ctx context.Context, token string) (string, subscribers.Subscriber, error) {
-	if !wellFormed(token) {
+	if !secret.WellFormed(token) { // before a transaction is begun for it
 		return "", subscribers.Subscriber{}, ErrTokenInvalid
 	}
 	var (
-		session    string
-		subscriber subscribers.Subscriber
+		sessionToken string
+		subscriber   subscribers.Subscriber
 	)
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var subscriberID int64
-		err := tx.GetContext(ctx, &subscriberID, `
-			UPDATE auth_tokens SET used_at = now()
-			WHERE token_hash = $1 AND purpose = 'sign_in' AND used_at IS NULL AND expires_at > now()
-			RETURNING subscriber_id`, hashToken(token))
+	err := pgdb.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		t, err := redeem(ctx, tx, PurposeSignIn, token)
 		if err != nil {
-			return fmt.Errorf("redeem sign-in token: %w", orInvalid(err))
+			return err
 		}
-		if subscriber, err = s.subs.SubscriberByID(ctx, subscriberID); err != nil {
+		if subscriber, err = s.subs.SubscriberByID(ctx, *t.SubscriberID); err != nil {
 			return err
 		}
 		if subscriber.Linked() || subscriber.Address == nil {
 			return ErrTokenInvalid
 		}
-		session, err = createSession(ctx, tx, subscriber.ID, MethodMagicLink)
+		sessionToken, err = session.CreateMagicLink(ctx, tx, subscriber.ID)
 		return err
 	})
-	return session, subscriber, err
+	return sessionToken, subscriber, err
 }
 
 // withToken returns params (which it leaves alone) with token added.

@@ -1,4 +1,4 @@
-package linking_test
+package magiclink_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package linking
+package magiclink
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/internal/pgdb"
+	"email-alert/linking/secret"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )
@@ -25,7 +27,7 @@ func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.
 		if sub.Subscriber.Address == nil {
 			return nil
 		}
-		token, err := insertToken(ctx, tx, tokenRow{
+		token, err := issue(ctx, tx, grant{
 			Purpose: PurposeUnsubscribe, SubscriberID: &sub.Subscriber.ID, ListID: &sub.List.ID,
 			Address: *sub.Subscriber.Address, TTL: UnsubscribeTTL,
 		})
@@ -51,20 +53,14 @@ func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.
 // subscription id in the link's path names the row the email was written
 // for; it is not needed, as that row may since have been replaced.
 func (s *Service) unsubscribeTarget(ctx context.Context, token string) (subscriberID, listID int64, err error) {
-	if !wellFormed(token) {
-		return 0, 0, ErrTokenInvalid
-	}
-	var t struct {
-		SubscriberID int64 `db:"subscriber_id"`
-		ListID       int64 `db:"subscriber_list_id"`
-	}
-	err = s.db.GetContext(ctx, &t, `
-		SELECT subscriber_id, subscriber_list_id FROM auth_tokens
-		WHERE token_hash = $1 AND purpose = 'unsubscribe' AND expires_at > now()`, hashToken(token))
+	t, err := redeem(ctx, s.db, PurposeUnsubscribe, token)
 	if err != nil {
-		return 0, 0, fmt.Errorf("unsubscribe token: %w", orInvalid(err))
+		return 0, 0, err
 	}
-	return t.SubscriberID, t.ListID, nil
+	if t.SubscriberID == nil || t.ListID == nil { // the schema forbids it
+		return 0, 0, fmt.Errorf("unsubscribe token %d: no subscriber or list", t.ID)
+	}
+	return *t.SubscriberID, *t.ListID, nil
 }
 
 // CheckUnsubscribeToken returns the newest subscription to the list of an
@@ -111,11 +107,11 @@ func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribe
 	if subscriber.Address != nil {
 		old = *subscriber.Address
 	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return pgdb.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		if err := subscribers.CheckMergeIn(ctx, tx, subscriber.ID, newAddress); err != nil {
 			return err
 		}
-		token, err := insertToken(ctx, tx, tokenRow{
+		token, err := issue(ctx, tx, grant{
 			Purpose: PurposeChangeAddress, SubscriberID: &subscriber.ID, Address: newAddress, TTL: ChangeAddressTTL,
 		})
 		if err != nil {
@@ -134,31 +130,23 @@ func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribe
 // is ErrTokenInvalid; an address that a linked subscriber has taken since
 // the link was sent is subscribers.ErrAddressLinked, and nothing changes.
 func (s *Service) ConfirmAddressChange(ctx context.Context, token string) (subscribers.Subscriber, error) {
-	if !wellFormed(token) {
+	if !secret.WellFormed(token) { // before a transaction is begun for it
 		return subscribers.Subscriber{}, ErrTokenInvalid
 	}
 	var result subscribers.Subscriber
 	err := s.subs.InTx(ctx, func(tx *sqlx.Tx) error {
-		var t struct {
-			ID           int64  `db:"id"`
-			SubscriberID int64  `db:"subscriber_id"`
-			Address      string `db:"address"`
-		}
-		err := tx.GetContext(ctx, &t, `
-			UPDATE auth_tokens SET used_at = now()
-			WHERE token_hash = $1 AND purpose = 'change_address' AND used_at IS NULL AND expires_at > now()
-			RETURNING id, subscriber_id, address`, hashToken(token))
+		t, err := redeem(ctx, tx, PurposeChangeAddress, token)
 		if err != nil {
-			return fmt.Errorf("change-address token: %w", orInvalid(err))
+			return err
 		}
 		var linked bool
-		if err := tx.GetContext(ctx, &linked, `SELECT govuk_account_id IS NOT NULL FROM subscribers WHERE id = $1`, t.SubscriberID); err != nil {
+		if err := tx.GetContext(ctx, &linked, `SELECT govuk_account_id IS NOT NULL FROM subscribers WHERE id = $1`, *t.SubscriberID); err != nil {
 			return err
 		}
 		if linked {
 			return ErrTokenInvalid
 		}
-		result, err = subscribers.ChangeAddressIn(ctx, tx, t.SubscriberID, strings.TrimSpace(t.Address), subscribers.Merge,
+		result, err = subscribers.ChangeAddressIn(ctx, tx, *t.SubscriberID, strings.TrimSpace(t.Address), subscribers.Merge,
 			subscribers.EmailLinkCause(t.ID))
 		return err
 	})

@@ -1,12 +1,14 @@
-package linking
+package magiclink
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/internal/pgdb"
+	"email-alert/linking/secret"
+	"email-alert/linking/session"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )
@@ -22,8 +24,8 @@ func (s *Service) RequestConfirmation(ctx context.Context, address, topicID stri
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		token, err := insertToken(ctx, tx, tokenRow{
+	return pgdb.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		token, err := issue(ctx, tx, grant{
 			Purpose: PurposeConfirmSubscription, Address: address, TopicID: list.Slug, Frequency: string(f), TTL: ConfirmTTL,
 		})
 		if err != nil {
@@ -66,28 +68,17 @@ type Confirmed struct {
 // is not subscribed again by an old email, and an old email is not a
 // 7-day login.
 func (s *Service) RedeemConfirmation(ctx context.Context, token, topicID, frequency string) (Confirmed, error) {
-	if !wellFormed(token) {
+	if !secret.WellFormed(token) { // before a transaction is begun for it
 		return Confirmed{}, ErrTokenInvalid
 	}
 	var result Confirmed
 	err := s.subs.InTx(ctx, func(tx *sqlx.Tx) error {
 		result = Confirmed{}
-		var t struct {
-			ID           int64  `db:"id"`
-			Address      string `db:"address"`
-			TopicID      string `db:"topic_id"`
-			Frequency    string `db:"frequency"`
-			SubscriberID *int64 `db:"subscriber_id"`
-			Used         bool   `db:"used"`
-		}
 		// Locked: of two clicks at once, the second waits here and then
 		// finds the token used.
-		err := tx.GetContext(ctx, &t, `
-			SELECT id, address, topic_id, frequency, subscriber_id, used_at IS NOT NULL AS used FROM auth_tokens
-			WHERE token_hash = $1 AND purpose = 'confirm_subscription' AND expires_at > now()
-			FOR UPDATE`, hashToken(token))
+		t, err := redeem(ctx, tx, PurposeConfirmSubscription, token)
 		if err != nil {
-			return fmt.Errorf("redeem confirmation token: %w", orInvalid(err))
+			return err
 		}
 		if t.TopicID != topicID || t.Frequency != frequency {
 			return ErrTokenInvalid
@@ -112,16 +103,13 @@ func (s *Service) RedeemConfirmation(ctx context.Context, token, topicID, freque
 			return err
 		}
 		result.Subscription, result.Created = sub, created
-		// The subscriber is kept with the spent token, so a later click
-		// finds the subscription even after an address change.
-		if _, err := tx.ExecContext(ctx, `UPDATE auth_tokens SET used_at = now(), subscriber_id = $2 WHERE id = $1`,
-			t.ID, sub.Subscriber.ID); err != nil {
-			return fmt.Errorf("spend confirmation token: %w", err)
+		if err := spendConfirmation(ctx, tx, t.ID, sub.Subscriber.ID); err != nil {
+			return err
 		}
 		if sub.Subscriber.Linked() {
 			return nil
 		}
-		result.Session, err = createSession(ctx, tx, sub.Subscriber.ID, MethodMagicLink)
+		result.Session, err = session.CreateMagicLink(ctx, tx, sub.Subscriber.ID)
 		return err
 	})
 	return result, err

@@ -1,11 +1,11 @@
-package linking_test
+package magiclink_test
 
 import (
 	"net/url"
 	"strings"
 	"testing"
 
-	"email-alert/linking"
+	"email-alert/linking/magiclink"
 )
 
 // FuzzCheckDestination: an accepted destination always stays on this
@@ -18,7 +18,7 @@ func FuzzCheckDestination(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, destination string) {
-		if linking.CheckDestination(destination) != nil {
+		if magiclink.CheckDestination(destination) != nil {
 			return
 		}
 		if !strings.HasPrefix(destination, "/") || strings.HasPrefix(destination, "//") || strings.ContainsAny(destination, "\\\t\r\n") {

@@ -1,4 +1,4 @@
-package linking_test
+package onelogin_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc/oidctest"
 
-	"email-alert/linking"
+	"email-alert/linking/onelogin"
 )
 
 // oidcFixture is a provider (go-oidc's oidctest server) and a relying
@@ -22,7 +22,7 @@ import (
 type oidcFixture struct {
 	issuer string
 	key    *ecdsa.PrivateKey
-	rp     *linking.RelyingParty
+	rp     *onelogin.RelyingParty
 }
 
 const clientID = "email-alert-test"
@@ -40,7 +40,7 @@ func newOIDCFixture(t *testing.T) *oidcFixture {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	srv.SetIssuer(ts.URL)
-	rp := linking.NewRelyingParty(linking.OIDCConfig{
+	rp := onelogin.NewRelyingParty(onelogin.OIDCConfig{
 		IssuerURL: ts.URL, ClientID: clientID, VTR: []string{"Cl.Cm"}, UserAgent: "test",
 	})
 	return &oidcFixture{issuer: ts.URL, key: key, rp: rp}

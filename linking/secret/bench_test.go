@@ -1,23 +1,27 @@
-package linking
+package secret_test
 
-import "testing"
+import (
+	"testing"
+
+	"email-alert/linking/secret"
+)
 
 func BenchmarkNewToken(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		newToken()
+		secret.New()
 	}
 }
 
 // BenchmarkVerifyToken is the work done on a token before the database is
 // asked: the shape check, then the hash that is looked up.
 func BenchmarkVerifyToken(b *testing.B) {
-	token, _ := newToken()
+	token, _ := secret.New()
 	b.ReportAllocs()
 	for b.Loop() {
-		if !wellFormed(token) {
+		if !secret.WellFormed(token) {
 			b.Fatal("a new token is not well formed")
 		}
-		hashToken(token)
+		secret.Hash(token)
 	}
 }

@@ -1,4 +1,4 @@
-package linking_test
+package magiclink_test
 
 import (
 	"context"
@@ -78,13 +78,4 @@ func TestConfirmationLinkSignsInOnce(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM sessions`); n != 1 {
 		t.Errorf("%d sessions after later clicks, want 1", n)
 	}
-}
-
-func (f *fixture) count(t *testing.T, query string) int {
-	t.Helper()
-	var n int
-	if err := f.db.Get(&n, query); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

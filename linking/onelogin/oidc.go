@@ -1,4 +1,10 @@
-package linking
+// Package onelogin is the OpenID Connect relying party of GOV.UK One
+// Login: it builds the sign-in URL (state, nonce, PKCE, vtr), exchanges the
+// code (private_key_jwt or a client secret), checks ID tokens, userinfo and
+// back-channel logout tokens, and builds the end-session URL. It speaks the
+// protocol only: it stores nothing, and what a sign-in does (sessions, the
+// link to a subscriber) is package linking's.
+package onelogin
 
 import (
 	"context"

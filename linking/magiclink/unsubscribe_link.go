@@ -1,4 +1,4 @@
-package linking
+package magiclink
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+
+	"email-alert/internal/pgdb"
 )
 
 // UnsubscribeLinks makes the unsubscribe link of an email sent about a
@@ -29,19 +31,15 @@ func NewUnsubscribeLinks(db *sqlx.DB, publicURL *url.URL) *UnsubscribeLinks {
 // and the list, as the "You've subscribed" email's, so it ends whatever
 // subscription to the list is active when it is followed.
 func (u *UnsubscribeLinks) Link(ctx context.Context, subscriberID, listID int64, id uuid.UUID, address string) (string, error) {
-	tx, err := u.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return "", fmt.Errorf("unsubscribe link: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	token, err := insertToken(ctx, tx, tokenRow{
-		Purpose: PurposeUnsubscribe, SubscriberID: &subscriberID, ListID: &listID,
-		Address: address, TTL: UnsubscribeTTL,
+	var token string
+	err := pgdb.InTx(ctx, u.db, func(tx *sqlx.Tx) (err error) {
+		token, err = issue(ctx, tx, grant{
+			Purpose: PurposeUnsubscribe, SubscriberID: &subscriberID, ListID: &listID,
+			Address: address, TTL: UnsubscribeTTL,
+		})
+		return err
 	})
 	if err != nil {
-		return "", err
-	}
-	if err := tx.Commit(); err != nil {
 		return "", fmt.Errorf("unsubscribe link: %w", err)
 	}
 	return u.s.link("/email/unsubscribe/"+id.String(), url.Values{"token": {token}}), nil

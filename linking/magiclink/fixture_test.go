@@ -1,0 +1,110 @@
+package magiclink_test
+
+import (
+	"context"
+	"net/url"
+	"regexp"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"email-alert/internal/testdb"
+	"email-alert/linking/magiclink"
+	"email-alert/linking/session"
+	"email-alert/mail"
+	"email-alert/subscribers"
+	"email-alert/templates"
+)
+
+// testCause is the cause the tests of this package make changes with.
+var testCause = subscribers.APICause("test0000")
+
+type fixture struct {
+	db       *sqlx.DB
+	store    *subscribers.Store
+	service  *magiclink.Service
+	sessions *session.Store
+	list     subscribers.List
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	t.Parallel()
+	db, _ := testdb.New(t)
+	return fixtureOn(t, db)
+}
+
+// fixtureOn is setup on a database the test has migrated itself.
+func fixtureOn(t *testing.T, db *sqlx.DB) *fixture {
+	t.Helper()
+	emails, err := mail.ParseTemplates(templates.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, _ := url.Parse("https://www.gov.uk")
+	store := subscribers.NewStore(db, magiclink.SubscribedEmail(emails, public))
+	f := &fixture{db: db, store: store, service: magiclink.NewService(db, store, emails, public), sessions: session.NewStore(db, store)}
+	f.list, _, err = store.FindOrCreateList(context.Background(), subscribers.NewList{Title: "Tax news", Slug: "tax-news"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// subscriber subscribes address to the fixture's list.
+func (f *fixture) subscriber(t *testing.T, address string) subscribers.Subscriber {
+	t.Helper()
+	sub, _, err := f.store.Subscribe(context.Background(), subscribers.SubscribeRequest{
+		Address: address, ListID: f.list.ID, Frequency: subscribers.Daily, SkipConfirmMail: true, Cause: testCause,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub.Subscriber
+}
+
+func (f *fixture) link(t *testing.T, subscriberID int64, sub string) {
+	t.Helper()
+	if _, err := f.db.Exec(`UPDATE subscribers SET govuk_account_id = $2, linked_at = now() WHERE id = $1`, subscriberID, sub); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type email struct {
+	Kind, Address, Subject, Body string
+}
+
+func (f *fixture) emails(t *testing.T) []email {
+	t.Helper()
+	var out []email
+	if err := f.db.Select(&out, `SELECT kind, address, subject, body FROM emails ORDER BY created_at`); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var linkPattern = regexp.MustCompile(`https://www\.gov\.uk/\S+`)
+
+// lastLink returns the link in the newest email and its token.
+func (f *fixture) lastLink(t *testing.T) (*url.URL, string) {
+	t.Helper()
+	all := f.emails(t)
+	if len(all) == 0 {
+		t.Fatal("no email written")
+	}
+	raw := linkPattern.FindString(all[len(all)-1].Body)
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		t.Fatalf("no link in %q", all[len(all)-1].Body)
+	}
+	return u, u.Query().Get("token")
+}
+
+func (f *fixture) count(t *testing.T, query string) int {
+	t.Helper()
+	var n int
+	if err := f.db.Get(&n, query); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
