@@ -215,11 +215,11 @@ func clientKey(file string, hasSecret, local bool) (*rsa.PrivateKey, error) {
 	case file != "":
 		pemBytes, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("must name a readable PEM RSA private key (%v)", err)
+			return nil, fmt.Errorf("must name a readable PEM RSA private key (%w)", err)
 		}
 		key, err := devkeys.ParseRSAPrivateKey(pemBytes)
 		if err != nil {
-			return nil, fmt.Errorf("must name a readable PEM RSA private key (%v)", err)
+			return nil, fmt.Errorf("must name a readable PEM RSA private key (%w)", err)
 		}
 		return key, nil
 	case hasSecret:
