@@ -213,7 +213,7 @@ func optionalHTTPURL(raw string) error {
 func clientKey(file string, hasSecret, local bool) (*rsa.PrivateKey, error) {
 	switch {
 	case file != "":
-		pemBytes, err := os.ReadFile(file)
+		pemBytes, err := os.ReadFile(file) //nolint:gosec // the operator names the key file (OIDC_PRIVATE_KEY_FILE)
 		if err != nil {
 			return nil, fmt.Errorf("must name a readable PEM RSA private key (%w)", err)
 		}
