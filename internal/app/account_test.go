@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"email-alert/frontend"
+	"email-alert/internal/config"
 	"email-alert/internal/devkeys"
 	"email-alert/internal/devoidc"
 	"email-alert/internal/testdb"
@@ -341,7 +342,7 @@ func TestDeletedAccountCannotSignInOrKeepSessions(t *testing.T) {
 	// The deletion, through the real intake and processor; the session is
 	// re-created afterwards as if it had been opened in between, so only
 	// the tombstone can refuse it.
-	if w := s.api.do("DELETE", "/api/oidc-users/"+url.PathEscape(sub), "", http.Header{"Authorization": {"Bearer " + devAccountEventsToken}}); w.Code != 204 {
+	if w := s.api.do("DELETE", "/api/oidc-users/"+url.PathEscape(sub), "", http.Header{"Authorization": {"Bearer " + config.DevAccountEventsToken}}); w.Code != 204 {
 		t.Fatalf("DELETE /api/oidc-users: %d %s", w.Code, w.Body)
 	}
 	var id string

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/internal/config"
 	"email-alert/internal/testdb"
 	"email-alert/subscribers"
 )
@@ -34,7 +35,7 @@ func buildApp(t *testing.T, db *sqlx.DB, env map[string]string) *app {
 	for k, v := range env {
 		all[k] = v
 	}
-	cfg, err := parseConfig(func(k string) string { return all[k] })
+	cfg, err := config.Parse(func(k string) string { return all[k] })
 	if err != nil {
 		t.Fatal(err)
 	}

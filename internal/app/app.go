@@ -29,6 +29,7 @@ import (
 	"email-alert/alerts"
 	"email-alert/events"
 	"email-alert/frontend"
+	"email-alert/internal/config"
 	"email-alert/internal/pgdb"
 	"email-alert/linking"
 	"email-alert/linking/magiclink"
@@ -90,7 +91,7 @@ func runWithOutput(ctx context.Context, args []string, getenv func(string) strin
 		return fmt.Errorf("unknown command %q: %w", command, errUsage)
 	}
 
-	cfg, err := parseConfig(getenv)
+	cfg, err := config.Parse(getenv)
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func runWithOutput(ctx context.Context, args []string, getenv func(string) strin
 		g.Go(func() error { return serve(ctx, "api", cfg.APIAddr, apiHandler(a)) })
 		if cfg.APITokensAreDefault {
 			slog.Info("API_TOKENS is not set: the API accepts the development token",
-				"header", "Authorization: Bearer "+devAPIToken)
+				"header", "Authorization: Bearer "+config.DevAPIToken)
 		}
 	}
 	if command == "frontend" || command == "all" {
@@ -155,7 +156,7 @@ func runWithOutput(ctx context.Context, args []string, getenv func(string) strin
 // digest runs the digest command: `digest daily|weekly [--at RFC3339]`.
 // It needs PostgreSQL only: the run is generated in this process, and the
 // workers deliver its emails from the outbox.
-func digest(ctx context.Context, cfg *config, db *sqlx.DB, args []string, stdout io.Writer) error {
+func digest(ctx context.Context, cfg *config.Config, db *sqlx.DB, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("digest", flag.ContinueOnError)
 	at := fs.String("at", "", "the end of the run's window (RFC 3339); default: the latest scheduled time")
 	if len(args) == 0 || (args[0] != alerts.Daily && args[0] != alerts.Weekly) {
@@ -193,7 +194,7 @@ const defaultNamespace = "email-alert"
 
 // app holds what the routers and the worker are built from.
 type app struct {
-	cfg         *config
+	cfg         *config.Config
 	db          *sqlx.DB
 	redis       redis.UniversalClient
 	namespace   string
@@ -219,7 +220,7 @@ type app struct {
 // rank them.
 func (a *app) queue(kind string) string { return a.namespace + ":" + kind }
 
-func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace string) (*app, error) {
+func newApp(cfg *config.Config, db *sqlx.DB, rdb redis.UniversalClient, namespace string) (*app, error) {
 	emails, err := mail.ParseTemplates(templates.Email)
 	if err != nil {
 		return nil, err
@@ -258,7 +259,7 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 	}
 	client := asynq.NewClientFromRedisClient(rdb)
 	var queues []string
-	for _, kind := range queueKinds {
+	for _, kind := range config.QueueKinds() {
 		queues = append(queues, namespace+":"+kind)
 	}
 	m := metrics.New(asynq.NewInspectorFromRedisClient(rdb), queues, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
@@ -318,7 +319,7 @@ func newApp(cfg *config, db *sqlx.DB, rdb redis.UniversalClient, namespace strin
 
 // newAlerts returns the alert jobs' service. client may be nil where
 // nothing is enqueued (the digest command).
-func newAlerts(cfg *config, db *sqlx.DB, client *asynq.Client, emails *mail.Templates, namespace string) (*alerts.Service, error) {
+func newAlerts(cfg *config.Config, db *sqlx.DB, client *asynq.Client, emails *mail.Templates, namespace string) (*alerts.Service, error) {
 	return alerts.New(db, client, alerts.Config{
 		Queues: alerts.Queues{
 			Normal: namespace + ":alerts", High: namespace + ":alerts_high", Maintenance: namespace + ":maintenance",
@@ -338,7 +339,7 @@ func (a *app) close() {
 }
 
 // newSender returns the email sender EMAIL_DELIVERY names.
-func newSender(cfg *config) (mail.Sender, error) {
+func newSender(cfg *config.Config) (mail.Sender, error) {
 	switch cfg.EmailDelivery {
 	case "smtp":
 		s, err := mail.NewSMTPSender(cfg.SMTPURL, cfg.EmailFrom, cfg.PublicURL.Hostname())

@@ -27,6 +27,7 @@ import (
 	"github.com/lib/pq"
 
 	"email-alert/frontend"
+	"email-alert/internal/config"
 	"email-alert/internal/settest"
 	"email-alert/internal/testdb"
 )
@@ -580,7 +581,7 @@ func badInputAPI(t *testing.T) (*app, *apiFixture, *ecdsa.PrivateKey) {
 	t.Cleanup(jwks.Close)
 	db, dbURL := testdb.New(t)
 	a := buildApp(t, db, map[string]string{
-		"DATABASE_URL": dbURL, "ACCOUNT_EVENTS_TOKEN": devAccountEventsToken, "ACCOUNT_EVENTS_JWKS_URL": jwks.URL,
+		"DATABASE_URL": dbURL, "ACCOUNT_EVENTS_TOKEN": config.DevAccountEventsToken, "ACCOUNT_EVENTS_JWKS_URL": jwks.URL,
 		"ACCOUNT_EVENTS_ISSUER": setIssuer, "ACCOUNT_EVENTS_AUDIENCE": setAudience, "RATE_LIMIT_PER_ADDRESS": noRateLimit,
 	})
 	f := &apiFixture{router: apiRouter(a)}
@@ -602,7 +603,7 @@ func badInputAPI(t *testing.T) (*app, *apiFixture, *ecdsa.PrivateKey) {
 	f.subscriberID, f.subscription = sub.Subscription.Subscriber.ID, sub.Subscription.ID
 	// An account-api call whose Idempotency-Key the cases reuse with other bodies.
 	if w := f.do("PUT", fillRoute("/api/oidc-users/:sub", "", ""), usedIdempotencyBody,
-		http.Header{"Authorization": {"Bearer " + devAccountEventsToken}, "Idempotency-Key": {usedIdempotencyKey}}); w.Code != http.StatusOK {
+		http.Header{"Authorization": {"Bearer " + config.DevAccountEventsToken}, "Idempotency-Key": {usedIdempotencyKey}}); w.Code != http.StatusOK {
 		t.Fatalf("PUT /api/oidc-users/:sub: %d %s", w.Code, w.Body)
 	}
 	return a, f, key
@@ -623,7 +624,7 @@ const (
 func apiBadCases(t *testing.T, key *ecdsa.PrivateKey, router *gin.Engine) []badCase {
 	t.Helper()
 	api := http.Header{"Authorization": {"Bearer " + testToken}}
-	events := http.Header{"Authorization": {"Bearer " + devAccountEventsToken}}
+	events := http.Header{"Authorization": {"Bearer " + config.DevAccountEventsToken}}
 	auth := func(route string) http.Header {
 		if route == "/account-events" || strings.HasPrefix(route, "/api/oidc-users/") {
 			return events

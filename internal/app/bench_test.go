@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"email-alert/internal/config"
 	"email-alert/internal/testdb"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkSubscriberSubscriptions(b *testing.B) {
 	db, dbURL := testdb.New(b)
 	gin.SetMode(gin.TestMode)
 	all := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": testdb.RedisURL(), "API_TOKENS": testToken}
-	cfg, err := parseConfig(func(k string) string { return all[k] })
+	cfg, err := config.Parse(func(k string) string { return all[k] })
 	if err != nil {
 		b.Fatal(err)
 	}

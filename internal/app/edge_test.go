@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"email-alert/internal/config"
 	"email-alert/internal/testdb"
 )
 
@@ -79,7 +80,7 @@ func closedPort(t *testing.T) string {
 func TestOperationsWithRedisDown(t *testing.T) {
 	t.Parallel()
 	db, dbURL := testdb.New(t)
-	cfg, err := parseConfig(func(k string) string {
+	cfg, err := config.Parse(func(k string) string {
 		return map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": testToken, "REDIS_URL": "redis://" + closedPort(t) + "/0"}[k]
 	})
 	if err != nil {

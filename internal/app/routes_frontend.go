@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"email-alert/frontend"
+	"email-alert/internal/config"
 )
 
 // frontendRouter is the table of contents of the pages served on
@@ -75,11 +76,11 @@ func frontendRouter(a *app) *gin.Engine {
 // IP address counts as the peer; a list (or the header repeated) counts
 // its rightmost address that is not itself a trusted proxy, as gin reads
 // X-Forwarded-For.
-func trustProxies(r *gin.Engine, cfg *config) {
+func trustProxies(r *gin.Engine, cfg *config.Config) {
 	r.ForwardedByClientIP = true
 	r.RemoteIPHeaders = []string{cfg.ClientIPHeader}
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
-		panic("TRUSTED_PROXIES, checked by parseConfig: " + err.Error())
+		panic("TRUSTED_PROXIES, checked by config.Parse: " + err.Error())
 	}
 }
 
@@ -91,7 +92,7 @@ func frontendHandler(a *app) http.Handler {
 }
 
 // origin is the scheme and host of an http(s) URL (checked by
-// parseConfig): One Login's origin, where a form may lead.
+// config.Parse): One Login's origin, where a form may lead.
 func origin(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {

@@ -35,6 +35,7 @@ import (
 
 	"email-alert/events"
 	"email-alert/frontend"
+	"email-alert/internal/config"
 	"email-alert/internal/devoidc"
 	"email-alert/internal/testdb"
 	"email-alert/jsonapi"
@@ -422,7 +423,7 @@ func (l *logBuffer) String() string {
 func (s *secSite) journeys() map[string]string {
 	t := s.t
 	t.Helper()
-	secrets := map[string]string{"API token": testToken, "account events token": devAccountEventsToken}
+	secrets := map[string]string{"API token": testToken, "account events token": config.DevAccountEventsToken}
 
 	unsubscribeID := s.subscribe("ann@example.com") // the email has an unsubscribe link
 	s.magicSignIn("ann@example.com")
@@ -480,7 +481,7 @@ func (s *secSite) journeys() map[string]string {
 		t.Fatal(err)
 	}
 	secrets["security event token"] = set
-	intake := http.Header{"Authorization": {"Bearer " + devAccountEventsToken}, "Content-Type": {"application/secevent+jwt"}}
+	intake := http.Header{"Authorization": {"Bearer " + config.DevAccountEventsToken}, "Content-Type": {"application/secevent+jwt"}}
 	for _, raw := range []string{set, set[:len(set)-4] + "AAAA"} {
 		req := httptest.NewRequest("POST", "/account-events", strings.NewReader(raw))
 		req.Header = intake.Clone()
@@ -488,7 +489,7 @@ func (s *secSite) journeys() map[string]string {
 		s.api.router.ServeHTTP(w, req)
 	}
 	s.api.do("PUT", "/api/oidc-users/"+url.PathEscape(sub), `{"email":"fay@new.example.com","email_verified":true}`,
-		http.Header{"Authorization": {"Bearer " + devAccountEventsToken}})
+		http.Header{"Authorization": {"Bearer " + config.DevAccountEventsToken}})
 
 	// Every token sent in an email, and every token, code, state, hint and
 	// cookie seen on the wire.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"email-alert/internal/config"
 )
 
 // TestSentinelURLUsesItsDatabase starts a redis-server and a Sentinel
@@ -43,7 +45,7 @@ func TestSentinelURLUsesItsDatabase(t *testing.T) {
 	}
 	t.Cleanup(func() { kill(sentinel) })
 
-	cfg, err := parseConfig(func(k string) string {
+	cfg, err := config.Parse(func(k string) string {
 		return map[string]string{"REDIS_URL": "redis-sentinel://" + sentinelAddr + "/3?master=test-master"}[k]
 	})
 	if err != nil {

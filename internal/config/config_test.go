@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"maps"
@@ -13,7 +13,7 @@ import (
 )
 
 func TestConfigDefaults(t *testing.T) {
-	cfg, err := parseConfig(func(string) string { return "" })
+	cfg, err := Parse(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestConfigDefaults(t *testing.T) {
 		"API_ADDR":                      "127.0.0.1:3088",
 		"FRONTEND_ADDR":                 "127.0.0.1:3000",
 		"PUBLIC_URL":                    "http://localhost:3000",
-		"API_TOKENS":                    []string{devAPIToken},
+		"API_TOKENS":                    []string{DevAPIToken},
 		"OIDC_ISSUER_URL":               "http://127.0.0.1:3099/",
 		"OIDC_SCOPES":                   []string{"openid", "email"},
 		"OIDC_VTR":                      []string{"Cl.Cm"},
@@ -113,7 +113,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConfig(func(k string) string { return tt.env[k] })
+			_, err := Parse(func(k string) string { return tt.env[k] })
 			if len(tt.want) == 0 {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -133,7 +133,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestConfigVTRNone(t *testing.T) {
-	cfg, err := parseConfig(func(k string) string { return map[string]string{"OIDC_VTR": "none"}[k] })
+	cfg, err := Parse(func(k string) string { return map[string]string{"OIDC_VTR": "none"}[k] })
 	if err != nil || cfg.OIDCVTR != nil {
 		t.Errorf("OIDC_VTR=none: vtr %v, err %v; want no vtr", cfg.OIDCVTR, err)
 	}
@@ -141,7 +141,7 @@ func TestConfigVTRNone(t *testing.T) {
 
 func TestConfigTrustedProxies(t *testing.T) {
 	env := map[string]string{"TRUSTED_PROXIES": " 203.0.113.0/24, 198.51.100.7 ,2001:db8::/32", "CLIENT_IP_HEADER": "X-Client-IP"}
-	cfg, err := parseConfig(func(k string) string { return env[k] })
+	cfg, err := Parse(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestConfigTrustedProxies(t *testing.T) {
 // TestConfigDevOIDCAddr: moving dev-oidc moves the service's local
 // defaults with it, so the two still find each other.
 func TestConfigDevOIDCAddr(t *testing.T) {
-	cfg, err := parseConfig(func(k string) string { return map[string]string{"DEV_OIDC_ADDR": "127.0.0.1:3199"}[k] })
+	cfg, err := Parse(func(k string) string { return map[string]string{"DEV_OIDC_ADDR": "127.0.0.1:3199"}[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestConfigOneLoginAccountURL(t *testing.T) {
 				"ACCOUNT_EVENTS_ISSUER": "https://account.gov.uk/", "ACCOUNT_EVENTS_JWKS_URL": "https://account.gov.uk/jwks.json",
 				"ACCOUNT_EVENTS_AUDIENCE": "https://www.gov.uk", "OIDC_CLIENT_ID": "client", "OIDC_CLIENT_SECRET": "secret",
 			}
-			cfg, err := parseConfig(func(k string) string { return env[k] })
+			cfg, err := Parse(func(k string) string { return env[k] })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,7 +224,7 @@ func TestConfigRedisURLDatabase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			cfg, err := parseConfig(func(k string) string { return map[string]string{"REDIS_URL": tt.url}[k] })
+			cfg, err := Parse(func(k string) string { return map[string]string{"REDIS_URL": tt.url}[k] })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +238,7 @@ func TestConfigRedisURLDatabase(t *testing.T) {
 		"redis-sentinel://10.0.0.1:26379/3",
 		"redis://127.0.0.1:6379/x",
 	} {
-		_, err := parseConfig(func(k string) string { return map[string]string{"REDIS_URL": bad}[k] })
+		_, err := Parse(func(k string) string { return map[string]string{"REDIS_URL": bad}[k] })
 		if err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
 			t.Errorf("REDIS_URL %s: err = %v, want one naming REDIS_URL", bad, err)
 		}
