@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"email-alert/internal/outage"
+	"email-alert/internal/textcheck"
 	"email-alert/jsonapi"
 	"email-alert/subscribers"
 )
@@ -49,7 +50,7 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 	case body.Destination == nil || *body.Destination == "":
 		problems["destination"] = append(problems["destination"], "is required")
 	case CheckDestination(*body.Destination) != nil:
-		problems["destination"] = append(problems["destination"], "must be a path on GOV.UK starting with /")
+		problems["destination"] = append(problems["destination"], textcheck.ErrNotRootPath.Error())
 	}
 	if len(problems) > 0 {
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Request is not valid", problems)
@@ -90,7 +91,7 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 	if body.Frequency == nil {
 		problems["frequency"] = append(problems["frequency"], "is required")
 	} else if f, ok := subscribers.ParseFrequency(*body.Frequency); !ok {
-		problems["frequency"] = append(problems["frequency"], "must be one of immediately, daily or weekly")
+		problems["frequency"] = append(problems["frequency"], subscribers.InvalidFrequency)
 	} else {
 		frequency = f
 	}
@@ -142,7 +143,7 @@ func checkAddress(raw *string, field string, problems jsonapi.Details) string {
 	}
 	address, ok := subscribers.NormalizeAddress(*raw)
 	if !ok {
-		problems[field] = append(problems[field], "is not a valid email address")
+		problems[field] = append(problems[field], subscribers.InvalidAddress)
 	}
 	return address
 }
