@@ -55,7 +55,7 @@ func (a *API) ListMetrics(c *gin.Context) {
 	path := c.Param("path")
 	if !rootRelativePath(path) {
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Path is not valid",
-			jsonapi.Details{"path": {"must be a path on GOV.UK starting with /, without spaces"}})
+			jsonapi.Details{"path": {badPath}})
 		return
 	}
 	lists, subs, err := a.s.PathMetrics(c.Request.Context(), path)

@@ -99,7 +99,7 @@ func (r ContentChangeRequest) Parse() (cc ContentChange, missing, invalid map[st
 	}
 	cc.BasePath = *r.BasePath
 	if !rootRelativePath(cc.BasePath) {
-		bad("base_path", "must be a path on GOV.UK starting with /, without spaces")
+		bad("base_path", badPath)
 	}
 	for field, t := range map[string]struct {
 		value          *string
@@ -127,9 +127,9 @@ func (r ContentChangeRequest) Parse() (cc ContentChange, missing, invalid map[st
 		case t.req && v == "":
 			bad(field, "can't be blank")
 		case utf8.RuneCountInString(v) > t.max:
-			bad(field, fmt.Sprintf("is too long (maximum is %d characters)", t.max))
+			bad(field, textcheck.TooLong(t.max))
 		case !subscribers.CleanText(v, t.multiline):
-			bad(field, "must not contain control characters")
+			bad(field, textcheck.ErrControl.Error())
 		}
 		*t.dst = v
 	}
@@ -152,6 +152,9 @@ func (r ContentChangeRequest) Parse() (cc ContentChange, missing, invalid map[st
 	}
 	return cc, nil, nil
 }
+
+// badPath is the problem of a base_path or path rootRelativePath refuses.
+const badPath = "must be a path on GOV.UK starting with /, without spaces"
 
 // rootRelativePath reports whether p is a path on this site, by
 // textcheck.Path's rules (one leading slash, no whitespace or control

@@ -24,6 +24,7 @@ import (
 	"email-alert/linking/magiclink"
 	"email-alert/linking/session"
 	"email-alert/subscribers"
+	"email-alert/templates"
 )
 
 // SessionCookie holds the session token (the API's govuk_account_session).
@@ -79,7 +80,7 @@ type Pages struct {
 // New parses every page template in fsys (templates.Pages), failing on a
 // bad one, and returns the handlers.
 func New(cfg Config, db *sqlx.DB, l *linking.Service, subs *subscribers.Store, perAddress, perClient linking.Limiter, fsys fs.FS, assets *Assets) (*Pages, error) {
-	layout, err := template.New("layout.html").Funcs(assets.FuncMap()).ParseFS(fsys, "pages/layout.html")
+	layout, err := template.New("layout.html").Funcs(templates.Funcs()).Funcs(assets.FuncMap()).ParseFS(fsys, "pages/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("page templates: %w", err)
 	}

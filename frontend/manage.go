@@ -358,7 +358,7 @@ func (p *Pages) RequestAddressChange(c *gin.Context) {
 	p.render(c, http.StatusOK, "check_email_confirm", map[string]any{
 		"Address":     address,
 		"Instruction": "Click the link in it to start getting your GOV.UK emails there.",
-		"Expiry":      "24 hours",
+		"Expiry":      magiclink.ChangeAddressTTL,
 	})
 }
 

@@ -50,7 +50,7 @@ func (p *Pages) Verify(c *gin.Context) {
 	p.render(c, http.StatusOK, "check_email_confirm", map[string]any{
 		"Address":     address,
 		"Instruction": "Click the link in it to confirm that you want to get emails about " + list.Title + ".",
-		"Expiry":      "7 days",
+		"Expiry":      magiclink.ConfirmTTL,
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"email-alert/internal/textcheck"
 	"email-alert/jsonapi"
 	"email-alert/linking/magiclink"
 	"email-alert/linking/onelogin"
@@ -50,7 +51,7 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 	case body.Destination == nil || *body.Destination == "":
 		problems["destination"] = append(problems["destination"], "is required")
 	case magiclink.CheckDestination(*body.Destination) != nil:
-		problems["destination"] = append(problems["destination"], "must be a path on GOV.UK starting with /")
+		problems["destination"] = append(problems["destination"], textcheck.ErrNotRootPath.Error())
 	}
 	if len(problems) > 0 {
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Request is not valid", problems)
@@ -92,7 +93,7 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 	if body.Frequency == nil {
 		problems["frequency"] = append(problems["frequency"], "is required")
 	} else if f, ok := subscribers.ParseFrequency(*body.Frequency); !ok {
-		problems["frequency"] = append(problems["frequency"], "must be one of immediately, daily or weekly")
+		problems["frequency"] = append(problems["frequency"], subscribers.InvalidFrequency)
 	} else {
 		frequency = f
 	}
@@ -145,7 +146,7 @@ func checkAddress(raw *string, field string, problems jsonapi.Details) string {
 	}
 	address, ok := subscribers.NormalizeAddress(*raw)
 	if !ok {
-		problems[field] = append(problems[field], "is not a valid email address")
+		problems[field] = append(problems[field], subscribers.InvalidAddress)
 	}
 	return address
 }

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"email-alert/internal/textcheck"
+	"email-alert/templates"
 )
 
 // The kinds of email, each rendered from templates/email/<kind>.txt.
@@ -39,7 +40,7 @@ type Templates struct {
 // "\r\nBcc: …\r\n\r\nYour account is locked" stays one line of the body
 // (or of the subject) instead of becoming lines of its own.
 func ParseTemplates(fsys fs.FS) (*Templates, error) {
-	set, err := template.New("").Option("missingkey=error").Funcs(template.FuncMap{valueFunc: oneLine}).
+	set, err := template.New("").Option("missingkey=error").Funcs(templates.Funcs()).Funcs(template.FuncMap{valueFunc: oneLine}).
 		ParseFS(fsys, "email/*.txt")
 	if err != nil {
 		return nil, fmt.Errorf("email templates: %w", err)

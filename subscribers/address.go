@@ -20,6 +20,10 @@ const maxAddressLength = 254
 // addresses depend on it (migrations/00009_canonical_addresses.go).
 var domainProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.BidiRule(), idna.VerifyDNSLength(true))
 
+// InvalidAddress is the problem of an address NormalizeAddress refuses,
+// as the APIs write it after the field name.
+const InvalidAddress = "is not a valid email address"
+
 // NormalizeAddress trims surrounding space from an email address and reports
 // whether what is left is a deliverable bare address: one @, a local part
 // and a domain with a dot and a letter in its last label (no IP addresses,

@@ -83,7 +83,7 @@ func frequency(value *string, fallback Frequency, problems jsonapi.Details) Freq
 	}
 	f, ok := ParseFrequency(*value)
 	if !ok {
-		problems["frequency"] = append(problems["frequency"], "must be one of immediately, daily or weekly")
+		problems["frequency"] = append(problems["frequency"], InvalidFrequency)
 	}
 	return f
 }

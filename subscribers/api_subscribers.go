@@ -52,7 +52,7 @@ func (a *API) ChangeAddress(c *gin.Context) {
 	problems := jsonapi.Details{}
 	address, valid := NormalizeAddress(*body.NewAddress)
 	if !valid {
-		problems["new_address"] = append(problems["new_address"], "is not a valid email address")
+		problems["new_address"] = append(problems["new_address"], InvalidAddress)
 	}
 	if body.OnConflict != nil && *body.OnConflict != "merge" {
 		problems["on_conflict"] = append(problems["on_conflict"], `must be "merge" when given`)

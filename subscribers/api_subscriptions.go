@@ -29,7 +29,7 @@ func (a *API) Subscribe(c *gin.Context) {
 	problems := jsonapi.Details{}
 	address, ok := NormalizeAddress(*body.Address)
 	if !ok {
-		problems["address"] = append(problems["address"], "is not a valid email address")
+		problems["address"] = append(problems["address"], InvalidAddress)
 	}
 	f := frequency(body.Frequency, Immediately, problems)
 	listID, ok := parseID(body.SubscriberListID)

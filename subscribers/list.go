@@ -55,7 +55,7 @@ func (n *NewList) Validate() map[string][]string {
 	case n.Title == "":
 		add("title", "can't be blank")
 	case utf8.RuneCountInString(n.Title) > 1000:
-		add("title", "is too long (maximum is 1000 characters)")
+		add("title", textcheck.TooLong(1000))
 	}
 	if err := textcheck.Line(n.Title); err != nil {
 		add("title", err.Error())
@@ -74,10 +74,10 @@ func (n *NewList) Validate() map[string][]string {
 		}
 	}
 	if len(n.URL) > 2000 {
-		add("url", "is too long (maximum is 2000 characters)")
+		add("url", textcheck.TooLong(2000))
 	}
 	if utf8.RuneCountInString(n.Description) > 10000 {
-		add("description", "is too long (maximum is 10000 characters)")
+		add("description", textcheck.TooLong(10000))
 	}
 	if err := textcheck.Text(n.Description); err != nil {
 		add("description", err.Error())

@@ -11,6 +11,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"email-alert/internal/textcheck"
 )
 
 // ListDetails is a list as the subscriber-lists endpoints show it: with
@@ -166,7 +168,7 @@ func (u *ListUpdate) Validate() map[string][]string {
 			problems[field] = append(problems[field], p...)
 		}
 		if !CleanText(t, false) {
-			problems["title"] = append(problems["title"], "must not contain control characters")
+			problems["title"] = append(problems["title"], textcheck.ErrControl.Error())
 		}
 	}
 	if u.Description != nil {
@@ -175,7 +177,7 @@ func (u *ListUpdate) Validate() map[string][]string {
 			problems[field] = append(problems[field], p...)
 		}
 		if !CleanText(*u.Description, true) {
-			problems["description"] = append(problems["description"], "must not contain control characters")
+			problems["description"] = append(problems["description"], textcheck.ErrControl.Error())
 		}
 	}
 	if len(problems) == 0 {

@@ -20,6 +20,10 @@ const (
 	Weekly      Frequency = "weekly"
 )
 
+// InvalidFrequency is the problem of a frequency ParseFrequency refuses,
+// as the APIs write it after the field name.
+const InvalidFrequency = "must be one of immediately, daily or weekly"
+
 // ParseFrequency returns the frequency named s, and false for anything else.
 func ParseFrequency(s string) (Frequency, bool) {
 	switch f := Frequency(s); f {

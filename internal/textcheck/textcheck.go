@@ -13,6 +13,7 @@ package textcheck
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -28,6 +29,12 @@ var (
 	ErrWhitespace  = errors.New("must not contain whitespace")
 	ErrNotRootPath = errors.New("must be a path on GOV.UK starting with /")
 )
+
+// TooLong is the problem of a value over its length limit of max
+// characters, written like the errors above to follow a field name.
+func TooLong(max int) string {
+	return fmt.Sprintf("is too long (maximum is %d characters)", max)
+}
 
 // Line checks a one-line value, such as a title: no control character and
 // no line break of any kind.

@@ -57,3 +57,11 @@ func TestChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestTooLong: the API's words for a value over its limit, which clients
+// and the tests of every API that checks a length read.
+func TestTooLong(t *testing.T) {
+	if got, want := textcheck.TooLong(1000), "is too long (maximum is 1000 characters)"; got != want {
+		t.Errorf("TooLong(1000) = %q, want %q", got, want)
+	}
+}

@@ -34,6 +34,7 @@ func (s *Service) RequestConfirmation(ctx context.Context, address, topicID stri
 		return s.writeEmail(ctx, tx, mail.KindConfirmSubscription, address, map[string]any{
 			"Title":             list.Title,
 			"FrequencySentence": f.Sentence(),
+			"Expiry":            ConfirmTTL,
 			"Link": s.link(ConfirmPath, url.Values{
 				"token": {token}, "topic_id": {list.Slug}, "frequency": {string(f)},
 			}),

@@ -120,6 +120,7 @@ func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribe
 		return s.writeEmail(ctx, tx, mail.KindConfirmAddress, newAddress, map[string]any{
 			"OldAddress": old,
 			"Link":       s.link("/email/manage/address/confirm", url.Values{"token": {token}}),
+			"Expiry":     ChangeAddressTTL,
 		})
 	})
 }

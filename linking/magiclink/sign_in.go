@@ -78,6 +78,7 @@ func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscr
 	return s.writeEmail(ctx, tx, mail.KindSignIn, *subscriber.Address, map[string]any{
 		"Link":      s.link(destination, withToken(params, token)),
 		"ManageURL": s.link("/email/manage/authenticate", nil),
+		"Expiry":    SignInTTL,
 	})
 }
 
