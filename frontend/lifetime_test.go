@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"email-alert/linking"
 	"email-alert/linking/magiclink"
 	"email-alert/templates"
 )
@@ -16,7 +17,7 @@ import (
 // typed back into the page fails here.
 func TestCheckEmailLinkLifetime(t *testing.T) {
 	assets, _ := newTestAssets(t)
-	p, err := New(Config{}, nil, nil, nil, nil, nil, templates.Pages, assets)
+	p, err := New(Config{}, nil, &linking.Service{}, nil, nil, nil, templates.Pages, assets)
 	if err != nil {
 		t.Fatal(err)
 	}
