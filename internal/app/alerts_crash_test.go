@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"email-alert/internal/testrig"
+	"email-alert/internal/testrig/proc"
 )
 
 // TestAlertsKilledAndFlushedWriteEveryEmailOnce runs the real worker
@@ -20,12 +20,12 @@ func TestAlertsKilledAndFlushedWriteEveryEmailOnce(t *testing.T) {
 	}
 	const n = 50000
 	ctx := context.Background()
-	db, dsn := testrig.Schema(t)
-	rs := testrig.StartRedis(t)
+	db, dsn := proc.Schema(t)
+	rs := proc.StartRedis(t)
 	rdb := rs.Client(t)
 	// A slow Notify: delivery goes on beside generation without taking
 	// the machine.
-	notify := testrig.StartNotify(t)
+	notify := proc.StartNotify(t)
 
 	a := buildApp(t, db, map[string]string{"DATABASE_URL": dsn})
 	f := &apiFixture{router: apiRouter(a)}
@@ -49,7 +49,7 @@ func TestAlertsKilledAndFlushedWriteEveryEmailOnce(t *testing.T) {
 		t.Fatalf("content change: %d %s", w.Code, w.Body)
 	}
 
-	env := testrig.NewEnv(t, append(notify.Env(), "DATABASE_URL="+dsn, "REDIS_URL="+rs.URL())...)
+	env := proc.NewEnv(t, append(notify.Env(), "DATABASE_URL="+dsn, "REDIS_URL="+rs.URL())...)
 	count := func(kind string) int {
 		var c int
 		if err := db.Get(&c, `SELECT count(*) FROM emails WHERE kind = $1`, kind); err != nil {

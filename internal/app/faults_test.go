@@ -26,13 +26,13 @@ import (
 	"email-alert/events"
 	"email-alert/frontend"
 	"email-alert/internal/settest"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testrig/proc"
 )
 
 // faultEnv is the environment of the service processes of a fault test:
 // the api and frontend on ports of their own, with the tokens below.
 type faultEnv struct {
-	*testrig.Env
+	*proc.Env
 	api, frontend string // base URLs
 }
 
@@ -42,11 +42,11 @@ const (
 	faultIssuer      = "https://account.fault.test/"
 )
 
-func newFaultEnv(t *testing.T, dsn, redisURL, jwksURL string, notify *testrig.Notify) *faultEnv {
+func newFaultEnv(t *testing.T, dsn, redisURL, jwksURL string, notify *proc.Notify) *faultEnv {
 	t.Helper()
-	apiAddr, frontendAddr := testrig.FreeAddr(t), testrig.FreeAddr(t)
+	apiAddr, frontendAddr := proc.FreeAddr(t), proc.FreeAddr(t)
 	e := &faultEnv{api: "http://" + apiAddr, frontend: "http://" + frontendAddr}
-	e.Env = testrig.NewEnv(t, append(notify.Env(),
+	e.Env = proc.NewEnv(t, append(notify.Env(),
 		"DATABASE_URL="+dsn,
 		"REDIS_URL="+redisURL,
 		"API_ADDR="+apiAddr,
@@ -186,10 +186,10 @@ func TestFaultEverythingAtOnce(t *testing.T) {
 		subscriptions = 1000
 	)
 	ctx := context.Background()
-	pg := testrig.StartPostgres(t)
-	rs := testrig.StartRedis(t)
+	pg := proc.StartPostgres(t)
+	rs := proc.StartRedis(t)
 	signer, jwksURL := newEventSigner(t)
-	notify := testrig.StartNotify(t)
+	notify := proc.StartNotify(t)
 	env := newFaultEnv(t, pg.DSN(), rs.URL(), jwksURL, notify)
 	signer.audience = env.frontend
 
@@ -208,8 +208,8 @@ func TestFaultEverythingAtOnce(t *testing.T) {
 	env.Start("api")
 	env.Start("frontend")
 	worker := env.Start("worker")
-	testrig.WaitLive(t, env.api)
-	testrig.WaitLive(t, env.frontend)
+	proc.WaitLive(t, env.api)
+	proc.WaitLive(t, env.frontend)
 
 	load := &faultLoad{client: &http.Client{Timeout: 10 * time.Second}}
 	deadline := time.Now().Add(45 * time.Second)
@@ -439,11 +439,11 @@ func TestFault503NotHang(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries and a PostgreSQL cluster")
 	}
-	pg := testrig.StartPostgres(t)
-	rs := testrig.StartRedis(t)
+	pg := proc.StartPostgres(t)
+	rs := proc.StartRedis(t)
 	signer, jwksURL := newEventSigner(t)
 	// Nothing listens at this Notify: these processes send no email.
-	env := newFaultEnv(t, pg.DSN(), rs.URL(), jwksURL, &testrig.Notify{URL: "http://127.0.0.1:1"})
+	env := newFaultEnv(t, pg.DSN(), rs.URL(), jwksURL, &proc.Notify{URL: "http://127.0.0.1:1"})
 	signer.audience = env.frontend
 	env.Set("RATE_LIMIT_PER_ADDRESS=1000/minute", "RATE_LIMIT_PER_CLIENT=1000/minute")
 	env.Run("migrate")
@@ -459,8 +459,8 @@ func TestFault503NotHang(t *testing.T) {
 	db.Close()
 	env.Start("api")
 	env.Start("frontend")
-	testrig.WaitLive(t, env.api)
-	testrig.WaitLive(t, env.frontend)
+	proc.WaitLive(t, env.api)
+	proc.WaitLive(t, env.frontend)
 
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse

@@ -7,7 +7,7 @@ import (
 	"os"
 	"testing"
 
-	"email-alert/internal/testrig"
+	"email-alert/internal/testrig/proc"
 )
 
 // TestMain keeps the request log out of test output (run with -v to see
@@ -17,5 +17,5 @@ func TestMain(m *testing.M) {
 	if !testing.Verbose() {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
-	os.Exit(testrig.RunTests(m))
+	os.Exit(proc.RunTests(m))
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"email-alert/events"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testrig/proc"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )
@@ -32,10 +32,10 @@ func TestRedisFlushedRecoversInSeconds(t *testing.T) {
 		accounts      = 400
 	)
 	ctx := context.Background()
-	db, dsn := testrig.Schema(t)
-	rs := testrig.StartRedis(t)
+	db, dsn := proc.Schema(t)
+	rs := proc.StartRedis(t)
 	rdb := rs.Client(t)
-	notify := testrig.StartNotify(t)
+	notify := proc.StartNotify(t)
 
 	store := subscribers.NewStore(db, nil)
 	list, _, err := store.FindOrCreateList(ctx, subscribers.NewList{Title: "News", Slug: "news"})
@@ -71,7 +71,7 @@ func TestRedisFlushedRecoversInSeconds(t *testing.T) {
 	if _, err := hold.Exec(`LOCK TABLE emails, account_events IN EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
-	testrig.NewEnv(t, append(notify.Env(),
+	proc.NewEnv(t, append(notify.Env(),
 		"DATABASE_URL="+dsn,
 		"REDIS_URL="+rs.URL(),
 		"WORKER_CONCURRENCY=20",

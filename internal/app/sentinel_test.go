@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"email-alert/internal/testrig"
+	"email-alert/internal/testrig/proc"
 )
 
 // TestSentinelURLUsesItsDatabase starts a redis-server and a Sentinel
@@ -19,8 +19,8 @@ func TestSentinelURLUsesItsDatabase(t *testing.T) {
 		t.Skip("runs redis-server and a Sentinel")
 	}
 	ctx := context.Background()
-	master := testrig.StartRedis(t)
-	sentinelAddr := testrig.StartSentinel(t, master.Addr(), "test-master")
+	master := proc.StartRedis(t)
+	sentinelAddr := proc.StartSentinel(t, master.Addr(), "test-master")
 
 	cfg, err := parseConfig(func(k string) string {
 		return map[string]string{"REDIS_URL": "redis-sentinel://" + sentinelAddr + "/3?master=test-master"}[k]

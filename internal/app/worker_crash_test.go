@@ -11,7 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/events"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testrig/proc"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )
@@ -25,12 +25,12 @@ func TestWorkerKilledAndRedisFlushedDeliversEveryEmailOnce(t *testing.T) {
 		t.Skip("builds and runs the worker binary")
 	}
 	const emails = 600
-	db, dsn := testrig.Schema(t)
+	db, dsn := proc.Schema(t)
 	// A Redis of this test alone: it is flushed below.
-	rs := testrig.StartRedis(t)
+	rs := proc.StartRedis(t)
 	rdb := rs.Client(t)
 	ctx := context.Background()
-	notify := testrig.StartNotify(t)
+	notify := proc.StartNotify(t)
 
 	for range emails {
 		if _, err := mail.Write(ctx, db, mail.Email{Kind: "test", To: "ann@example.com", Subject: "S", Body: "B"}); err != nil {
@@ -38,8 +38,8 @@ func TestWorkerKilledAndRedisFlushedDeliversEveryEmailOnce(t *testing.T) {
 		}
 	}
 
-	env := testrig.NewEnv(t, append(notify.Env(), "DATABASE_URL="+dsn, "REDIS_URL="+rs.URL())...)
-	start := func() *testrig.Proc { return env.Start("worker") }
+	env := proc.NewEnv(t, append(notify.Env(), "DATABASE_URL="+dsn, "REDIS_URL="+rs.URL())...)
+	start := func() *proc.Process { return env.Start("worker") }
 	waitUntil := func(what string, deadline time.Duration, done func() bool) {
 		t.Helper()
 		end := time.Now().Add(deadline)
@@ -98,8 +98,8 @@ func TestWorkerKilledAndFlushallAppliesEveryEventOnce(t *testing.T) {
 	}
 	const accounts = 1500
 	ctx := context.Background()
-	db, dsn := testrig.Schema(t)
-	rs := testrig.StartRedis(t)
+	db, dsn := proc.Schema(t)
+	rs := proc.StartRedis(t)
 	rdb := rs.Client(t)
 
 	store := subscribers.NewStore(db, nil)
@@ -124,7 +124,7 @@ func TestWorkerKilledAndFlushallAppliesEveryEventOnce(t *testing.T) {
 		}
 	}
 
-	env := testrig.NewEnv(t, "DATABASE_URL="+dsn, "REDIS_URL="+rs.URL())
+	env := proc.NewEnv(t, "DATABASE_URL="+dsn, "REDIS_URL="+rs.URL())
 	done := func() int {
 		var n int
 		if err := db.Get(&n, `SELECT count(*) FROM account_events WHERE status = 'done'`); err != nil {

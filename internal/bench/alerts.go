@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"email-alert/alerts"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testrig/proc"
 	"email-alert/linking"
 	"email-alert/mail"
 	"email-alert/templates"
@@ -146,7 +146,7 @@ func runDigestCommand(ctx context.Context, dsn string) (time.Duration, float64, 
 		return 0, 0, "", err
 	}
 	defer os.RemoveAll(work)
-	bin, err := testrig.BuildBinary(work)
+	bin, err := proc.BuildBinary(work)
 	if err != nil {
 		return 0, 0, "", err
 	}

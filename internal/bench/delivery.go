@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"email-alert/internal/testrig"
+	"email-alert/internal/testrig/proc"
 )
 
 // deliveryCase is one delivery measurement: workers worker processes
@@ -70,7 +70,7 @@ func deliveryLoad(ctx context.Context, bin, database, work string, emails, concu
 	if err != nil {
 		return res, fmt.Errorf("redis: %w", err)
 	}
-	notify := &testrig.Notify{Latency: c.Latency}
+	notify := &proc.Notify{Latency: c.Latency}
 	server := httptest.NewServer(notify)
 	defer server.Close()
 	env := append(os.Environ(),

@@ -24,7 +24,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"
 
-	"email-alert/internal/testrig"
+	"email-alert/internal/testrig/proc"
 	"email-alert/migrations"
 )
 
@@ -94,7 +94,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(work)
 	step("building the service")
-	bin, err := testrig.BuildBinary(work)
+	bin, err := proc.BuildBinary(work)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func runDelivery(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(work)
 	step("building the service")
-	bin, err := testrig.BuildBinary(work)
+	bin, err := proc.BuildBinary(work)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package testrig
+package proc
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package testrig
+package proc
 
 import (
 	"context"
@@ -22,7 +22,7 @@ type RedisServer struct {
 	path string
 	addr string
 	dir  string
-	proc *Proc
+	proc *Process
 }
 
 // StartRedis starts a private redis-server, stopped when the test ends.

@@ -1,4 +1,4 @@
-package testrig
+package proc
 
 import (
 	"bufio"
@@ -71,8 +71,8 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// Proc is a running process of a test.
-type Proc struct {
+// Process is a running process of a test.
+type Process struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once it has exited
 }
@@ -80,7 +80,7 @@ type Proc struct {
 // StartCmd starts cmd, its stdout and stderr going to a log shown under
 // name when the test fails. The process is killed when the test ends, and
 // its log shown after that, so it is complete.
-func StartCmd(t testing.TB, name string, cmd *exec.Cmd) *Proc {
+func StartCmd(t testing.TB, name string, cmd *exec.Cmd) *Process {
 	t.Helper()
 	log := filepath.Join(t.TempDir(), "log")
 	f, err := os.Create(log)
@@ -97,7 +97,7 @@ func StartCmd(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 			dumpLog(t, fmt.Sprintf("%s (pid %d)", name, cmd.Process.Pid), log)
 		}
 	})
-	p := &Proc{cmd: cmd, done: make(chan struct{})}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
 	t.Cleanup(p.Kill)
 	return p
@@ -105,16 +105,16 @@ func StartCmd(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 
 // Kill SIGKILLs the process, as a crash would, and waits until it is gone.
 // It does nothing to a process that has exited.
-func (p *Proc) Kill() {
+func (p *Process) Kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 }
 
 // Signal sends sig to the process (SIGSTOP and SIGCONT pause and resume it).
-func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
 // Pid is the process's id.
-func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // dumpLog logs the last 40 lines of the file at path that are not request
 // logs of 2xx answers.
@@ -158,7 +158,7 @@ func (e *Env) Set(vars ...string) { e.vars = append(e.vars, vars...) }
 
 // Start runs email-alert with args (a subcommand: api, frontend, worker)
 // in the environment, as [StartCmd] does.
-func (e *Env) Start(args ...string) *Proc {
+func (e *Env) Start(args ...string) *Process {
 	e.t.Helper()
 	cmd := exec.Command(e.bin, args...)
 	cmd.Env = e.vars
