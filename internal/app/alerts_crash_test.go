@@ -2,15 +2,10 @@ package app
 
 import (
 	"context"
-	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
-
-	"email-alert/internal/testdb"
+	"email-alert/internal/testrig/proc"
 )
 
 // TestAlertsKilledAndFlushedWriteEveryEmailOnce runs the real worker
@@ -25,17 +20,12 @@ func TestAlertsKilledAndFlushedWriteEveryEmailOnce(t *testing.T) {
 	}
 	const n = 50000
 	ctx := context.Background()
-	db, dsn := testdb.New(t)
-	bin := buildWorker(t)
-	redisURL := privateRedis(t)
-	opt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	db, dsn := proc.Schema(t)
+	rs := proc.StartRedis(t)
+	rdb := rs.Client(t)
 	// A slow Notify: delivery goes on beside generation without taking
 	// the machine.
-	notify := &fakeNotify{accepted: map[string]int{}}
-	server := httptest.NewServer(notify)
-	defer server.Close()
+	notify := proc.StartNotify(t)
 
 	a := buildApp(t, db, map[string]string{"DATABASE_URL": dsn})
 	f := &apiFixture{router: apiRouter(a)}
@@ -59,9 +49,7 @@ func TestAlertsKilledAndFlushedWriteEveryEmailOnce(t *testing.T) {
 		t.Fatalf("content change: %d %s", w.Code, w.Body)
 	}
 
-	env := append(os.Environ(), "DATABASE_URL="+dsn, "REDIS_URL="+redisURL,
-		"EMAIL_DELIVERY=notify", "NOTIFY_BASE_URL="+server.URL,
-		"NOTIFY_API_KEY=test-"+uuid.NewString()+"-"+uuid.NewString(), "NOTIFY_TEMPLATE_ID="+uuid.NewString())
+	env := proc.NewEnv(t, append(notify.Env(), "DATABASE_URL="+dsn, "REDIS_URL="+rs.URL())...)
 	count := func(kind string) int {
 		var c int
 		if err := db.Get(&c, `SELECT count(*) FROM emails WHERE kind = $1`, kind); err != nil {
@@ -79,9 +67,9 @@ func TestAlertsKilledAndFlushedWriteEveryEmailOnce(t *testing.T) {
 	}
 	killMidway := func(kind string, isDone func() bool) {
 		t.Helper()
-		worker := startWorker(t, bin, env)
+		worker := env.Start("worker")
 		waitFor(kind+" under way", 2*time.Minute, func() bool { return count(kind) >= 5000 })
-		kill(worker)
+		worker.Kill()
 		if isDone() {
 			t.Fatalf("the %s was finished before the kill: the test proves nothing", kind)
 		}
@@ -90,8 +78,7 @@ func TestAlertsKilledAndFlushedWriteEveryEmailOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 2 { // two workers finish it
-			w := startWorker(t, bin, env)
-			t.Cleanup(func() { kill(w) })
+			env.Start("worker")
 		}
 		waitFor(kind+" finished", 3*time.Minute, isDone)
 	}

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,198 +8,32 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/redis/go-redis/v9"
 
 	"email-alert/events"
 	"email-alert/frontend"
 	"email-alert/internal/settest"
+	"email-alert/internal/testrig/proc"
 )
 
-// pgCluster is a throwaway PostgreSQL cluster of one test, on a port of
-// its own: the test may stop and restart it without touching the shared
-// server on 5432. Its superuser is root, trusted without a password.
-type pgCluster struct {
-	t      *testing.T
-	bindir string
-	dir    string   // data, socket and log: owned by the cluster's OS user
-	asUser []string // runs a command as that user (runuser when we are root)
-	port   string
-}
-
-// postgresBindir finds initdb and pg_ctl: pg_config --bindir, else the
-// newest /usr/lib/postgresql/*/bin, else the PATH.
-func postgresBindir(t *testing.T) string {
-	t.Helper()
-	var candidates []string
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		candidates = append(candidates, strings.TrimSpace(string(out)))
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
-	candidates = append(candidates, dirs...)
-	if p, err := exec.LookPath("initdb"); err == nil {
-		candidates = append(candidates, filepath.Dir(p))
-	}
-	for _, dir := range candidates {
-		if _, err := os.Stat(filepath.Join(dir, "initdb")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "pg_ctl")); err == nil {
-				return dir
-			}
-		}
-	}
-	t.Fatal("initdb and pg_ctl not found (pg_config --bindir, /usr/lib/postgresql/*/bin, PATH): " +
-		"the fault tests need a PostgreSQL server installation (make test installs it)")
-	return ""
-}
-
-func versionOf(bindir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(bindir)))
-	return n
-}
-
-// startPostgres creates and starts a cluster, stopped and removed when
-// the test ends. initdb refuses to run as root, so as root the cluster
-// belongs to the postgres OS user.
-func startPostgres(t *testing.T) *pgCluster {
-	t.Helper()
-	pg := &pgCluster{t: t, bindir: postgresBindir(t)}
-	dir, err := os.MkdirTemp("", "email-alert-fault-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg.dir = dir
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root, and there is no postgres user to run PostgreSQL as: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-		runuser, err := exec.LookPath("runuser")
-		if err != nil {
-			t.Fatalf("running as root without runuser: %v", err)
-		}
-		pg.asUser = []string{runuser, "-u", "postgres", "--"}
-	}
-	_, pg.port, _ = net.SplitHostPort(freeAddr(t))
-	pg.run("initdb", "-D", pg.data(), "-A", "trust", "-U", "root", "--no-sync")
-	pg.start()
-	t.Cleanup(pg.stop)
-	return pg
-}
-
-func (pg *pgCluster) data() string { return filepath.Join(pg.dir, "data") }
-
-// DSN connects to the cluster's postgres database over TCP.
-func (pg *pgCluster) DSN() string {
-	return "postgres://root@127.0.0.1:" + pg.port + "/postgres?sslmode=disable"
-}
-
-func (pg *pgCluster) run(tool string, args ...string) {
-	pg.t.Helper()
-	argv := append(slices.Clone(pg.asUser), append([]string{filepath.Join(pg.bindir, tool)}, args...)...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		pg.t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, out)
-	}
-}
-
-func (pg *pgCluster) start() {
-	pg.t.Helper()
-	pg.run("pg_ctl", "-D", pg.data(), "-l", filepath.Join(pg.dir, "log"), "-w", "start", "-o",
-		"-p "+pg.port+" -k "+pg.dir+" -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200")
-}
-
-// stop stops the cluster at once, as a crash would (-m immediate).
-func (pg *pgCluster) stop() {
-	pg.t.Helper()
-	if _, err := os.Stat(filepath.Join(pg.data(), "postmaster.pid")); err != nil {
-		return // not running
-	}
-	pg.run("pg_ctl", "-D", pg.data(), "-m", "immediate", "-w", "stop")
-}
-
-// redisServer is a throwaway redis-server that a test may stop, pause and
-// start again on the same port.
-type redisServer struct {
-	t    *testing.T
-	path string
-	addr string
-	dir  string
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server is not installed (make test installs it): %v", err)
-	}
-	r := &redisServer{t: t, path: path, addr: freeAddr(t), dir: t.TempDir()}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *redisServer) URL() string { return "redis://" + r.addr + "/0" }
-
-func (r *redisServer) start() {
-	r.t.Helper()
-	_, port, _ := net.SplitHostPort(r.addr)
-	r.cmd = exec.Command(r.path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir)
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: r.addr})
-	defer rdb.Close()
-	for deadline := time.Now().Add(10 * time.Second); rdb.Ping(context.Background()).Err() != nil; {
-		if time.Now().After(deadline) {
-			r.t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *redisServer) stop() {
-	if r.cmd != nil {
-		_ = r.cmd.Process.Signal(syscall.SIGCONT)
-		kill(r.cmd)
-		r.cmd = nil
-	}
-}
-
-// faultEnv is the environment of the service processes of a fault test.
+// faultEnv is the environment of the service processes of a fault test:
+// the api and frontend on ports of their own, with the tokens below.
 type faultEnv struct {
-	vars     []string
-	api      string // base URLs
-	frontend string
-	logDir   string
+	*proc.Env
+	api, frontend string // base URLs
 }
 
 const (
@@ -209,11 +42,11 @@ const (
 	faultIssuer      = "https://account.fault.test/"
 )
 
-func newFaultEnv(t *testing.T, dsn, redisURL, jwksURL, notifyURL string) *faultEnv {
+func newFaultEnv(t *testing.T, dsn, redisURL, jwksURL string, notify *proc.Notify) *faultEnv {
 	t.Helper()
-	apiAddr, frontendAddr := freeAddr(t), freeAddr(t)
-	e := &faultEnv{api: "http://" + apiAddr, frontend: "http://" + frontendAddr, logDir: t.TempDir()}
-	e.vars = append(os.Environ(),
+	apiAddr, frontendAddr := proc.FreeAddr(t), proc.FreeAddr(t)
+	e := &faultEnv{api: "http://" + apiAddr, frontend: "http://" + frontendAddr}
+	e.Env = proc.NewEnv(t, append(notify.Env(),
 		"DATABASE_URL="+dsn,
 		"REDIS_URL="+redisURL,
 		"API_ADDR="+apiAddr,
@@ -224,90 +57,9 @@ func newFaultEnv(t *testing.T, dsn, redisURL, jwksURL, notifyURL string) *faultE
 		"ACCOUNT_EVENTS_ISSUER="+faultIssuer,
 		"ACCOUNT_EVENTS_JWKS_URL="+jwksURL,
 		"ACCOUNT_EVENTS_AUDIENCE="+e.frontend,
-		"EMAIL_DELIVERY=notify",
-		"NOTIFY_BASE_URL="+notifyURL,
-		"NOTIFY_API_KEY=test-"+uuid.NewString()+"-"+uuid.NewString(),
-		"NOTIFY_TEMPLATE_ID="+uuid.NewString(),
 		"WORKER_CONCURRENCY=20",
-	)
-	t.Cleanup(func() {
-		if t.Failed() {
-			e.dumpLogs(t)
-		}
-	})
+	)...)
 	return e
-}
-
-// proc is a running service process.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once it has exited
-}
-
-// kill SIGKILLs the process and waits for it to be gone.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// start runs one subcommand of bin; its log goes to a file, shown when the
-// test fails.
-func (e *faultEnv) start(t *testing.T, bin, command string) *proc {
-	t.Helper()
-	f, err := os.OpenFile(filepath.Join(e.logDir, command+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, command)
-	cmd.Env = e.vars
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(p.kill)
-	return p
-}
-
-func (e *faultEnv) dumpLogs(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(e.logDir, "*.log"))
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			continue
-		}
-		var lines []string
-		s := bufio.NewScanner(f)
-		s.Buffer(make([]byte, 1<<20), 1<<20)
-		for s.Scan() {
-			if line := s.Text(); !strings.Contains(line, `"status":20`) && !strings.Contains(line, "status=20") {
-				lines = append(lines, line)
-			}
-		}
-		f.Close()
-		if len(lines) > 40 {
-			lines = lines[len(lines)-40:]
-		}
-		t.Logf("%s (last lines that are not 2xx requests):\n%s", filepath.Base(name), strings.Join(lines, "\n"))
-	}
-}
-
-// waitLive polls base's /healthcheck/live until it answers.
-func waitLive(t *testing.T, base string) {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get(base + "/healthcheck/live")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never became live", base)
-		}
-	}
 }
 
 // eventSigner signs Security Event Tokens as the account service, whose
@@ -434,19 +186,14 @@ func TestFaultEverythingAtOnce(t *testing.T) {
 		subscriptions = 1000
 	)
 	ctx := context.Background()
-	pg := startPostgres(t)
-	rs := startRedis(t)
-	bin := buildWorker(t)
+	pg := proc.StartPostgres(t)
+	rs := proc.StartRedis(t)
 	signer, jwksURL := newEventSigner(t)
-	notify := &fakeNotify{accepted: map[string]int{}}
-	notifyServer := httptest.NewServer(notify)
-	defer notifyServer.Close()
-	env := newFaultEnv(t, pg.DSN(), rs.URL(), jwksURL, notifyServer.URL)
+	notify := proc.StartNotify(t)
+	env := newFaultEnv(t, pg.DSN(), rs.URL(), jwksURL, notify)
 	signer.audience = env.frontend
 
-	if out, err := runWithEnv(bin, "migrate", env.vars); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
+	env.Run("migrate")
 	db := sqlx.MustConnect("postgres", pg.DSN())
 	defer db.Close()
 	var newsID, alertsID int64
@@ -458,11 +205,11 @@ func TestFaultEverythingAtOnce(t *testing.T) {
 	}
 	seedLinkedAccounts(t, db, accounts, "urn:fault:", newsID)
 
-	env.start(t, bin, "api")
-	env.start(t, bin, "frontend")
-	worker := env.start(t, bin, "worker")
-	waitLive(t, env.api)
-	waitLive(t, env.frontend)
+	env.Start("api")
+	env.Start("frontend")
+	worker := env.Start("worker")
+	proc.WaitLive(t, env.api)
+	proc.WaitLive(t, env.frontend)
 
 	load := &faultLoad{client: &http.Client{Timeout: 10 * time.Second}}
 	deadline := time.Now().Add(45 * time.Second)
@@ -530,7 +277,7 @@ func TestFaultEverythingAtOnce(t *testing.T) {
 		for end := time.Now().Add(40 * time.Second); !done(); time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(end) {
 				t.Fatalf("%s: not within 40s (%d events acked, %d subscribed, %d emails accepted)",
-					what, acked.Load(), subscribed.Load(), len(notify.snapshot()))
+					what, acked.Load(), subscribed.Load(), len(notify.Accepted()))
 			}
 		}
 	}
@@ -542,19 +289,19 @@ func TestFaultEverythingAtOnce(t *testing.T) {
 
 	// 1. SIGKILL the worker while it applies events and sends emails.
 	waitFor("1,000 events acknowledged", func() bool { return acked.Load() >= 1000 })
-	worker.kill()
-	t.Logf("worker killed: %d events acked, %d done, %d emails accepted", acked.Load(), eventsDone(), len(notify.snapshot()))
-	worker = env.start(t, bin, "worker")
+	worker.Kill()
+	t.Logf("worker killed: %d events acked, %d done, %d emails accepted", acked.Load(), eventsDone(), len(notify.Accepted()))
+	worker = env.Start("worker")
 
 	// 2. PostgreSQL stops as in a crash, stays down 2s, and comes back,
 	// while the clients keep sending.
 	waitFor("2,000 events acknowledged", func() bool { return acked.Load() >= 2000 })
 	load.down.Store(true)
 	downAt := time.Now()
-	pg.stop()
-	t.Logf("PostgreSQL stopped: %d events acked, %d emails accepted", acked.Load(), len(notify.snapshot()))
+	pg.Stop()
+	t.Logf("PostgreSQL stopped: %d events acked, %d emails accepted", acked.Load(), len(notify.Accepted()))
 	time.Sleep(2 * time.Second)
-	pg.start()
+	pg.Start()
 	waitFor("the API ready again", func() bool {
 		resp, err := http.Get(env.api + "/healthcheck/ready")
 		if err != nil {
@@ -568,12 +315,12 @@ func TestFaultEverythingAtOnce(t *testing.T) {
 
 	// 3. SIGKILL the worker again, and Redis loses every task.
 	waitFor("3,500 events acknowledged", func() bool { return acked.Load() >= 3500 })
-	worker.kill()
-	if err := redis.NewClient(&redis.Options{Addr: rs.addr}).FlushAll(ctx).Err(); err != nil {
+	worker.Kill()
+	if err := rs.Client(t).FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("worker killed and Redis flushed: %d events acked, %d done, %d emails accepted", acked.Load(), eventsDone(), len(notify.snapshot()))
-	env.start(t, bin, "worker")
+	t.Logf("worker killed and Redis flushed: %d events acked, %d done, %d emails accepted", acked.Load(), eventsDone(), len(notify.Accepted()))
+	env.Start("worker")
 
 	wg.Wait()
 	clientsDone := time.Now()
@@ -648,7 +395,7 @@ func TestFaultEverythingAtOnce(t *testing.T) {
 	if err := db.Select(&ids, `SELECT id::text FROM emails`); err != nil {
 		t.Fatal(err)
 	}
-	accepted := notify.snapshot()
+	accepted := notify.Accepted()
 	var missing, twice int
 	for _, id := range ids {
 		switch n := accepted[id]; {
@@ -674,17 +421,6 @@ func TestFaultEverythingAtOnce(t *testing.T) {
 	t.Logf("503s: %d during the PostgreSQL outage, %d in all", load.pgDown.count(http.StatusServiceUnavailable), load.all.count(http.StatusServiceUnavailable))
 }
 
-// snapshot copies the accepted references and their counts.
-func (n *fakeNotify) snapshot() map[string]int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := make(map[string]int, len(n.accepted))
-	for k, v := range n.accepted {
-		out[k] = v
-	}
-	return out
-}
-
 // unavailableCheck is one request that must be answered 503 (or, for the
 // event intake while Redis is away, 202: PostgreSQL alone makes it durable).
 type unavailableCheck struct {
@@ -703,16 +439,14 @@ func TestFault503NotHang(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries and a PostgreSQL cluster")
 	}
-	pg := startPostgres(t)
-	rs := startRedis(t)
-	bin := buildWorker(t)
+	pg := proc.StartPostgres(t)
+	rs := proc.StartRedis(t)
 	signer, jwksURL := newEventSigner(t)
-	env := newFaultEnv(t, pg.DSN(), rs.URL(), jwksURL, "http://127.0.0.1:1")
+	// Nothing listens at this Notify: these processes send no email.
+	env := newFaultEnv(t, pg.DSN(), rs.URL(), jwksURL, &proc.Notify{URL: "http://127.0.0.1:1"})
 	signer.audience = env.frontend
-	env.vars = append(env.vars, "RATE_LIMIT_PER_ADDRESS=1000/minute", "RATE_LIMIT_PER_CLIENT=1000/minute")
-	if out, err := runWithEnv(bin, "migrate", env.vars); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
+	env.Set("RATE_LIMIT_PER_ADDRESS=1000/minute", "RATE_LIMIT_PER_CLIENT=1000/minute")
+	env.Run("migrate")
 	db := sqlx.MustConnect("postgres", pg.DSN())
 	defer db.Close()
 	var listID int64
@@ -723,10 +457,10 @@ func TestFault503NotHang(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	env.start(t, bin, "api")
-	env.start(t, bin, "frontend")
-	waitLive(t, env.api)
-	waitLive(t, env.frontend)
+	env.Start("api")
+	env.Start("frontend")
+	proc.WaitLive(t, env.api)
+	proc.WaitLive(t, env.frontend)
 
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
@@ -839,7 +573,7 @@ func TestFault503NotHang(t *testing.T) {
 	managePage := signedInPage(t, client, pg.DSN(), env.frontend)
 
 	// PostgreSQL down: everything that reads or writes it.
-	pg.stop()
+	pg.Stop()
 	check("PostgreSQL down", []unavailableCheck{
 		{name: "api ready", build: apiReq(http.MethodGet, "/healthcheck/ready", ""), want: 503},
 		{name: "frontend ready", build: pageReq(http.MethodGet, "/healthcheck/ready", nil), want: 503},
@@ -854,11 +588,11 @@ func TestFault503NotHang(t *testing.T) {
 		// A signed-in person is not sent to sign in again.
 		{name: "signed-in manage page", build: managePage, want: 503, body: "page"},
 	})
-	pg.start()
+	pg.Start()
 	recovers("PostgreSQL back", healthy)
 
 	// Redis down: rate-limited requests fail closed; the rest goes on.
-	rs.stop()
+	rs.Stop()
 	redisDown := []unavailableCheck{
 		{name: "api ready", build: apiReq(http.MethodGet, "/healthcheck/ready", ""), want: 503},
 		{name: "frontend ready", build: pageReq(http.MethodGet, "/healthcheck/ready", nil), want: 503},
@@ -871,25 +605,15 @@ func TestFault503NotHang(t *testing.T) {
 		{name: "event (stored; the sweep enqueues it)", build: eventReq, want: 202},
 	}
 	check("Redis down", redisDown)
-	rs.start()
+	rs.Start()
 	recovers("Redis back", healthy)
 
 	// Redis hangs: it accepts connections and never answers.
-	if err := rs.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	rs.Pause()
 	check("Redis hanging", redisDown)
-	if err := rs.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	rs.Resume()
 	recovers("Redis answering again", healthy)
 	t.Logf("slowest answer: %s", slowest.Round(time.Millisecond))
-}
-
-func runWithEnv(bin, command string, env []string) ([]byte, error) {
-	cmd := exec.Command(bin, command)
-	cmd.Env = env
-	return cmd.CombinedOutput()
 }
 
 // signedInPage signs known@example.com in by magic link (the link read from

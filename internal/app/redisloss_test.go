@@ -4,17 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"email-alert/events"
-	"email-alert/internal/testdb"
+	"email-alert/internal/testrig/proc"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )
@@ -36,15 +32,10 @@ func TestRedisFlushedRecoversInSeconds(t *testing.T) {
 		accounts      = 400
 	)
 	ctx := context.Background()
-	db, dsn := testdb.New(t)
-	bin := buildWorker(t)
-	redisURL := privateRedis(t)
-	opt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	notify := &fakeNotify{accepted: map[string]int{}}
-	server := httptest.NewServer(notify)
-	defer server.Close()
+	db, dsn := proc.Schema(t)
+	rs := proc.StartRedis(t)
+	rdb := rs.Client(t)
+	notify := proc.StartNotify(t)
 
 	store := subscribers.NewStore(db, nil)
 	list, _, err := store.FindOrCreateList(ctx, subscribers.NewList{Title: "News", Slug: "news"})
@@ -80,16 +71,11 @@ func TestRedisFlushedRecoversInSeconds(t *testing.T) {
 	if _, err := hold.Exec(`LOCK TABLE emails, account_events IN EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
-	worker := startWorker(t, bin, append(os.Environ(),
+	proc.NewEnv(t, append(notify.Env(),
 		"DATABASE_URL="+dsn,
-		"REDIS_URL="+redisURL,
-		"EMAIL_DELIVERY=notify",
-		"NOTIFY_BASE_URL="+server.URL,
-		"NOTIFY_API_KEY=test-"+uuid.NewString()+"-"+uuid.NewString(),
-		"NOTIFY_TEMPLATE_ID="+uuid.NewString(),
+		"REDIS_URL="+rs.URL(),
 		"WORKER_CONCURRENCY=20",
-	))
-	defer kill(worker)
+	)...).Start("worker")
 	queued := func() int64 {
 		var n int64
 		for _, q := range []string{"email", "events", "bulk"} {
@@ -132,7 +118,7 @@ func TestRedisFlushedRecoversInSeconds(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	if got, duplicates := notify.total(); got != transactional+bulk || duplicates != 0 {
+	if got, duplicates := notify.Total(); got != transactional+bulk || duplicates != 0 {
 		t.Errorf("Notify accepted %d distinct emails with %d duplicates; want %d exactly once", got, duplicates, transactional+bulk)
 	}
 	var applied, moved int

@@ -4,75 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
-	"github.com/redis/go-redis/v9"
 
 	"email-alert/events"
-	"email-alert/internal/testdb"
+	"email-alert/internal/testrig/proc"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )
-
-// fakeNotify is a GOV.UK Notify that records every accepted email by its
-// reference (our outbox id), slowly enough for a worker to die mid-send.
-type fakeNotify struct {
-	mu       sync.Mutex
-	accepted map[string]int
-}
-
-func (n *fakeNotify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.Method == http.MethodPost && r.URL.Path == "/v2/notifications/email":
-		var body struct {
-			Reference string `json:"reference"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Reference == "" {
-			http.Error(w, `{"status_code":400}`, http.StatusBadRequest)
-			return
-		}
-		time.Sleep(40 * time.Millisecond)
-		n.mu.Lock()
-		n.accepted[body.Reference]++
-		n.mu.Unlock()
-		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(map[string]string{"id": uuid.NewString()})
-	case r.Method == http.MethodGet && r.URL.Path == "/v2/notifications":
-		ref := r.URL.Query().Get("reference")
-		n.mu.Lock()
-		found := n.accepted[ref] > 0
-		n.mu.Unlock()
-		list := []map[string]string{}
-		if found {
-			list = append(list, map[string]string{"id": "n-" + ref, "reference": ref})
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"notifications": list})
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func (n *fakeNotify) total() (accepted, duplicates int) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, c := range n.accepted {
-		accepted++
-		duplicates += c - 1
-	}
-	return accepted, duplicates
-}
 
 // TestWorkerKilledAndRedisFlushedDeliversEveryEmailOnce runs the real
 // worker binary against a fake Notify, kills it with SIGKILL in the middle
@@ -83,22 +25,12 @@ func TestWorkerKilledAndRedisFlushedDeliversEveryEmailOnce(t *testing.T) {
 		t.Skip("builds and runs the worker binary")
 	}
 	const emails = 600
-	db, dsn := testdb.New(t)
-	bin := buildWorker(t)
-
-	// Redis database 14 belongs to this test alone: it is flushed below.
-	redisURL := "redis://127.0.0.1:6379/14"
-	opt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	db, dsn := proc.Schema(t)
+	// A Redis of this test alone: it is flushed below.
+	rs := proc.StartRedis(t)
+	rdb := rs.Client(t)
 	ctx := context.Background()
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		t.Fatalf("Redis: %v", err)
-	}
-
-	notify := &fakeNotify{accepted: map[string]int{}}
-	server := httptest.NewServer(notify)
-	defer server.Close()
+	notify := proc.StartNotify(t)
 
 	for range emails {
 		if _, err := mail.Write(ctx, db, mail.Email{Kind: "test", To: "ann@example.com", Subject: "S", Body: "B"}); err != nil {
@@ -106,33 +38,26 @@ func TestWorkerKilledAndRedisFlushedDeliversEveryEmailOnce(t *testing.T) {
 		}
 	}
 
-	env := append(os.Environ(),
-		"DATABASE_URL="+dsn,
-		"REDIS_URL="+redisURL,
-		"EMAIL_DELIVERY=notify",
-		"NOTIFY_BASE_URL="+server.URL,
-		"NOTIFY_API_KEY=test-"+uuid.NewString()+"-"+uuid.NewString(),
-		"NOTIFY_TEMPLATE_ID="+uuid.NewString(),
-	)
-	start := func() *exec.Cmd { return startWorker(t, bin, env) }
+	env := proc.NewEnv(t, append(notify.Env(), "DATABASE_URL="+dsn, "REDIS_URL="+rs.URL())...)
+	start := func() *proc.Process { return env.Start("worker") }
 	waitUntil := func(what string, deadline time.Duration, done func() bool) {
 		t.Helper()
 		end := time.Now().Add(deadline)
 		for !done() {
 			if time.Now().After(end) {
-				accepted, _ := notify.total()
+				accepted, _ := notify.Total()
 				t.Fatalf("%s: not within %s (%d of %d accepted)", what, deadline, accepted, emails)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	accepted := func(n int) func() bool {
-		return func() bool { got, _ := notify.total(); return got >= n }
+		return func() bool { got, _ := notify.Total(); return got >= n }
 	}
 
 	worker := start()
 	waitUntil("first third", 30*time.Second, accepted(emails/3))
-	kill(worker) // mid-delivery: some emails are 'sending', their tasks active in Redis
+	worker.Kill() // mid-delivery: some emails are 'sending', their tasks active in Redis
 	var midSend int
 	if err := db.Get(&midSend, `SELECT count(*) FROM emails WHERE status = 'sending'`); err != nil {
 		t.Fatal(err)
@@ -144,13 +69,12 @@ func TestWorkerKilledAndRedisFlushedDeliversEveryEmailOnce(t *testing.T) {
 
 	worker = start()
 	waitUntil("second third", 60*time.Second, accepted(2*emails/3))
-	kill(worker)
-	if err := rdb.FlushDB(ctx).Err(); err != nil { // and Redis loses every task
+	worker.Kill()
+	if err := rdb.FlushAll(ctx).Err(); err != nil { // and Redis loses every task
 		t.Fatal(err)
 	}
 
-	worker = start()
-	defer kill(worker)
+	start() // stopped when the test ends
 	var unfinished int
 	waitUntil("all delivered", 3*time.Minute, func() bool {
 		if err := db.Get(&unfinished, `SELECT count(*) FROM emails WHERE status <> 'sent'`); err != nil {
@@ -158,64 +82,10 @@ func TestWorkerKilledAndRedisFlushedDeliversEveryEmailOnce(t *testing.T) {
 		}
 		return unfinished == 0
 	})
-	got, duplicates := notify.total()
+	got, duplicates := notify.Total()
 	if got != emails || duplicates != 0 {
 		t.Errorf("Notify accepted %d distinct emails with %d duplicates; want %d exactly once", got, duplicates, emails)
 	}
-}
-
-// buildWorker builds the email-alert binary for a test.
-func buildWorker(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "email-alert")
-	if out, err := exec.Command("go", "build", "-o", bin, "email-alert/cmd/email-alert").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func startWorker(t *testing.T, bin string, env []string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, "worker")
-	cmd.Env = env
-	if testing.Verbose() {
-		cmd.Stderr = os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd
-}
-
-func kill(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = cmd.Wait()
-}
-
-// privateRedis starts a throwaway redis-server on a free port, stopped when
-// the test ends, so the test may FLUSHALL without touching anyone else's.
-func privateRedis(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server is not installed (make test installs it): %v", err)
-	}
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { kill(cmd) })
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	for deadline := time.Now().Add(10 * time.Second); rdb.Ping(context.Background()).Err() != nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("private redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return "redis://" + addr + "/0"
 }
 
 // TestWorkerKilledAndFlushallAppliesEveryEventOnce stores account events
@@ -228,12 +98,9 @@ func TestWorkerKilledAndFlushallAppliesEveryEventOnce(t *testing.T) {
 	}
 	const accounts = 1500
 	ctx := context.Background()
-	db, dsn := testdb.New(t)
-	bin := buildWorker(t)
-	redisURL := privateRedis(t)
-	opt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	db, dsn := proc.Schema(t)
+	rs := proc.StartRedis(t)
+	rdb := rs.Client(t)
 
 	store := subscribers.NewStore(db, nil)
 	list, _, err := store.FindOrCreateList(ctx, subscribers.NewList{Title: "News", Slug: "news"})
@@ -257,7 +124,7 @@ func TestWorkerKilledAndFlushallAppliesEveryEventOnce(t *testing.T) {
 		}
 	}
 
-	env := append(os.Environ(), "DATABASE_URL="+dsn, "REDIS_URL="+redisURL)
+	env := proc.NewEnv(t, "DATABASE_URL="+dsn, "REDIS_URL="+rs.URL())
 	done := func() int {
 		var n int
 		if err := db.Get(&n, `SELECT count(*) FROM account_events WHERE status = 'done'`); err != nil {
@@ -274,9 +141,9 @@ func TestWorkerKilledAndFlushallAppliesEveryEventOnce(t *testing.T) {
 		}
 	}
 
-	worker := startWorker(t, bin, env)
+	worker := env.Start("worker")
 	wait("first third", 60*time.Second, accounts/3)
-	kill(worker)
+	worker.Kill()
 	if n := done(); n >= accounts {
 		t.Fatal("every event was done before the kill: the test proves nothing")
 	}
@@ -285,8 +152,7 @@ func TestWorkerKilledAndFlushallAppliesEveryEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	worker = startWorker(t, bin, env)
-	defer kill(worker)
+	env.Start("worker")
 	wait("all", 3*time.Minute, accounts)
 
 	var wrong int

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"email-alert/alerts"
+	"email-alert/internal/testrig/proc"
 	"email-alert/linking/magiclink"
 	"email-alert/mail"
 	"email-alert/templates"
@@ -146,9 +146,9 @@ func runDigestCommand(ctx context.Context, dsn string) (time.Duration, float64, 
 		return 0, 0, "", err
 	}
 	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "email-alert")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/email-alert").CombinedOutput(); err != nil {
-		return 0, 0, string(out), err
+	bin, err := proc.BuildBinary(work)
+	if err != nil {
+		return 0, 0, "", err
 	}
 	cmd := exec.CommandContext(ctx, bin, "digest", "daily", "--at", time.Now().Format(time.RFC3339))
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dsn)

@@ -2,19 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"email-alert/internal/testrig/proc"
 )
 
 // deliveryCase is one delivery measurement: workers worker processes
@@ -48,46 +47,8 @@ func deliveryCases() []deliveryCase {
 	}
 }
 
-// benchNotify answers like GOV.UK Notify's send-email endpoint, after
-// latency, and records when each email (by reference) arrived.
-type benchNotify struct {
-	latency time.Duration
-	mu      sync.Mutex
-	at      map[string][]time.Time
-}
-
-func (n *benchNotify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.Method == http.MethodPost && r.URL.Path == "/v2/notifications/email":
-		var body struct {
-			Reference string `json:"reference"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Reference == "" {
-			http.Error(w, `{"status_code":400}`, http.StatusBadRequest)
-			return
-		}
-		time.Sleep(n.latency)
-		n.mu.Lock()
-		n.at[body.Reference] = append(n.at[body.Reference], time.Now())
-		n.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(map[string]string{"id": uuid.NewString(), "reference": body.Reference})
-	case r.Method == http.MethodGet && r.URL.Path == "/v2/notifications":
-		_ = json.NewEncoder(w).Encode(map[string]any{"notifications": []any{}})
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func (n *benchNotify) count() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.at)
-}
-
 // deliveryLoad fills a fresh database's outbox with emails alert emails,
-// starts the case's workers against a benchNotify, and measures until
+// starts the case's workers against a fake Notify, and measures until
 // every email has reached it.
 func deliveryLoad(ctx context.Context, bin, database, work string, emails, concurrency int, c deliveryCase) (deliveryResult, error) {
 	res := deliveryResult{deliveryCase: c, Emails: emails}
@@ -109,7 +70,7 @@ func deliveryLoad(ctx context.Context, bin, database, work string, emails, concu
 	if err != nil {
 		return res, fmt.Errorf("redis: %w", err)
 	}
-	notify := &benchNotify{latency: c.Latency, at: map[string][]time.Time{}}
+	notify := &proc.Notify{Latency: c.Latency}
 	server := httptest.NewServer(notify)
 	defer server.Close()
 	env := append(os.Environ(),
@@ -121,40 +82,31 @@ func deliveryLoad(ctx context.Context, bin, database, work string, emails, concu
 	var workers []*exec.Cmd
 	defer func() {
 		for _, cmd := range workers {
-			_ = cmd.Process.Signal(os.Interrupt)
-			_ = cmd.Wait()
+			stopProc(cmd, 25*time.Second)
 		}
 	}()
 	start := time.Now()
 	for i := range c.Workers {
-		cmd := exec.Command(bin, "worker")
-		cmd.Env = env
-		logFile, err := os.Create(filepath.Join(work, fmt.Sprintf("delivery-worker-%d.log", i)))
+		cmd, err := startProc(bin, "worker", env, filepath.Join(work, fmt.Sprintf("delivery-worker-%d.log", i)))
 		if err != nil {
 			return res, err
 		}
-		defer logFile.Close()
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			return res, fmt.Errorf("start worker: %w", err)
-		}
 		workers = append(workers, cmd)
 	}
+	notified := func() int { n, _ := notify.Total(); return n }
 	limit := time.Duration(emails/100+120) * time.Second // far beyond 100/s: something is wrong
-	for notify.count() < emails {
+	for notified() < emails {
 		if time.Since(start) > limit {
-			return res, fmt.Errorf("delivery: %d of %d emails reached Notify in %s", notify.count(), emails, limit)
+			return res, fmt.Errorf("delivery: %d of %d emails reached Notify in %s", notified(), emails, limit)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	notify.mu.Lock()
 	var all []time.Time
-	for _, ts := range notify.at {
+	for _, ts := range notify.Arrivals() {
 		all = append(all, ts...)
 		res.Duplicates += len(ts) - 1
 	}
-	notify.mu.Unlock()
 	slices.SortFunc(all, func(a, b time.Time) int { return a.Compare(b) })
 	skip := len(all) / 20
 	if span := all[len(all)-1].Sub(all[skip]).Seconds(); span > 0 {

@@ -24,6 +24,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"
 
+	"email-alert/internal/testrig/proc"
 	"email-alert/migrations"
 )
 
@@ -92,10 +93,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "email-alert")
 	step("building the service")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/email-alert").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %w\n%s", err, out)
+	bin, err := proc.BuildBinary(work)
+	if err != nil {
+		return err
 	}
 
 	r := &report{opts: o, started: time.Now()}
@@ -193,10 +194,10 @@ func runDelivery(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "email-alert")
 	step("building the service")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/email-alert").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %w\n%s", err, out)
+	bin, err := proc.BuildBinary(work)
+	if err != nil {
+		return err
 	}
 	results, err := deliveryCasesLoad(ctx, bin, work, o)
 	if err != nil {

@@ -140,3 +140,37 @@ func waitReady(url string, limit time.Duration) error {
 	}
 	return fmt.Errorf("%s not ready after %s", url, limit)
 }
+
+// startProc starts `bin command` with env, its output going to a new file
+// at logPath.
+func startProc(bin, command string, env []string, logPath string) (*exec.Cmd, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the process has its own descriptor
+	cmd := exec.Command(bin, command)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", command, err)
+	}
+	return cmd, nil
+}
+
+// stopProc interrupts cmd, as on SIGTERM, and kills it if it has not
+// exited within grace. It does nothing to a process already waited for.
+func stopProc(cmd *exec.Cmd, grace time.Duration) {
+	if cmd.ProcessState != nil {
+		return
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}

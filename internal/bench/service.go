@@ -87,15 +87,9 @@ func startService(ctx context.Context, bin, database, work string) (*service, er
 		"EMAIL_RATE_LIMIT=none",
 	)
 	for _, name := range []string{"api", "frontend", "worker"} {
-		cmd := exec.Command(bin, name)
-		cmd.Env = env
-		logFile, err := os.Create(filepath.Join(work, name+".log"))
+		cmd, err := startProc(bin, name, env, filepath.Join(work, name+".log"))
 		if err != nil {
 			return nil, err
-		}
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start %s: %w", name, err)
 		}
 		s.procs[name] = cmd
 	}
@@ -111,16 +105,7 @@ func startService(ctx context.Context, bin, database, work string) (*service, er
 
 func (s *service) stop() {
 	for _, cmd := range s.procs {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(25 * time.Second):
-				_ = cmd.Process.Kill()
-			}
-		}
+		stopProc(cmd, 25*time.Second)
 	}
 	s.jwks.Close()
 }
