@@ -47,7 +47,9 @@ func deliveryCases() []deliveryCase {
 	}
 }
 
-// deliveryLoad fills a fresh database's outbox with emails alert emails,
+// deliveryLoad fills a fresh database's outbox with emails bulk emails
+// that carry their body (not alerts: those are rendered at send time from
+// a content change, which a bare row lacks, so they would never be sent),
 // starts the case's workers against a fake Notify, and measures until
 // every email has reached it.
 func deliveryLoad(ctx context.Context, bin, database, work string, emails, concurrency int, c deliveryCase) (deliveryResult, error) {
@@ -59,7 +61,7 @@ func deliveryLoad(ctx context.Context, bin, database, work string, emails, concu
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, `
 		INSERT INTO emails (kind, address, subject, body, priority)
-		SELECT 'alert', 'reader' || g || '@bench.example', 'Update from GOV.UK', repeat('x', 800), 'normal'
+		SELECT 'subscribed', 'reader' || g || '@bench.example', 'Update from GOV.UK', repeat('x', 800), 'normal'
 		FROM generate_series(1, $1) g`, emails); err != nil {
 		return res, err
 	}
@@ -150,5 +152,5 @@ func deliveryMarkdown(results []deliveryResult, concurrency int) string {
 	for _, r := range results {
 		s += fmt.Sprintf("| %d | %s | %s | %d | %.0f | %d | %d |\n", r.Workers, r.Latency, r.Limit, r.Emails, r.Rate, r.MaxWindow, r.Duplicates)
 	}
-	return s + fmt.Sprintf("\nA backlog of alert emails in the outbox, delivered by `email-alert worker` processes (WORKER_CONCURRENCY=%d) to a fake GOV.UK Notify in the benchmark that answers each send after the latency shown. Each send holds one PostgreSQL connection for its advisory lock, so with a slow provider one worker delivers at most its pool (40 connections) per latency.\n", concurrency)
+	return s + fmt.Sprintf("\nA backlog of bulk emails (priority normal, as alerts are) in the outbox, delivered by `email-alert worker` processes (WORKER_CONCURRENCY=%d) to a fake GOV.UK Notify in the benchmark that answers each send after the latency shown. Each send holds one PostgreSQL connection for its advisory lock, so with a slow provider one worker delivers at most its pool (40 connections) per latency.\n", concurrency)
 }
