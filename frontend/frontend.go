@@ -130,8 +130,14 @@ func (p *Pages) render(c *gin.Context, status int, name string, data map[string]
 
 // fail logs err and shows the error page, which says nothing about it:
 // 503 with Retry-After when PostgreSQL or Redis is unreachable or
-// restarting (outage.Is), else 500.
+// restarting (outage.Is), 499 logged at INFO when the client has gone
+// (outage.ClientGone), else 500.
 func (p *Pages) fail(c *gin.Context, err error) {
+	if outage.ClientGone(c.Request.Context()) {
+		slog.InfoContext(c.Request.Context(), "page cancelled by the client", "path", c.Request.URL.Path, "error", err)
+		c.AbortWithStatus(outage.StatusClientClosedRequest)
+		return
+	}
 	if outage.Is(err) {
 		slog.WarnContext(c.Request.Context(), "page failed: service unavailable", "path", c.Request.URL.Path, "error", err)
 		p.unavailable(c)

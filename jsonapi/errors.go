@@ -70,9 +70,16 @@ func (errs Errors) Fail(c *gin.Context, err error) {
 // Fail answers a request whose domain call failed with an error the
 // handler has no answer for, and logs it; the body says nothing about it.
 // When PostgreSQL or Redis is unreachable or restarting (outage.Is) the
-// answer is 503 with Retry-After, which clients retry; otherwise 500.
+// answer is 503 with Retry-After, which clients retry; otherwise 500. When
+// the client has already gone (outage.ClientGone) it is 499, logged at
+// INFO: the client's doing, not a fault of the service.
 func Fail(c *gin.Context, err error) {
 	ctx := c.Request.Context()
+	if outage.ClientGone(ctx) {
+		slog.InfoContext(ctx, "request cancelled by the client", "path", c.FullPath(), "error", err)
+		c.AbortWithStatus(outage.StatusClientClosedRequest)
+		return
+	}
 	if outage.Is(err) {
 		slog.WarnContext(ctx, "request failed: service unavailable", "path", c.FullPath(), "error", err)
 		Unavailable(c, "Service unavailable; try again later")

@@ -1,11 +1,16 @@
 package jsonapi_test
 
 import (
+	"bytes"
+	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -64,5 +69,27 @@ func TestErrorsAnswerLeavesUnknownErrors(t *testing.T) {
 	c.Request = httptest.NewRequest(http.MethodGet, "/", nil)
 	if testErrors.Answer(c, errors.New("other")) || c.IsAborted() {
 		t.Error("Answer took an error no case matches")
+	}
+}
+
+// TestFailWhenTheClientHasGone: an error met after the client closed its
+// connection is the client's, not the service's: logged at INFO and
+// counted as 499, never a 500 logged as an error.
+func TestFailWhenTheClientHasGone(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	var logs bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := httptest.NewRecorder()
+	c, _ := gin.CreateTestContext(w)
+	c.Request = httptest.NewRequest(http.MethodPost, "/subscriptions", nil).WithContext(ctx)
+	testErrors.Fail(c, fmt.Errorf("commit: %w", sql.ErrTxDone))
+	if w.Code != 499 || w.Body.Len() != 0 {
+		t.Errorf("Fail after the client left = %d %q, want 499 and no body", w.Code, w.Body)
+	}
+	if !strings.Contains(logs.String(), "level=INFO") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("logged %q, want one INFO line and no ERROR", logs.String())
 	}
 }

@@ -3,6 +3,8 @@
 // from every other error, so that a request failing because of them is
 // answered 503 Service Unavailable, which clients retry, and never 500.
 // It is the one place that decides; the JSON API and the pages both ask it.
+// It also tells a request whose client went away (ClientGone), which is
+// neither the service's failure nor an outage.
 package outage
 
 import (
@@ -19,6 +21,20 @@ import (
 
 // RetryAfter is the Retry-After header value, in seconds, sent with a 503.
 const RetryAfter = "5"
+
+// StatusClientClosedRequest is the status (nginx's 499) logged and
+// counted for a request whose client closed its connection before the
+// answer: nobody reads it, and the failure is the client's, not a 500.
+const StatusClientClosedRequest = 499
+
+// ClientGone reports that the client of the request whose context is ctx
+// has gone: net/http cancels a request's context when its connection
+// closes. Whatever error the work then returns (a cancelled statement, a
+// transaction the driver rolled back) comes from that, not from a fault.
+// A deadline that ran out is not this: that is the service being slow.
+func ClientGone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
+}
 
 // Is reports whether err, anywhere in its chain, is a sign that a backing
 // service is unreachable or restarting rather than a bug or bad input:

@@ -9,6 +9,7 @@ import (
 	"net"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lib/pq"
 )
@@ -38,6 +39,31 @@ func TestIs(t *testing.T) {
 	} {
 		if got := Is(tc.err); got != tc.want {
 			t.Errorf("%s: Is(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestClientGone(t *testing.T) {
+	t.Parallel()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, stop := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer stop()
+	// A deadline inside a cancelled request is still the client's doing.
+	inner, stopInner := context.WithTimeout(cancelled, time.Hour)
+	defer stopInner()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"live", context.Background(), false},
+		{"cancelled: the connection closed", cancelled, true},
+		{"deadline: the service was slow", expired, false},
+		{"timeout under a cancelled request", inner, true},
+	} {
+		if got := ClientGone(tc.ctx); got != tc.want {
+			t.Errorf("%s: ClientGone = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

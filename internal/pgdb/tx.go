@@ -20,6 +20,13 @@ func InTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
+	// A context that ended (the client went away) has had database/sql
+	// roll the transaction back already: say so, rather than commit into
+	// "transaction has already been committed or rolled back".
+	if err := ctx.Err(); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("not committed: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
