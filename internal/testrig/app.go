@@ -14,7 +14,11 @@
 package testrig
 
 import (
+	"flag"
+	"io"
+	"log/slog"
 	"maps"
+	"os"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -74,4 +78,14 @@ func NewAppOn(t testing.TB, db *sqlx.DB, env map[string]string) *App {
 	}
 	t.Cleanup(a.Close)
 	return &App{App: a, DBURL: all["DATABASE_URL"]}
+}
+
+// Main runs a package's tests (call it from TestMain) with the request
+// log kept out of the output unless the tests run with -v.
+func Main(m *testing.M) {
+	flag.Parse()
+	if !testing.Verbose() {
+		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	os.Exit(m.Run())
 }

@@ -102,7 +102,9 @@ func (s *AccountSite) Post(path string, form url.Values, header http.Header) Pag
 	return s.Do(req)
 }
 
-var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+// HiddenField matches a hidden form field, its name and value the two
+// submatches, as dev-oidc and the pages write them.
+var HiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 
 // SignIn goes through dev-oidc's form as a person would, from the sign-in
 // link start, and returns the page it lands on.
@@ -119,7 +121,7 @@ func (s *AccountSite) Authorize(p Page, email string, verified bool) Page {
 		s.T.Fatalf("did not reach dev-oidc: %s (%d)", p.URL, p.Status)
 	}
 	form := url.Values{"email": {email}}
-	for _, m := range hiddenField.FindAllStringSubmatch(p.Body, -1) {
+	for _, m := range HiddenField.FindAllStringSubmatch(p.Body, -1) {
 		form.Set(m[1], html.UnescapeString(m[2]))
 	}
 	if verified {

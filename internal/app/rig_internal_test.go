@@ -1,0 +1,262 @@
+package app
+
+// The fixtures below are internal/testrig's, kept here while the package's
+// own tests (package app) still use them; they go once those tests are on
+// the rig.
+
+import (
+	"email-alert/frontend"
+	"email-alert/internal/devkeys"
+	"email-alert/internal/devoidc"
+	"email-alert/internal/testdb"
+	"html"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// site is the frontend of a test app, driven like a browser with a cookie
+// jar, plus the app's database for reading the emails it writes.
+type site struct {
+	t      *testing.T
+	a      *app
+	server *httptest.Server
+	client *http.Client
+	api    *apiFixture
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	t.Parallel()
+	a, r := testApp(t)
+	server := httptest.NewServer(frontendHandler(a))
+	t.Cleanup(server.Close)
+	jar, _ := cookiejar.New(nil)
+	s := &site{t: t, a: a, server: server, client: &http.Client{Jar: jar}}
+	s.api = &apiFixture{router: r}
+	return s
+}
+
+type page struct {
+	status int
+	url    *url.URL
+	header http.Header
+	body   string
+}
+
+func (s *site) do(req *http.Request) page {
+	s.t.Helper()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, url: resp.Request.URL, header: resp.Header, body: string(body)}
+}
+
+func (s *site) get(path string) page {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.server.URL+path, nil)
+	return s.do(req)
+}
+
+func (s *site) post(path string, form url.Values, header http.Header) page {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.server.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return s.do(req)
+}
+
+var emailLink = regexp.MustCompile(`http://localhost:3000(/\S+)`)
+
+// lastEmail returns the kind of the newest email to address and the path
+// of the first link in it (PUBLIC_URL removed), or "" when there is none.
+func (s *site) lastEmail(address string) (kind, link string) {
+	s.t.Helper()
+	var e struct {
+		Kind string `db:"kind"`
+		Body string `db:"body"`
+	}
+	err := s.a.db.Get(&e, `SELECT kind, body FROM emails WHERE address = $1 ORDER BY created_at DESC LIMIT 1`, address)
+	if err != nil {
+		return "", ""
+	}
+	if m := emailLink.FindStringSubmatch(e.Body); m != nil {
+		link = m[1]
+	}
+	return e.Kind, link
+}
+
+func (s *site) emailCount() int {
+	s.t.Helper()
+	var n int
+	if err := s.a.db.Get(&n, `SELECT count(*) FROM emails`); err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+func mustContain(t *testing.T, p page, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(p.body, w) {
+			t.Errorf("%s (%d) does not contain %q:\n%s", p.url.Path, p.status, w, p.body)
+		}
+	}
+}
+
+// click follows link as a browser with no cookies that does not follow
+// redirects: someone else who has the email, or the same person later.
+func (s *site) click(link string) *http.Response {
+	s.t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(s.server.URL + link)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// signedIn subscribes ann to two lists and signs her in by magic link.
+func (s *site) signedIn(t *testing.T) {
+	t.Helper()
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news","slug":"tax"}`, nil)
+	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Travel","slug":"travel"}`, nil)
+	for _, list := range []string{"1", "2"} {
+		s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":`+list+`,"frequency":"daily"}`, nil)
+	}
+	s.post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}}, nil)
+	_, link := s.lastEmail("ann@example.com")
+	if p := s.get(link); p.url.Path != "/email/manage" {
+		t.Fatalf("sign-in ended at %s", p.url)
+	}
+}
+
+// accountSite is the frontend and API of a test app configured for a
+// dev-oidc provider running in the test, as `make run` wires them.
+type accountSite struct {
+	*site
+	provider *devoidc.Provider
+	public   string // the frontend's base URL
+	issuer   string // dev-oidc's
+}
+
+func serveOn(t *testing.T, ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+}
+
+func newAccountSite(t *testing.T) *accountSite {
+	t.Helper()
+	t.Parallel()
+	return startAccountSite(t, nil)
+}
+
+// startAccountSite serves dev-oidc and the frontend on real listeners, the
+// app built with env added to its settings.
+func startAccountSite(t *testing.T, env map[string]string) *accountSite {
+	t.Helper()
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + idpLn.Addr().String() + "/"
+	public := "http://" + feLn.Addr().String()
+	key, err := devkeys.ClientKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, err := devoidc.New(devoidc.Config{
+		Issuer: issuer, ClientID: "email-alert-dev", ClientKey: &key.PublicKey,
+		RedirectURIs:           []string{public + "/sign-in/callback"},
+		PostLogoutRedirectURIs: []string{public + "/signed-out"},
+		BackchannelLogoutURI:   public + "/sign-in/backchannel-logout",
+		EventsAudience:         public,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, idpLn, provider)
+
+	db, dbURL := testdb.New(t)
+	all := map[string]string{
+		"DATABASE_URL": dbURL, "PUBLIC_URL": public, "OIDC_ISSUER_URL": issuer,
+		"ACCOUNT_EVENTS_ISSUER": issuer, "ACCOUNT_EVENTS_JWKS_URL": issuer + ".well-known/jwks.json",
+	}
+	maps.Copy(all, env)
+	a := buildApp(t, db, all)
+	serveOn(t, feLn, frontendHandler(a))
+	jar, _ := cookiejar.New(nil)
+	s := &site{t: t, a: a, client: &http.Client{Jar: jar}, api: &apiFixture{router: apiRouter(a)}}
+	return &accountSite{site: s, provider: provider, public: public, issuer: issuer}
+}
+
+func (s *accountSite) get(path string) page {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.public+path, nil)
+	return s.do(req)
+}
+
+var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// signIn goes through dev-oidc's form as a person would, from the sign-in
+// link, and returns the page it lands on.
+func (s *accountSite) signIn(email string, verified bool, start string) page {
+	s.t.Helper()
+	return s.authorize(s.get(start), email, verified)
+}
+
+// authorize signs in as email at dev-oidc's sign-in page p, and returns the
+// page it lands on.
+func (s *accountSite) authorize(p page, email string, verified bool) page {
+	s.t.Helper()
+	if !strings.Contains(p.body, "Development identity provider") {
+		s.t.Fatalf("did not reach dev-oidc: %s (%d)", p.url, p.status)
+	}
+	form := url.Values{"email": {email}}
+	for _, m := range hiddenField.FindAllStringSubmatch(p.body, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	if verified {
+		form.Set("email_verified", "true")
+	}
+	req, _ := http.NewRequest(http.MethodPost, p.url.String(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return s.do(req)
+}
+
+func (s *accountSite) sessionCookie() string {
+	u, _ := url.Parse(s.public)
+	for _, c := range s.client.Jar.Cookies(u) {
+		if c.Name == frontend.SessionCookie {
+			return c.Value
+		}
+	}
+	return ""
+}
+func (s *accountSite) post(path string, form url.Values, header http.Header) page {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.public+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return s.do(req)
+}
