@@ -9,6 +9,9 @@ import (
 	"email-alert/internal/devkeys"
 	"email-alert/internal/devoidc"
 	"email-alert/internal/testdb"
+	"email-alert/subscribers"
+	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"maps"
@@ -20,6 +23,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jmoiron/sqlx"
 )
 
 // site is the frontend of a test app, driven like a browser with a cookie
@@ -259,4 +265,129 @@ func (s *accountSite) post(path string, form url.Values, header http.Header) pag
 		req.Header[k] = v
 	}
 	return s.do(req)
+}
+
+const testToken = "test-token-0123456789"
+
+// testApp is the whole API on a fresh schema, as main builds it.
+func testApp(t *testing.T) (*app, *gin.Engine) {
+	t.Helper()
+	db, dbURL := testdb.New(t)
+	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": "other-token-abcdef," + testToken})
+	return a, apiRouter(a)
+}
+
+// buildApp builds the application as main does, on db, with the test Redis,
+// a queue of the test's own, and env on top of the test defaults.
+func buildApp(t *testing.T, db *sqlx.DB, env map[string]string) *app {
+	t.Helper()
+	all := map[string]string{"REDIS_URL": testdb.RedisURL(), "API_TOKENS": testToken}
+	for k, v := range env {
+		all[k] = v
+	}
+	cfg, err := parseConfig(func(k string) string { return all[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.TestMode)
+	a, err := newApp(cfg, db, testdb.Redis(t), testdb.Queue(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
+	return a
+}
+
+// apiFixture is a list, a subscriber and their subscription, made through
+// the API, whose ids the test cases refer to as {list}, {slug},
+// {subscriber} and {subscription}.
+type apiFixture struct {
+	router       *gin.Engine
+	listID       int64
+	slug         string
+	subscriberID int64
+	subscription string
+}
+
+func newAPIFixture(t *testing.T) *apiFixture {
+	t.Helper()
+	_, r := testApp(t)
+	return newAPIFixtureOn(t, r)
+}
+
+// newAPIFixtureOn makes the fixture through router r.
+func newAPIFixtureOn(t *testing.T, r *gin.Engine) *apiFixture {
+	t.Helper()
+	f := &apiFixture{router: r}
+	var list struct {
+		SubscriberList subscribers.List `json:"subscriber_list"`
+	}
+	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news","url":"/tax"}`, &list)
+	f.listID, f.slug = list.SubscriberList.ID, list.SubscriberList.Slug
+	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Alpha"}`, nil)
+	var sub struct {
+		Subscription subscribers.Subscription `json:"subscription"`
+	}
+	f.mustDo(t, "POST", "/subscriptions",
+		fmt.Sprintf(`{"address":"ann@example.com","subscriber_list_id":%d,"frequency":"daily"}`, f.listID), &sub)
+	f.subscriberID, f.subscription = sub.Subscription.Subscriber.ID, sub.Subscription.ID.String()
+	return f
+}
+
+func (f *apiFixture) expand(s string) string {
+	return strings.NewReplacer(
+		"{list}", fmt.Sprint(f.listID),
+		"{slug}", f.slug,
+		"{subscriber}", fmt.Sprint(f.subscriberID),
+		"{subscription}", f.subscription,
+		"{subscription-hex}", strings.ReplaceAll(f.subscription, "-", ""),
+	).Replace(s)
+}
+
+func (f *apiFixture) do(method, path, body string, header http.Header) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, f.expand(path), strings.NewReader(f.expand(body)))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	w := httptest.NewRecorder()
+	f.router.ServeHTTP(w, req)
+	return w
+}
+
+func (f *apiFixture) mustDo(t *testing.T, method, path, body string, out any) {
+	t.Helper()
+	w := f.do(method, path, body, nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", method, path, w.Code, w.Body)
+	}
+	if out != nil {
+		if err := json.Unmarshal(w.Body.Bytes(), out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// get reads a dotted path ("subscription.subscriber_list.slug") from a
+// decoded JSON body.
+func get(body any, path string) any {
+	for _, key := range strings.Split(path, ".") {
+		switch v := body.(type) {
+		case map[string]any:
+			body = v[key]
+		case []any:
+			var i int
+			fmt.Sscan(key, &i)
+			if i >= len(v) {
+				return nil
+			}
+			body = v[i]
+		default:
+			return nil
+		}
+	}
+	return body
 }
