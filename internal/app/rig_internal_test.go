@@ -391,3 +391,8 @@ func get(body any, path string) any {
 	}
 	return body
 }
+
+const contentChangeBody = `{"content_id":"5f9c6c15-7631-11e4-a3cb-005056011aef","title":"Tax rules",
+	"base_path":"/government/news/tax-rules","change_note":"First published.","public_updated_at":"2026-12-01T10:05:00Z",
+	"document_type":"news_story","email_document_supertype":"announcements","government_document_supertype":"news",
+	"publishing_app":"whitehall","tags":{"topics":["vat","income-tax"]},"links":{"organisations":["hmrc"]}}`
