@@ -47,6 +47,13 @@ func (a *App) APIRouter() *gin.Engine { return apiRouter(a.a) }
 // FrontendRouter is the frontend's router alone, as APIRouter.
 func (a *App) FrontendRouter() *gin.Engine { return frontendRouter(a.a) }
 
+// MetricsHandler is what a lone worker serves on METRICS_ADDR: the
+// metrics router behind HEAD answering.
+func (a *App) MetricsHandler() http.Handler { return answerHEAD(metricsRouter(a.a)) }
+
+// MetricsRouter is the metrics router alone, as APIRouter.
+func (a *App) MetricsRouter() *gin.Engine { return metricsRouter(a.a) }
+
 // DB is the database the app was built on, where tests read the outbox
 // (emails) and the other tables.
 func (a *App) DB() *sqlx.DB { return a.a.db }
