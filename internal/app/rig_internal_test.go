@@ -1,15 +1,15 @@
 package app
 
-// The fixtures below are internal/testrig's, kept here while the package's
-// own tests (package app) still use them; they go once those tests are on
-// the rig.
+// The fixtures below are internal/testrig's, for the tests of package app
+// itself (security_test.go, alerts_crash_test.go), which cannot import
+// internal/testrig: it imports this package. They go once those tests
+// move to package app_test.
 
 import (
 	"email-alert/frontend"
 	"email-alert/internal/devkeys"
 	"email-alert/internal/devoidc"
 	"email-alert/internal/testdb"
-	"email-alert/subscribers"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -36,18 +36,6 @@ type site struct {
 	server *httptest.Server
 	client *http.Client
 	api    *apiFixture
-}
-
-func newSite(t *testing.T) *site {
-	t.Helper()
-	t.Parallel()
-	a, r := testApp(t)
-	server := httptest.NewServer(frontendHandler(a))
-	t.Cleanup(server.Close)
-	jar, _ := cookiejar.New(nil)
-	s := &site{t: t, a: a, server: server, client: &http.Client{Jar: jar}}
-	s.api = &apiFixture{router: r}
-	return s
 }
 
 type page struct {
@@ -104,37 +92,6 @@ func (s *site) lastEmail(address string) (kind, link string) {
 	return e.Kind, link
 }
 
-func (s *site) emailCount() int {
-	s.t.Helper()
-	var n int
-	if err := s.a.db.Get(&n, `SELECT count(*) FROM emails`); err != nil {
-		s.t.Fatal(err)
-	}
-	return n
-}
-
-func mustContain(t *testing.T, p page, want ...string) {
-	t.Helper()
-	for _, w := range want {
-		if !strings.Contains(p.body, w) {
-			t.Errorf("%s (%d) does not contain %q:\n%s", p.url.Path, p.status, w, p.body)
-		}
-	}
-}
-
-// click follows link as a browser with no cookies that does not follow
-// redirects: someone else who has the email, or the same person later.
-func (s *site) click(link string) *http.Response {
-	s.t.Helper()
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get(s.server.URL + link)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
 // signedIn subscribes ann to two lists and signs her in by magic link.
 func (s *site) signedIn(t *testing.T) {
 	t.Helper()
@@ -163,12 +120,6 @@ func serveOn(t *testing.T, ln net.Listener, h http.Handler) {
 	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-}
-
-func newAccountSite(t *testing.T) *accountSite {
-	t.Helper()
-	t.Parallel()
-	return startAccountSite(t, nil)
 }
 
 // startAccountSite serves dev-oidc and the frontend on real listeners, the
@@ -269,14 +220,6 @@ func (s *accountSite) post(path string, form url.Values, header http.Header) pag
 
 const testToken = "test-token-0123456789"
 
-// testApp is the whole API on a fresh schema, as main builds it.
-func testApp(t *testing.T) (*app, *gin.Engine) {
-	t.Helper()
-	db, dbURL := testdb.New(t)
-	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": "other-token-abcdef," + testToken})
-	return a, apiRouter(a)
-}
-
 // buildApp builds the application as main does, on db, with the test Redis,
 // a queue of the test's own, and env on top of the test defaults.
 func buildApp(t *testing.T, db *sqlx.DB, env map[string]string) *app {
@@ -307,31 +250,6 @@ type apiFixture struct {
 	slug         string
 	subscriberID int64
 	subscription string
-}
-
-func newAPIFixture(t *testing.T) *apiFixture {
-	t.Helper()
-	_, r := testApp(t)
-	return newAPIFixtureOn(t, r)
-}
-
-// newAPIFixtureOn makes the fixture through router r.
-func newAPIFixtureOn(t *testing.T, r *gin.Engine) *apiFixture {
-	t.Helper()
-	f := &apiFixture{router: r}
-	var list struct {
-		SubscriberList subscribers.List `json:"subscriber_list"`
-	}
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news","url":"/tax"}`, &list)
-	f.listID, f.slug = list.SubscriberList.ID, list.SubscriberList.Slug
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Alpha"}`, nil)
-	var sub struct {
-		Subscription subscribers.Subscription `json:"subscription"`
-	}
-	f.mustDo(t, "POST", "/subscriptions",
-		fmt.Sprintf(`{"address":"ann@example.com","subscriber_list_id":%d,"frequency":"daily"}`, f.listID), &sub)
-	f.subscriberID, f.subscription = sub.Subscription.Subscriber.ID, sub.Subscription.ID.String()
-	return f
 }
 
 func (f *apiFixture) expand(s string) string {
