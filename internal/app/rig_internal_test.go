@@ -33,7 +33,6 @@ import (
 type site struct {
 	t      *testing.T
 	a      *app
-	server *httptest.Server
 	client *http.Client
 	api    *apiFixture
 }
@@ -54,57 +53,6 @@ func (s *site) do(req *http.Request) page {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return page{status: resp.StatusCode, url: resp.Request.URL, header: resp.Header, body: string(body)}
-}
-
-func (s *site) get(path string) page {
-	s.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.server.URL+path, nil)
-	return s.do(req)
-}
-
-func (s *site) post(path string, form url.Values, header http.Header) page {
-	s.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.server.URL+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	return s.do(req)
-}
-
-var emailLink = regexp.MustCompile(`http://localhost:3000(/\S+)`)
-
-// lastEmail returns the kind of the newest email to address and the path
-// of the first link in it (PUBLIC_URL removed), or "" when there is none.
-func (s *site) lastEmail(address string) (kind, link string) {
-	s.t.Helper()
-	var e struct {
-		Kind string `db:"kind"`
-		Body string `db:"body"`
-	}
-	err := s.a.db.Get(&e, `SELECT kind, body FROM emails WHERE address = $1 ORDER BY created_at DESC LIMIT 1`, address)
-	if err != nil {
-		return "", ""
-	}
-	if m := emailLink.FindStringSubmatch(e.Body); m != nil {
-		link = m[1]
-	}
-	return e.Kind, link
-}
-
-// signedIn subscribes ann to two lists and signs her in by magic link.
-func (s *site) signedIn(t *testing.T) {
-	t.Helper()
-	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news","slug":"tax"}`, nil)
-	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Travel","slug":"travel"}`, nil)
-	for _, list := range []string{"1", "2"} {
-		s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":`+list+`,"frequency":"daily"}`, nil)
-	}
-	s.post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}}, nil)
-	_, link := s.lastEmail("ann@example.com")
-	if p := s.get(link); p.url.Path != "/email/manage" {
-		t.Fatalf("sign-in ended at %s", p.url)
-	}
 }
 
 // accountSite is the frontend and API of a test app configured for a

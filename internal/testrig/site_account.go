@@ -28,7 +28,7 @@ type AccountSite struct {
 }
 
 func serveOn(t *testing.T, ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h} //nolint:gosec // a test server
+	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 }
