@@ -1,10 +1,12 @@
-package app
+package app_test
 
 import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"email-alert/internal/config"
+	"email-alert/internal/testrig"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -27,7 +29,6 @@ import (
 	"github.com/lib/pq"
 
 	"email-alert/frontend"
-	"email-alert/internal/config"
 	"email-alert/internal/settest"
 	"email-alert/internal/testdb"
 )
@@ -45,13 +46,13 @@ func TestBadInput(t *testing.T) {
 	t.Run("api", func(t *testing.T) {
 		t.Parallel()
 		a, f, key := badInputAPI(t)
-		runBadInput(t, a.db, httptest.NewServer(apiRouter(a)), f.expand, nil, apiBadCases(t, key, apiRouter(a)))
+		runBadInput(t, a.DB(), httptest.NewServer(a.APIRouter()), f.Expand, nil, apiBadCases(t, key, a.APIRouter()))
 	})
 	t.Run("pages", func(t *testing.T) {
 		s := badInputSite(t)
-		s.signedIn(t)
+		s.SignedIn(t)
 		var session string
-		for _, c := range s.client.Jar.Cookies(mustParseURL(t, s.server.URL)) {
+		for _, c := range s.Client.Jar.Cookies(mustParseURL(t, s.Server.URL)) {
 			if c.Name == frontend.SessionCookie {
 				session = c.Value
 			}
@@ -60,12 +61,12 @@ func TestBadInput(t *testing.T) {
 			t.Fatal("no session after signing in")
 		}
 		var sub string
-		if err := s.a.db.Get(&sub, `SELECT id::text FROM subscriptions WHERE ended_at IS NULL ORDER BY created_at LIMIT 1`); err != nil {
+		if err := s.App.DB().Get(&sub, `SELECT id::text FROM subscriptions WHERE ended_at IS NULL ORDER BY created_at LIMIT 1`); err != nil {
 			t.Fatal(err)
 		}
-		expand := strings.NewReplacer("{slug}", "tax", "{subscription}", sub, "{origin}", s.server.URL).Replace
-		runBadInput(t, s.a.db, s.server, expand, &http.Cookie{Name: frontend.SessionCookie, Value: session},
-			pageBadCases(frontendRouter(s.a)))
+		expand := strings.NewReplacer("{slug}", "tax", "{subscription}", sub, "{origin}", s.Server.URL).Replace
+		runBadInput(t, s.App.DB(), s.Server, expand, &http.Cookie{Name: frontend.SessionCookie, Value: session},
+			pageBadCases(s.App.FrontendRouter()))
 	})
 }
 
@@ -175,7 +176,7 @@ func checkBadInputBody(t *testing.T, tc badCase, resp *http.Response, body []byt
 		if msg, _ := e[key].(string); msg == "" || msg == "Internal error" {
 			t.Errorf("no helpful %q in %s", key, body)
 		}
-		if tc.detail != "" && get(e, tc.detail) == nil {
+		if tc.detail != "" && testrig.Get(e, tc.detail) == nil {
 			t.Errorf("%s missing from %s", tc.detail, body)
 		}
 	case "html", "summary":
@@ -549,7 +550,7 @@ const noRateLimit = "100000/minute"
 
 // badInputSite is newSite with One Login out of reach, so that the account
 // sign-in pages answer the same whether or not a dev-oidc happens to run.
-func badInputSite(t *testing.T) *site {
+func badInputSite(t *testing.T) *testrig.Site {
 	t.Helper()
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -559,17 +560,17 @@ func badInputSite(t *testing.T) *site {
 	closed := "http://" + ln.Addr().String() + "/"
 	ln.Close()
 	db, dbURL := testdb.New(t)
-	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL, "OIDC_ISSUER_URL": closed,
+	a := testrig.NewAppOn(t, db, map[string]string{"DATABASE_URL": dbURL, "OIDC_ISSUER_URL": closed,
 		"RATE_LIMIT_PER_ADDRESS": noRateLimit, "RATE_LIMIT_PER_CLIENT": noRateLimit})
-	server := httptest.NewServer(frontendHandler(a))
+	server := httptest.NewServer(a.FrontendHandler())
 	t.Cleanup(server.Close)
 	jar, _ := cookiejar.New(nil)
-	return &site{t: t, a: a, server: server, client: &http.Client{Jar: jar}, api: &apiFixture{router: apiRouter(a)}}
+	return &testrig.Site{T: t, App: a, Server: server, Client: &http.Client{Jar: jar}, API: &testrig.API{Router: a.APIRouter()}}
 }
 
 // badInputAPI is the API app with the account service's signing key, and
 // a list, a subscriber and a subscription to aim at.
-func badInputAPI(t *testing.T) (*app, *apiFixture, *ecdsa.PrivateKey) {
+func badInputAPI(t *testing.T) (*testrig.App, *testrig.API, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -580,29 +581,29 @@ func badInputAPI(t *testing.T) (*app, *apiFixture, *ecdsa.PrivateKey) {
 	}))
 	t.Cleanup(jwks.Close)
 	db, dbURL := testdb.New(t)
-	a := buildApp(t, db, map[string]string{
+	a := testrig.NewAppOn(t, db, map[string]string{
 		"DATABASE_URL": dbURL, "ACCOUNT_EVENTS_TOKEN": config.DevAccountEventsToken, "ACCOUNT_EVENTS_JWKS_URL": jwks.URL,
 		"ACCOUNT_EVENTS_ISSUER": setIssuer, "ACCOUNT_EVENTS_AUDIENCE": setAudience, "RATE_LIMIT_PER_ADDRESS": noRateLimit,
 	})
-	f := &apiFixture{router: apiRouter(a)}
+	f := &testrig.API{Router: a.APIRouter()}
 	var list struct {
 		SubscriberList struct {
 			ID   int64
 			Slug string
 		} `json:"subscriber_list"`
 	}
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news","url":"/tax"}`, &list)
-	f.listID, f.slug = list.SubscriberList.ID, list.SubscriberList.Slug
+	f.MustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news","url":"/tax"}`, &list)
+	f.ListID, f.Slug = list.SubscriberList.ID, list.SubscriberList.Slug
 	var sub struct {
 		Subscription struct {
 			ID         string
 			Subscriber struct{ ID int64 }
 		} `json:"subscription"`
 	}
-	f.mustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"ann@example.com","subscriber_list_id":%d}`, f.listID), &sub)
-	f.subscriberID, f.subscription = sub.Subscription.Subscriber.ID, sub.Subscription.ID
+	f.MustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"ann@example.com","subscriber_list_id":%d}`, f.ListID), &sub)
+	f.SubscriberID, f.Subscription = sub.Subscription.Subscriber.ID, sub.Subscription.ID
 	// An account-api call whose Idempotency-Key the cases reuse with other bodies.
-	if w := f.do("PUT", fillRoute("/api/oidc-users/:sub", "", ""), usedIdempotencyBody,
+	if w := f.Do("PUT", fillRoute("/api/oidc-users/:sub", "", ""), usedIdempotencyBody,
 		http.Header{"Authorization": {"Bearer " + config.DevAccountEventsToken}, "Idempotency-Key": {usedIdempotencyKey}}); w.Code != http.StatusOK {
 		t.Fatalf("PUT /api/oidc-users/:sub: %d %s", w.Code, w.Body)
 	}
@@ -623,7 +624,7 @@ const (
 
 func apiBadCases(t *testing.T, key *ecdsa.PrivateKey, router *gin.Engine) []badCase {
 	t.Helper()
-	api := http.Header{"Authorization": {"Bearer " + testToken}}
+	api := http.Header{"Authorization": {"Bearer " + testrig.Token}}
 	events := http.Header{"Authorization": {"Bearer " + config.DevAccountEventsToken}}
 	auth := func(route string) http.Header {
 		if route == "/account-events" || strings.HasPrefix(route, "/api/oidc-users/") {

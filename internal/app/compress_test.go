@@ -1,6 +1,7 @@
-package app
+package app_test
 
 import (
+	"email-alert/internal/testrig"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,40 +47,41 @@ func serveEncoded(t *testing.T, h http.Handler, method, target, form string, hea
 // answer has Vary: Accept-Encoding, and a page asked for with a secret in
 // its query or form is never compressed (BREACH).
 func TestCompressionNegotiated(t *testing.T) {
-	a, r := testApp(t)
-	f := &apiFixture{router: r}
+	a := testrig.NewAPIApp(t)
+	r := a.APIRouter()
+	f := &testrig.API{Router: r}
 	var list struct {
 		SubscriberList struct {
 			ID   int64
 			Slug string
 		} `json:"subscriber_list"`
 	}
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, &list)
-	f.listID, f.slug = list.SubscriberList.ID, list.SubscriberList.Slug
+	f.MustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, &list)
+	f.ListID, f.Slug = list.SubscriberList.ID, list.SubscriberList.Slug
 	var sub struct {
 		Subscription struct {
 			ID         string
 			Subscriber struct{ ID int64 }
 		} `json:"subscription"`
 	}
-	f.mustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"ann@example.com","subscriber_list_id":%d,"skip_confirmation_email":true}`, f.listID), &sub)
-	f.subscriberID, f.subscription = sub.Subscription.Subscriber.ID, sub.Subscription.ID
-	api := apiHandler(a)
-	pages := frontendHandler(a)
-	auth := http.Header{"Authorization": {"Bearer " + testToken}}
+	f.MustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"ann@example.com","subscriber_list_id":%d,"skip_confirmation_email":true}`, f.ListID), &sub)
+	f.SubscriberID, f.Subscription = sub.Subscription.Subscriber.ID, sub.Subscription.ID
+	api := a.APIHandler()
+	pages := a.FrontendHandler()
+	auth := http.Header{"Authorization": {"Bearer " + testrig.Token}}
 
 	// A subscriber with many subscriptions has a large answer.
 	for i := range 12 {
 		var list struct {
 			SubscriberList struct{ ID int64 } `json:"subscriber_list"`
 		}
-		f.mustDo(t, "POST", "/subscriber-lists", fmt.Sprintf(`{"title":"List %d"}`, i), &list)
-		f.mustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"many@example.com","subscriber_list_id":%d,"skip_confirmation_email":true}`, list.SubscriberList.ID), nil)
+		f.MustDo(t, "POST", "/subscriber-lists", fmt.Sprintf(`{"title":"List %d"}`, i), &list)
+		f.MustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"many@example.com","subscriber_list_id":%d,"skip_confirmation_email":true}`, list.SubscriberList.ID), nil)
 	}
 	var many struct {
 		Subscription struct{ Subscriber struct{ ID int64 } } `json:"subscription"`
 	}
-	f.mustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"many@example.com","subscriber_list_id":%d,"skip_confirmation_email":true}`, f.listID), &many)
+	f.MustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"many@example.com","subscriber_list_id":%d,"skip_confirmation_email":true}`, f.ListID), &many)
 
 	for _, tc := range []struct {
 		name       string
@@ -94,12 +96,12 @@ func TestCompressionNegotiated(t *testing.T) {
 		{"a page", pages, "GET", "/email/manage/authenticate", "", nil, true, "<html"},
 		{"an unknown page", pages, "GET", "/nope", "", nil, true, "Page not found"},
 		{"a page with a token in its query", pages, "GET", "/email/manage/authenticate/process?token=abcdef", "", nil, false, "<html"},
-		{"an unsubscribe link", pages, "GET", "/email/unsubscribe/" + f.subscription + "?token=abcdef", "", nil, false, "<html"},
-		{"a subscription link", pages, "GET", "/email/subscriptions/authenticate?token=abcdef&topic_id=" + f.slug + "&frequency=daily", "", nil, false, "<html"},
+		{"an unsubscribe link", pages, "GET", "/email/unsubscribe/" + f.Subscription + "?token=abcdef", "", nil, false, "<html"},
+		{"a subscription link", pages, "GET", "/email/subscriptions/authenticate?token=abcdef&topic_id=" + f.Slug + "&frequency=daily", "", nil, false, "<html"},
 		{"One Login's callback", pages, "GET", "/sign-in/callback?code=abc&state=def", "", nil, false, ""},
-		{"a form with a token", pages, "POST", "/email/unsubscribe/" + f.subscription, url.Values{"token": {"abcdef"}}.Encode(), http.Header{"Origin": {"http://example.com"}, "Sec-Fetch-Site": {"same-origin"}}, false, ""},
+		{"a form with a token", pages, "POST", "/email/unsubscribe/" + f.Subscription, url.Values{"token": {"abcdef"}}.Encode(), http.Header{"Origin": {"http://example.com"}, "Sec-Fetch-Site": {"same-origin"}}, false, ""},
 		{"large JSON", api, "GET", fmt.Sprintf("/subscribers/%d/subscriptions", many.Subscription.Subscriber.ID), "", auth, true, `"subscriptions"`},
-		{"small JSON", api, "GET", fmt.Sprintf("/subscribers/%d/subscriptions", f.subscriberID), "", auth, false, `"subscriptions"`},
+		{"small JSON", api, "GET", fmt.Sprintf("/subscribers/%d/subscriptions", f.SubscriberID), "", auth, false, `"subscriptions"`},
 		{"a JSON error", api, "GET", "/subscribers/0/subscriptions", "", auth, false, `"error"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,8 @@
-package app
+package app_test
 
 import (
+	"email-alert/internal/app"
+	"email-alert/internal/testrig"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gin-gonic/gin"
 
-	"email-alert/internal/config"
 	"email-alert/internal/testdb"
 )
 
@@ -20,16 +23,16 @@ import (
 // no body, on the API, the pages and a lone worker's metrics listener.
 func TestEveryGETRouteAnswersHEAD(t *testing.T) {
 	t.Parallel()
-	a, r := testApp(t)
-	f := newAPIFixtureOn(t, r)
+	a := testrig.NewAPIApp(t)
+	f := testrig.NewAPIOn(t, a.APIRouter())
 	for _, surface := range []struct {
 		name    string
 		routes  gin.RoutesInfo
 		handler http.Handler
 	}{
-		{"api", apiRouter(a).Routes(), apiHandler(a)},
-		{"frontend", frontendRouter(a).Routes(), frontendHandler(a)},
-		{"metrics", metricsRouter(a).Routes(), answerHEAD(metricsRouter(a))},
+		{"api", a.APIRouter().Routes(), a.APIHandler()},
+		{"frontend", a.FrontendRouter().Routes(), a.FrontendHandler()},
+		{"metrics", a.MetricsRouter().Routes(), a.MetricsHandler()},
 	} {
 		gets := 0
 		for _, route := range surface.routes {
@@ -37,10 +40,10 @@ func TestEveryGETRouteAnswersHEAD(t *testing.T) {
 				continue
 			}
 			gets++
-			path := f.expand(fillRoute(route.Path, "", ""))
+			path := f.Expand(fillRoute(route.Path, "", ""))
 			answer := func(method string) *httptest.ResponseRecorder {
 				req := httptest.NewRequest(method, path, nil)
-				req.Header.Set("Authorization", "Bearer "+testToken)
+				req.Header.Set("Authorization", "Bearer "+testrig.Token)
 				w := httptest.NewRecorder()
 				surface.handler.ServeHTTP(w, req)
 				return w
@@ -80,26 +83,24 @@ func closedPort(t *testing.T) string {
 func TestOperationsWithRedisDown(t *testing.T) {
 	t.Parallel()
 	db, dbURL := testdb.New(t)
-	cfg, err := config.Parse(func(k string) string {
-		return map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": testToken, "REDIS_URL": "redis://" + closedPort(t) + "/0"}[k]
-	})
+	env := map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": testrig.Token, "REDIS_URL": "redis://" + closedPort(t) + "/0"}
+	// The client Run makes for a redis:// URL: context deadlines on.
+	opt, err := redis.ParseURL(env["REDIS_URL"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb, err := newRedisClient(cfg.Redis)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opt.ContextTimeoutEnabled = true
+	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { rdb.Close() })
 	gin.SetMode(gin.TestMode)
-	a, err := newApp(cfg, db, rdb, testdb.Queue(t))
+	a, err := app.New(func(k string) string { return env[k] }, db, rdb, testdb.Queue(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(a.close)
-	f := &apiFixture{router: apiRouter(a)}
+	t.Cleanup(a.Close)
+	f := &testrig.API{Router: a.APIRouter()}
 
-	w := f.do("GET", "/admin/queues/api/queues", "", nil)
+	w := f.Do("GET", "/admin/queues/api/queues", "", nil)
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" ||
 		!strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
 		t.Errorf("queue UI with Redis down: %d %s (Retry-After %q) %s, want a JSON 503 with Retry-After",
@@ -109,7 +110,7 @@ func TestOperationsWithRedisDown(t *testing.T) {
 		t.Errorf("queue UI with Redis down shows the dial error: %s", w.Body)
 	}
 
-	w = f.do("GET", "/metrics", "", nil)
+	w = f.Do("GET", "/metrics", "", nil)
 	if w.Code != http.StatusOK {
 		t.Fatalf("/metrics with Redis down: %d, want 200 with what can be read", w.Code)
 	}
@@ -126,25 +127,25 @@ func TestOperationsWithRedisDown(t *testing.T) {
 // TestCrossSitePostGetsTheErrorPage: a refused cross-site form post gets
 // the GOV.UK error page, not Go's plain-text 403, and is counted.
 func TestCrossSitePostGetsTheErrorPage(t *testing.T) {
-	s := newSite(t)
+	s := testrig.NewSite(t)
 	for i, h := range []http.Header{
 		{"Origin": {"https://evil.example"}},
 		{"Sec-Fetch-Site": {"cross-site"}},
 	} {
-		p := s.post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}}, h)
-		if p.status != http.StatusForbidden || !strings.HasPrefix(p.header.Get("Content-Type"), "text/html") {
-			t.Errorf("cross-site POST with %v: %d %s, want a 403 page", h, p.status, p.header.Get("Content-Type"))
+		p := s.Post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}}, h)
+		if p.Status != http.StatusForbidden || !strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("cross-site POST with %v: %d %s, want a 403 page", h, p.Status, p.Header.Get("Content-Type"))
 		}
-		mustContain(t, p, `class="govuk-header"`, "There is a problem with your request")
-		if p.header.Get("X-Request-Id") == "" || p.header.Get("Content-Security-Policy") == "" {
-			t.Errorf("cross-site POST: no request id or security headers: %v", p.header)
+		testrig.MustContain(t, p, `class="govuk-header"`, "There is a problem with your request")
+		if p.Header.Get("X-Request-Id") == "" || p.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("cross-site POST: no request id or security headers: %v", p.Header)
 		}
-		w := s.api.do("GET", "/metrics", "", nil)
+		w := s.API.Do("GET", "/metrics", "", nil)
 		if want := fmt.Sprintf("email_alert_cross_origin_refused_total %d", i+1); !strings.Contains(w.Body.String(), want) {
 			t.Errorf("after %d refused posts /metrics lacks %q", i+1, want)
 		}
 	}
-	if n := s.emailCount(); n != 0 {
+	if n := s.EmailCount(); n != 0 {
 		t.Errorf("%d emails written for refused posts", n)
 	}
 }
@@ -156,11 +157,11 @@ func TestCrossSitePostGetsTheErrorPage(t *testing.T) {
 func TestPerClientRateLimitBehindTrustedProxy(t *testing.T) {
 	t.Parallel()
 	db, dbURL := testdb.New(t)
-	a := buildApp(t, db, map[string]string{
+	a := testrig.NewAppOn(t, db, map[string]string{
 		"DATABASE_URL": dbURL, "TRUSTED_PROXIES": "10.0.0.0/8",
 		"RATE_LIMIT_PER_CLIENT": "2/minute", "RATE_LIMIT_PER_ADDRESS": "100/minute",
 	})
-	h := frontendHandler(a)
+	h := a.FrontendHandler()
 	n := 0
 	signIn := func(peer, clientIP string) *httptest.ResponseRecorder {
 		n++

@@ -1,7 +1,8 @@
-package app
+package app_test
 
 import (
 	"context"
+	"email-alert/internal/testrig"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -106,9 +107,9 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	a := buildApp(t, db, map[string]string{"DATABASE_URL": dsn})
+	a := testrig.NewAppOn(t, db, map[string]string{"DATABASE_URL": dsn})
 
-	h := &hotPaths{t: t, seed: seed, api: apiRouter(a), pages: frontendHandler(a), used: map[int64]bool{}}
+	h := &hotPaths{t: t, seed: seed, api: a.APIRouter(), pages: a.FrontendHandler(), used: map[int64]bool{}}
 	h.drive(a)
 
 	// Every distinct statement is explained with each set of arguments it
@@ -189,7 +190,7 @@ func (h *hotPaths) activeSubscription(subscriber int64) (id, frequency string) {
 func (h *hotPaths) call(method, path, body string, want int) {
 	h.t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Authorization", "Bearer "+testrig.Token)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -213,7 +214,7 @@ func (h *hotPaths) page(req *http.Request, want int) *httptest.ResponseRecorder 
 
 var signInLink = regexp.MustCompile(`/email/manage/authenticate/process\?token=[A-Za-z0-9_-]+`)
 
-func (h *hotPaths) drive(a *app) {
+func (h *hotPaths) drive(a *testrig.App) {
 	t := h.t
 	t.Helper()
 
@@ -281,7 +282,7 @@ func (h *hotPaths) drive(a *app) {
 			VALUES ($1, $2, $3, $4, $5, now())`, eventID, e.kind, e.eventType, seededAccount(h.subscriber(true)), e.payload); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.processor.Process(ctx, eventID); err != nil {
+		if err := a.Processor().Process(ctx, eventID); err != nil {
 			t.Fatalf("process %s: %v", e.kind, err)
 		}
 		var outcome string

@@ -1,7 +1,8 @@
-package app
+package app_test
 
 import (
 	"context"
+	"email-alert/internal/testrig"
 	"os"
 	"regexp"
 	"slices"
@@ -44,7 +45,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 
 	param := regexp.MustCompile(`[:*]([A-Za-z_]+)`)
 	routed := map[string]bool{}
-	_, r := testApp(t)
+	r := testrig.NewAPIApp(t).APIRouter()
 	for _, route := range r.Routes() {
 		key := route.Method + " " + param.ReplaceAllString(route.Path, "{$1}")
 		routed[key] = true

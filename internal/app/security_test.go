@@ -1100,7 +1100,7 @@ func checkBearerRoutes(t *testing.T, surface string, routes gin.RoutesInfo, h ht
 		name := route.Method + " " + route.Path
 		seen[name] = true
 		answer := func(authorization string) *httptest.ResponseRecorder {
-			req := httptest.NewRequest(route.Method, fillRoute(route.Path, "", ""), nil)
+			req := httptest.NewRequest(route.Method, anyParams(route.Path), nil)
 			if authorization != "" {
 				req.Header.Set("Authorization", authorization)
 			}
@@ -1261,4 +1261,16 @@ func exprName(e ast.Expr) string {
 		return exprName(e.X)
 	}
 	return ""
+}
+
+// anyParams fills route's parameters with a value each: the bearer check
+// answers before any parameter is read, so any will do.
+func anyParams(route string) string {
+	segments := strings.Split(route, "/")
+	for i, s := range segments {
+		if strings.HasPrefix(s, ":") || strings.HasPrefix(s, "*") {
+			segments[i] = "x"
+		}
+	}
+	return strings.Join(segments, "/")
 }

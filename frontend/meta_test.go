@@ -1,6 +1,7 @@
-package app
+package frontend_test
 
 import (
+	"email-alert/internal/testrig"
 	"regexp"
 	"testing"
 )
@@ -8,20 +9,20 @@ import (
 // TestPagesDescribed checks that the public pages carry a meta description,
 // which search results and link previews show.
 func TestPagesDescribed(t *testing.T) {
-	s := newSite(t)
+	s := testrig.NewSite(t)
 	var list struct {
 		SubscriberList struct{ Slug string } `json:"subscriber_list"`
 	}
-	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, &list)
+	s.API.MustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, &list)
 	description := regexp.MustCompile(`<meta name="description" content="([^"]{50,160})">`)
 	for _, path := range []string{
 		"/email/manage/authenticate",
 		"/email/subscriptions/new?topic_id=" + list.SubscriberList.Slug,
 		"/nope",
 	} {
-		p := s.get(path)
-		if !description.MatchString(p.body) {
-			t.Errorf("GET %s (%d): no meta description of 50 to 160 characters", path, p.status)
+		p := s.Get(path)
+		if !description.MatchString(p.Body) {
+			t.Errorf("GET %s (%d): no meta description of 50 to 160 characters", path, p.Status)
 		}
 	}
 }

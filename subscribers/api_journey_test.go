@@ -1,6 +1,7 @@
-package app
+package subscribers_test
 
 import (
+	"email-alert/internal/testrig"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,138 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
-	"github.com/jmoiron/sqlx"
-
-	"email-alert/internal/config"
 	"email-alert/internal/testdb"
 	"email-alert/subscribers"
 )
-
-const testToken = "test-token-0123456789"
-
-// testApp is the whole API on a fresh schema, as main builds it.
-func testApp(t *testing.T) (*app, *gin.Engine) {
-	t.Helper()
-	db, dbURL := testdb.New(t)
-	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": "other-token-abcdef," + testToken})
-	return a, apiRouter(a)
-}
-
-// buildApp builds the application as main does, on db, with the test Redis,
-// a queue of the test's own, and env on top of the test defaults.
-func buildApp(t *testing.T, db *sqlx.DB, env map[string]string) *app {
-	t.Helper()
-	all := map[string]string{"REDIS_URL": testdb.RedisURL(), "API_TOKENS": testToken}
-	for k, v := range env {
-		all[k] = v
-	}
-	cfg, err := config.Parse(func(k string) string { return all[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	gin.SetMode(gin.TestMode)
-	a, err := newApp(cfg, db, testdb.Redis(t), testdb.Queue(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	return a
-}
-
-// apiFixture is a list, a subscriber and their subscription, made through
-// the API, whose ids the test cases refer to as {list}, {slug},
-// {subscriber} and {subscription}.
-type apiFixture struct {
-	router       *gin.Engine
-	listID       int64
-	slug         string
-	subscriberID int64
-	subscription string
-}
-
-func newAPIFixture(t *testing.T) *apiFixture {
-	t.Helper()
-	_, r := testApp(t)
-	return newAPIFixtureOn(t, r)
-}
-
-// newAPIFixtureOn makes the fixture through router r.
-func newAPIFixtureOn(t *testing.T, r *gin.Engine) *apiFixture {
-	t.Helper()
-	f := &apiFixture{router: r}
-	var list struct {
-		SubscriberList subscribers.List `json:"subscriber_list"`
-	}
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news","url":"/tax"}`, &list)
-	f.listID, f.slug = list.SubscriberList.ID, list.SubscriberList.Slug
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Alpha"}`, nil)
-	var sub struct {
-		Subscription subscribers.Subscription `json:"subscription"`
-	}
-	f.mustDo(t, "POST", "/subscriptions",
-		fmt.Sprintf(`{"address":"ann@example.com","subscriber_list_id":%d,"frequency":"daily"}`, f.listID), &sub)
-	f.subscriberID, f.subscription = sub.Subscription.Subscriber.ID, sub.Subscription.ID.String()
-	return f
-}
-
-func (f *apiFixture) expand(s string) string {
-	return strings.NewReplacer(
-		"{list}", fmt.Sprint(f.listID),
-		"{slug}", f.slug,
-		"{subscriber}", fmt.Sprint(f.subscriberID),
-		"{subscription}", f.subscription,
-		"{subscription-hex}", strings.ReplaceAll(f.subscription, "-", ""),
-	).Replace(s)
-}
-
-func (f *apiFixture) do(method, path, body string, header http.Header) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, f.expand(path), strings.NewReader(f.expand(body)))
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	w := httptest.NewRecorder()
-	f.router.ServeHTTP(w, req)
-	return w
-}
-
-func (f *apiFixture) mustDo(t *testing.T, method, path, body string, out any) {
-	t.Helper()
-	w := f.do(method, path, body, nil)
-	if w.Code != http.StatusOK {
-		t.Fatalf("%s %s: %d %s", method, path, w.Code, w.Body)
-	}
-	if out != nil {
-		if err := json.Unmarshal(w.Body.Bytes(), out); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// get reads a dotted path ("subscription.subscriber_list.slug") from a
-// decoded JSON body.
-func get(body any, path string) any {
-	for _, key := range strings.Split(path, ".") {
-		switch v := body.(type) {
-		case map[string]any:
-			body = v[key]
-		case []any:
-			var i int
-			fmt.Sscan(key, &i)
-			if i >= len(v) {
-				return nil
-			}
-			body = v[i]
-		default:
-			return nil
-		}
-	}
-	return body
-}
 
 func TestAPI(t *testing.T) {
 	huge := `{"title":"` + strings.Repeat("a", 1<<20) + `"}`
@@ -161,7 +33,7 @@ func TestAPI(t *testing.T) {
 		{name: "wrong token", method: "GET", path: "/subscriber-lists/{slug}",
 			header: http.Header{"Authorization": {"Bearer nope"}}, status: 401},
 		{name: "basic auth instead of bearer", method: "GET", path: "/subscriber-lists/{slug}",
-			header: http.Header{"Authorization": {"Basic " + testToken}}, status: 401},
+			header: http.Header{"Authorization": {"Basic " + testrig.Token}}, status: 401},
 		{name: "second configured token", method: "GET", path: "/subscriber-lists/{slug}",
 			header: http.Header{"Authorization": {"Bearer other-token-abcdef"}}, status: 200},
 		{name: "live without token", method: "GET", path: "/healthcheck/live",
@@ -295,8 +167,8 @@ func TestAPI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := newAPIFixture(t)
-			w := f.do(tt.method, tt.path, tt.body, tt.header)
+			f := testrig.NewAPI(t)
+			w := f.Do(tt.method, tt.path, tt.body, tt.header)
 			if w.Code != tt.status {
 				t.Fatalf("status %d, want %d; body %s", w.Code, tt.status, w.Body)
 			}
@@ -314,12 +186,12 @@ func TestAPI(t *testing.T) {
 				t.Fatalf("response is not JSON: %v: %s", err, w.Body)
 			}
 			if w.Code >= 400 {
-				if msg, _ := get(body, "error").(string); msg == "" {
+				if msg, _ := testrig.Get(body, "error").(string); msg == "" {
 					t.Errorf("error response without an error message: %s", w.Body)
 				}
 			}
 			for path, want := range tt.want {
-				got := get(body, path)
+				got := testrig.Get(body, path)
 				if want == "<set>" {
 					if got == nil {
 						t.Errorf("%s missing from %s", path, w.Body)
@@ -327,7 +199,7 @@ func TestAPI(t *testing.T) {
 					continue
 				}
 				if s, ok := want.(string); ok {
-					want = f.expand(s)
+					want = f.Expand(s)
 				}
 				if fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("%s = %v, want %v", path, got, want)
@@ -341,23 +213,23 @@ func TestAPI(t *testing.T) {
 // more frequent wins, and the other subscriber's address is released.
 func TestAPIMerge(t *testing.T) {
 	t.Parallel()
-	f := newAPIFixture(t) // ann: Tax news, daily
+	f := testrig.NewAPI(t) // ann: Tax news, daily
 	var bob struct {
 		Subscription subscribers.Subscription `json:"subscription"`
 	}
-	f.mustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":{list},"frequency":"immediately"}`, &bob)
+	f.MustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":{list},"frequency":"immediately"}`, &bob)
 
-	if w := f.do("PATCH", "/subscribers/{subscriber}", `{"new_address":"Bob@example.com"}`, nil); w.Code != 422 {
+	if w := f.Do("PATCH", "/subscribers/{subscriber}", `{"new_address":"Bob@example.com"}`, nil); w.Code != 422 {
 		t.Fatalf("taken address without merge: %d, want 422", w.Code)
 	}
-	w := f.do("PATCH", "/subscribers/{subscriber}", `{"new_address":"Bob@example.com","on_conflict":"merge"}`, nil)
+	w := f.Do("PATCH", "/subscribers/{subscriber}", `{"new_address":"Bob@example.com","on_conflict":"merge"}`, nil)
 	if w.Code != 200 {
 		t.Fatalf("merge: %d %s", w.Code, w.Body)
 	}
 	var list struct {
 		Subscriptions []subscribers.Subscription `json:"subscriptions"`
 	}
-	f.mustDo(t, "GET", "/subscribers/{subscriber}/subscriptions", "", &list)
+	f.MustDo(t, "GET", "/subscribers/{subscriber}/subscriptions", "", &list)
 	if len(list.Subscriptions) != 1 || list.Subscriptions[0].Frequency != subscribers.Immediately ||
 		list.Subscriptions[0].Source != subscribers.SourceSubscriberMerged {
 		t.Errorf("after merge: %+v, want one immediately subscription from subscriber_merged", list.Subscriptions)
@@ -365,7 +237,7 @@ func TestAPIMerge(t *testing.T) {
 	var old struct {
 		Subscription subscribers.Subscription `json:"subscription"`
 	}
-	f.mustDo(t, "GET", "/subscriptions/"+bob.Subscription.ID.String(), "", &old)
+	f.MustDo(t, "GET", "/subscriptions/"+bob.Subscription.ID.String(), "", &old)
 	if old.Subscription.EndedReason == nil || *old.Subscription.EndedReason != subscribers.EndedSubscriberMerged ||
 		old.Subscription.Subscriber.Address != nil {
 		t.Errorf("bob's old subscription: %+v, want ended subscriber_merged with bob's address nulled", old.Subscription)
@@ -377,15 +249,16 @@ func TestAPIMerge(t *testing.T) {
 // or not, and the linked subscriber keeps its address and subscriptions.
 func TestAPIMergeOntoLinkedSubscriberIsRefused(t *testing.T) {
 	t.Parallel()
-	a, r := testApp(t)
-	f := &apiFixture{router: r}
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	a := testrig.NewAPIApp(t)
+	r := a.APIRouter()
+	f := &testrig.API{Router: r}
+	f.MustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
 	var ann, bob struct {
 		Subscription subscribers.Subscription `json:"subscription"`
 	}
-	f.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"frequency":"daily"}`, &ann)
-	f.mustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":1,"frequency":"weekly"}`, &bob)
-	if _, err := a.db.Exec(`UPDATE subscribers SET govuk_account_id = 'urn:test:bob', linked_at = now() WHERE id = $1`,
+	f.MustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"frequency":"daily"}`, &ann)
+	f.MustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":1,"frequency":"weekly"}`, &bob)
+	if _, err := a.DB().Exec(`UPDATE subscribers SET govuk_account_id = 'urn:test:bob', linked_at = now() WHERE id = $1`,
 		bob.Subscription.Subscriber.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -394,19 +267,19 @@ func TestAPIMergeOntoLinkedSubscriberIsRefused(t *testing.T) {
 		`{"new_address":"Bob@example.com","on_conflict":"merge"}`,
 		`{"new_address":"bob@example.com"}`,
 	} {
-		w := f.do("PATCH", path, body, nil)
+		w := f.Do("PATCH", path, body, nil)
 		if w.Code != http.StatusUnprocessableEntity {
 			t.Errorf("PATCH %s: %d %s, want 422", body, w.Code, w.Body)
 		}
 	}
-	w := f.do("PATCH", path, `{"new_address":"bob@example.com","on_conflict":"merge"}`, nil)
+	w := f.Do("PATCH", path, `{"new_address":"bob@example.com","on_conflict":"merge"}`, nil)
 	if !strings.Contains(w.Body.String(), "GOV.UK One Login") {
 		t.Errorf("merge onto a linked address: %s, want it to say the address is managed through GOV.UK One Login", w.Body)
 	}
 	var kept struct {
 		Subscription subscribers.Subscription `json:"subscription"`
 	}
-	f.mustDo(t, "GET", "/subscriptions/"+bob.Subscription.ID.String(), "", &kept)
+	f.MustDo(t, "GET", "/subscriptions/"+bob.Subscription.ID.String(), "", &kept)
 	if kept.Subscription.EndedAt != nil || kept.Subscription.Subscriber.Address == nil ||
 		*kept.Subscription.Subscriber.Address != "bob@example.com" {
 		t.Errorf("the linked subscriber afterwards: %+v, want its address and subscription kept", kept.Subscription)
@@ -415,13 +288,13 @@ func TestAPIMergeOntoLinkedSubscriberIsRefused(t *testing.T) {
 
 func TestAPIConcurrentSubscribe(t *testing.T) {
 	t.Parallel()
-	f := newAPIFixture(t)
+	f := testrig.NewAPI(t)
 	const n = 30
 	codes := make(chan int, n)
 	ids := make(chan string, n)
 	for range n {
 		go func() {
-			w := f.do("POST", "/subscriptions", `{"address":"carol@example.com","subscriber_list_id":{list},"frequency":"weekly"}`, nil)
+			w := f.Do("POST", "/subscriptions", `{"address":"carol@example.com","subscriber_list_id":{list},"frequency":"weekly"}`, nil)
 			var body struct {
 				Subscription struct{ ID string } `json:"subscription"`
 			}
@@ -446,26 +319,27 @@ func TestAPIConcurrentSubscribe(t *testing.T) {
 // outbox: a link for an unlinked subscriber, nothing for a linked one.
 func TestAPIAuthTokenEmails(t *testing.T) {
 	t.Parallel()
-	a, r := testApp(t)
-	f := &apiFixture{router: r}
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
-	f.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
-	f.mustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
-	if _, err := a.db.Exec(`UPDATE subscribers SET govuk_account_id = 'urn:fdc:gov.uk:2022:bob' WHERE address = 'bob@example.com'`); err != nil {
+	a := testrig.NewAPIApp(t)
+	r := a.APIRouter()
+	f := &testrig.API{Router: r}
+	f.MustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	f.MustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
+	f.MustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
+	if _, err := a.DB().Exec(`UPDATE subscribers SET govuk_account_id = 'urn:fdc:gov.uk:2022:bob' WHERE address = 'bob@example.com'`); err != nil {
 		t.Fatal(err)
 	}
 
-	if w := f.do("POST", "/subscribers/auth-token", `{"address":"bob@example.com","destination":"/email/manage"}`, nil); w.Code != 403 {
+	if w := f.Do("POST", "/subscribers/auth-token", `{"address":"bob@example.com","destination":"/email/manage"}`, nil); w.Code != 403 {
 		t.Errorf("linked subscriber: %d, want 403", w.Code)
 	}
-	if w := f.do("POST", "/subscribers/auth-token", `{"address":"ann@example.com","destination":"/email/manage?x=1"}`, nil); w.Code != 201 {
+	if w := f.Do("POST", "/subscribers/auth-token", `{"address":"ann@example.com","destination":"/email/manage?x=1"}`, nil); w.Code != 201 {
 		t.Fatalf("ann: %d %s", w.Code, w.Body)
 	}
 	var emails []struct {
 		Address string `db:"address"`
 		Body    string `db:"body"`
 	}
-	if err := a.db.Select(&emails, `SELECT address, body FROM emails`); err != nil {
+	if err := a.DB().Select(&emails, `SELECT address, body FROM emails`); err != nil {
 		t.Fatal(err)
 	}
 	if len(emails) != 1 || emails[0].Address != "ann@example.com" ||
@@ -478,10 +352,10 @@ func TestAPIAuthTokenEmails(t *testing.T) {
 // limit that was reached, and when to try again.
 func TestAPIRateLimitNamesTheLimit(t *testing.T) {
 	t.Parallel()
-	f := newAPIFixture(t) // ann@example.com is subscribed
+	f := testrig.NewAPI(t) // ann@example.com is subscribed
 	var w *httptest.ResponseRecorder
 	for range 5 { // RATE_LIMIT_PER_ADDRESS defaults to 4/minute
-		w = f.do("POST", "/subscribers/auth-token", `{"address":"ann@example.com","destination":"/email/manage"}`, nil)
+		w = f.Do("POST", "/subscribers/auth-token", `{"address":"ann@example.com","destination":"/email/manage"}`, nil)
 	}
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("5th request for one address: %d %s, want 429 with Retry-After", w.Code, w.Body)
@@ -502,8 +376,8 @@ func TestAPIRateLimitNamesTheLimit(t *testing.T) {
 // and the queue UI cannot change anything.
 func TestOperations(t *testing.T) {
 	t.Parallel()
-	f := newAPIFixture(t)
-	w := f.do("GET", "/metrics", "", nil)
+	f := testrig.NewAPI(t)
+	w := f.Do("GET", "/metrics", "", nil)
 	for _, want := range []string{
 		`email_alert_http_requests_total{route="/subscriptions",server="api",status="200"} 1`,
 		"email_alert_account_events_received_total", "email_alert_emails_total", "go_goroutines",
@@ -512,19 +386,19 @@ func TestOperations(t *testing.T) {
 			t.Errorf("/metrics: %d, missing %q", w.Code, want)
 		}
 	}
-	if w := f.do("GET", "/metrics", "", http.Header{"Authorization": {""}}); w.Code != 401 {
+	if w := f.Do("GET", "/metrics", "", http.Header{"Authorization": {""}}); w.Code != 401 {
 		t.Errorf("/metrics without a token: %d, want 401", w.Code)
 	}
-	if w := f.do("GET", "/admin/queues", "", nil); w.Code != 200 || !strings.Contains(w.Body.String(), "<html") {
+	if w := f.Do("GET", "/admin/queues", "", nil); w.Code != 200 || !strings.Contains(w.Body.String(), "<html") {
 		t.Errorf("/admin/queues: %d", w.Code)
 	}
-	if w := f.do("GET", "/admin/queues/api/queues", "", nil); w.Code != 200 {
+	if w := f.Do("GET", "/admin/queues/api/queues", "", nil); w.Code != 200 {
 		t.Errorf("/admin/queues/api/queues: %d %s", w.Code, w.Body)
 	}
-	if w := f.do("DELETE", "/admin/queues/api/queues/x", "", nil); w.Code != 405 && w.Code != 404 {
+	if w := f.Do("DELETE", "/admin/queues/api/queues/x", "", nil); w.Code != 405 && w.Code != 404 {
 		t.Errorf("DELETE on the queue UI: %d, want it refused", w.Code)
 	}
-	if w := f.do("GET", "/admin/queues", "", http.Header{"Authorization": {""}}); w.Code != 401 {
+	if w := f.Do("GET", "/admin/queues", "", http.Header{"Authorization": {""}}); w.Code != 401 {
 		t.Errorf("/admin/queues without a token: %d, want 401", w.Code)
 	}
 }
@@ -535,15 +409,15 @@ func TestOperations(t *testing.T) {
 func TestAPIAddressSpellings(t *testing.T) {
 	t.Parallel()
 	db, dbURL := testdb.New(t)
-	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL, "RATE_LIMIT_PER_ADDRESS": "2/minute"})
-	f := &apiFixture{router: apiRouter(a)}
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	a := testrig.NewAppOn(t, db, map[string]string{"DATABASE_URL": dbURL, "RATE_LIMIT_PER_ADDRESS": "2/minute"})
+	f := &testrig.API{Router: a.APIRouter()}
+	f.MustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
 	spellings := []string{"zoe@exämple.com", "zoe@xn--exmple-cua.com", "Zoe@ｅｘäｍｐｌｅ．ｃｏｍ", "ZOE@XN--EXMPLE-CUA.COM"}
 	for _, address := range spellings {
 		var got struct {
 			Subscription subscribers.Subscription `json:"subscription"`
 		}
-		f.mustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":%q,"subscriber_list_id":1,"skip_confirmation_email":true}`, address), &got)
+		f.MustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":%q,"subscriber_list_id":1,"skip_confirmation_email":true}`, address), &got)
 		if got.Subscription.Subscriber.ID != 1 || *got.Subscription.Subscriber.Address != "zoe@xn--exmple-cua.com" {
 			t.Errorf("%s: subscriber %d %q, want 1 zoe@xn--exmple-cua.com", address, got.Subscription.Subscriber.ID, *got.Subscription.Subscriber.Address)
 		}
@@ -554,16 +428,18 @@ func TestAPIAddressSpellings(t *testing.T) {
 	}
 	var codes []int
 	for _, address := range spellings[1:] {
-		w := f.do("POST", "/subscribers/auth-token", fmt.Sprintf(`{"address":%q,"destination":"/email/manage"}`, address), nil)
+		w := f.Do("POST", "/subscribers/auth-token", fmt.Sprintf(`{"address":%q,"destination":"/email/manage"}`, address), nil)
 		codes = append(codes, w.Code)
 	}
 	if want := []int{201, 201, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
 		t.Errorf("sign-in tokens for three spellings: %v, want %v (one limit of 2/minute)", codes, want)
 	}
 	for _, address := range []string{"ann@127.0.0.1", "ann@example.123", "ann@xn--a.com"} {
-		w := f.do("POST", "/subscriptions", fmt.Sprintf(`{"address":%q,"subscriber_list_id":1}`, address), nil)
+		w := f.Do("POST", "/subscriptions", fmt.Sprintf(`{"address":%q,"subscriber_list_id":1}`, address), nil)
 		if w.Code != 422 {
 			t.Errorf("%s: %d, want 422", address, w.Code)
 		}
 	}
 }
+
+func TestMain(m *testing.M) { testrig.Main(m) }

@@ -1,7 +1,8 @@
-package app
+package subscribers_test
 
 import (
 	"crypto/sha256"
+	"email-alert/internal/testrig"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -42,13 +43,13 @@ type auditEntry struct {
 
 // readAudit gets the audit trail of subscriber id through the API, checks
 // its shape, and returns its actions and causes in order.
-func readAudit(t *testing.T, f *apiFixture, id int64) []auditEntry {
+func readAudit(t *testing.T, f *testrig.API, id int64) []auditEntry {
 	t.Helper()
-	w := f.do("GET", fmt.Sprintf("/subscribers/%d/audit", id), "", nil)
+	w := f.Do("GET", fmt.Sprintf("/subscribers/%d/audit", id), "", nil)
 	if w.Code != http.StatusOK {
 		t.Fatalf("audit of %d: %d %s", id, w.Code, w.Body)
 	}
-	if strings.Contains(w.Body.String(), testToken) || strings.Contains(w.Body.String(), "@") {
+	if strings.Contains(w.Body.String(), testrig.Token) || strings.Contains(w.Body.String(), "@") {
 		t.Errorf("the audit shows a token or an address: %s", w.Body)
 	}
 	var body auditBody
@@ -81,9 +82,9 @@ func fingerprint(token string) string {
 }
 
 func TestAuditThroughTheAPI(t *testing.T) {
-	f := newAPIFixture(t) // ann subscribed with testToken
-	client, other := auditCause{"api", fingerprint(testToken)}, auditCause{"api", fingerprint("other-token-abcdef")}
-	if w := f.do("PATCH", "/subscribers/{subscriber}", `{"new_address":"ann@new.example.com"}`,
+	f := testrig.NewAPI(t) // ann subscribed with testToken
+	client, other := auditCause{"api", fingerprint(testrig.Token)}, auditCause{"api", fingerprint("other-token-abcdef")}
+	if w := f.Do("PATCH", "/subscribers/{subscriber}", `{"new_address":"ann@new.example.com"}`,
 		http.Header{"Authorization": {"Bearer other-token-abcdef"}}); w.Code != 200 {
 		t.Fatalf("change address: %d %s", w.Code, w.Body)
 	}
@@ -92,9 +93,9 @@ func TestAuditThroughTheAPI(t *testing.T) {
 			Subscriber struct{ ID int64 } `json:"subscriber"`
 		} `json:"subscription"`
 	}
-	f.mustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":{list}}`, &bob)
-	f.mustDo(t, "PATCH", "/subscribers/{subscriber}", `{"new_address":"bob@example.com","on_conflict":"merge"}`, nil)
-	if w := f.do("DELETE", "/subscribers/{subscriber}", "", nil); w.Code != 204 {
+	f.MustDo(t, "POST", "/subscriptions", `{"address":"bob@example.com","subscriber_list_id":{list}}`, &bob)
+	f.MustDo(t, "PATCH", "/subscribers/{subscriber}", `{"new_address":"bob@example.com","on_conflict":"merge"}`, nil)
+	if w := f.Do("DELETE", "/subscribers/{subscriber}", "", nil); w.Code != 204 {
 		t.Fatalf("unsubscribe everything: %d", w.Code)
 	}
 
@@ -105,7 +106,7 @@ func TestAuditThroughTheAPI(t *testing.T) {
 		{"address_changed", client},
 		{"subscriptions_ended", client},
 	}
-	if diff := cmp.Diff(want, readAudit(t, f, f.subscriberID)); diff != "" {
+	if diff := cmp.Diff(want, readAudit(t, f, f.SubscriberID)); diff != "" {
 		t.Errorf("audit of ann (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]auditEntry{{"created", client}, {"merged", client}}, readAudit(t, f, bob.Subscription.Subscriber.ID)); diff != "" {
@@ -116,14 +117,14 @@ func TestAuditThroughTheAPI(t *testing.T) {
 		name, path, auth string
 		status           int
 	}{
-		{"unknown subscriber", "/subscribers/987654/audit", "Bearer " + testToken, 404},
-		{"id that is not a number", "/subscribers/ann/audit", "Bearer " + testToken, 404},
-		{"overflowing id", "/subscribers/99999999999999999999999/audit", "Bearer " + testToken, 404},
+		{"unknown subscriber", "/subscribers/987654/audit", "Bearer " + testrig.Token, 404},
+		{"id that is not a number", "/subscribers/ann/audit", "Bearer " + testrig.Token, 404},
+		{"overflowing id", "/subscribers/99999999999999999999999/audit", "Bearer " + testrig.Token, 404},
 		{"no token", "/subscribers/{subscriber}/audit", "", 401},
 		{"wrong token", "/subscribers/{subscriber}/audit", "Bearer nope", 401},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w := f.do("GET", tt.path, "", http.Header{"Authorization": {tt.auth}})
+			w := f.Do("GET", tt.path, "", http.Header{"Authorization": {tt.auth}})
 			var body map[string]any
 			if w.Code != tt.status || json.Unmarshal(w.Body.Bytes(), &body) != nil || body["error"] == nil {
 				t.Errorf("%d %s, want %d with an error", w.Code, w.Body, tt.status)
@@ -136,20 +137,20 @@ func TestAuditThroughTheAPI(t *testing.T) {
 // then does on the pages, are recorded as caused by their session (its
 // database id).
 func TestAuditOfOneLoginSignIn(t *testing.T) {
-	s := newAccountSite(t)
-	s.api.mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
-	s.api.mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
-	if p := s.signIn("ann@example.com", true, "/email/manage/authenticate/account"); p.url.Path != "/email/manage" {
-		t.Fatalf("sign-in ended at %s", p.url)
+	s := testrig.NewAccountSite(t)
+	s.API.MustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	s.API.MustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
+	if p := s.SignIn("ann@example.com", true, "/email/manage/authenticate/account"); p.URL.Path != "/email/manage" {
+		t.Fatalf("sign-in ended at %s", p.URL)
 	}
-	if p := s.post("/email/manage/unsubscribe-all", url.Values{}, nil); p.status != 200 {
-		t.Fatalf("unsubscribe from everything: %d %s", p.status, p.url)
+	if p := s.Post("/email/manage/unsubscribe-all", url.Values{}, nil); p.Status != 200 {
+		t.Fatalf("unsubscribe from everything: %d %s", p.Status, p.URL)
 	}
 	var row struct {
 		SessionID    int64 `db:"session_id"`
 		SubscriberID int64 `db:"subscriber_id"`
 	}
-	err := s.a.db.Get(&row, `SELECT s.id AS session_id, p.id AS subscriber_id
+	err := s.App.DB().Get(&row, `SELECT s.id AS session_id, p.id AS subscriber_id
 		FROM sessions s JOIN subscribers p ON p.govuk_account_id = s.govuk_account_id
 		WHERE s.govuk_account_id = $1`, devoidc.Sub("ann@example.com"))
 	if err != nil {
@@ -157,11 +158,11 @@ func TestAuditOfOneLoginSignIn(t *testing.T) {
 	}
 	session := auditCause{"session", strconv.FormatInt(row.SessionID, 10)}
 	want := []auditEntry{
-		{"created", auditCause{"api", fingerprint(testToken)}},
+		{"created", auditCause{"api", fingerprint(testrig.Token)}},
 		{"linked", session},
 		{"subscriptions_ended", session},
 	}
-	if diff := cmp.Diff(want, readAudit(t, s.api, row.SubscriberID)); diff != "" {
+	if diff := cmp.Diff(want, readAudit(t, s.API, row.SubscriberID)); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}
 }

@@ -1,7 +1,9 @@
-package app
+package alerts_test
 
 import (
 	"context"
+	"email-alert/internal/app"
+	"email-alert/internal/testrig"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,14 +18,9 @@ import (
 	"email-alert/internal/testdb"
 )
 
-const contentChangeBody = `{"content_id":"5f9c6c15-7631-11e4-a3cb-005056011aef","title":"Tax rules",
-	"base_path":"/government/news/tax-rules","change_note":"First published.","public_updated_at":"2026-12-01T10:05:00Z",
-	"document_type":"news_story","email_document_supertype":"announcements","government_document_supertype":"news",
-	"publishing_app":"whitehall","tags":{"topics":["vat","income-tax"]},"links":{"organisations":["hmrc"]}}`
-
 func TestAPISubscriberListCriteria(t *testing.T) {
 	t.Parallel()
-	f := newAPIFixture(t)
+	f := testrig.NewAPI(t)
 	decode := func(w interface{ Result() *http.Response }) map[string]any {
 		var body map[string]any
 		b, _ := io.ReadAll(w.Result().Body)
@@ -41,11 +38,11 @@ func TestAPISubscriberListCriteria(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := f.do("POST", "/subscriber-lists", bodies[i%2], nil)
+			w := f.Do("POST", "/subscriber-lists", bodies[i%2], nil)
 			if w.Code != http.StatusOK {
 				t.Errorf("create %d: %d %s", i, w.Code, w.Body)
 			}
-			ids[i] = get(decode(w), "subscriber_list.id")
+			ids[i] = testrig.Get(decode(w), "subscriber_list.id")
 		}()
 	}
 	wg.Wait()
@@ -55,24 +52,24 @@ func TestAPISubscriberListCriteria(t *testing.T) {
 		}
 	}
 	// Other criteria, same title: a new list with a slug made unique.
-	w := f.do("POST", "/subscriber-lists", `{"title":"VAT","tags":{"topics":{"all":["vat","income-tax"]}}}`, nil)
+	w := f.Do("POST", "/subscriber-lists", `{"title":"VAT","tags":{"topics":{"all":["vat","income-tax"]}}}`, nil)
 	other := decode(w)
-	if w.Code != http.StatusOK || get(other, "subscriber_list.id") == ids[0] ||
-		!strings.HasPrefix(fmt.Sprint(get(other, "subscriber_list.slug")), "vat-") {
+	if w.Code != http.StatusOK || testrig.Get(other, "subscriber_list.id") == ids[0] ||
+		!strings.HasPrefix(fmt.Sprint(testrig.Get(other, "subscriber_list.slug")), "vat-") {
 		t.Fatalf("other criteria: %d %v", w.Code, other)
 	}
 
 	// Find by a Rails-style query.
-	w = f.do("GET", "/subscriber-lists?tags[topics][any][]=vat&tags[topics][any][]=income-tax&links[organisations][]=hmrc", "", nil)
+	w = f.Do("GET", "/subscriber-lists?tags[topics][any][]=vat&tags[topics][any][]=income-tax&links[organisations][]=hmrc", "", nil)
 	found := decode(w)
-	if w.Code != http.StatusOK || get(found, "subscriber_list.id") != ids[0] {
+	if w.Code != http.StatusOK || testrig.Get(found, "subscriber_list.id") != ids[0] {
 		t.Fatalf("find by criteria: %d %v", w.Code, found)
 	}
-	if got := fmt.Sprint(get(found, "subscriber_list.tags")); got != "map[topics:map[any:[income-tax vat]]]" {
+	if got := fmt.Sprint(testrig.Get(found, "subscriber_list.tags")); got != "map[topics:map[any:[income-tax vat]]]" {
 		t.Errorf("tags = %s", got)
 	}
-	if get(found, "subscriber_list.active_subscriptions_count") != float64(0) {
-		t.Errorf("active_subscriptions_count = %v", get(found, "subscriber_list.active_subscriptions_count"))
+	if testrig.Get(found, "subscriber_list.active_subscriptions_count") != float64(0) {
+		t.Errorf("active_subscriptions_count = %v", testrig.Get(found, "subscriber_list.active_subscriptions_count"))
 	}
 	for _, tc := range []struct {
 		query string
@@ -84,7 +81,7 @@ func TestAPISubscriberListCriteria(t *testing.T) {
 		{"content_id=not-a-uuid", http.StatusUnprocessableEntity},
 		{"tags[topics][any][]=%01", http.StatusUnprocessableEntity},
 	} {
-		if w := f.do("GET", "/subscriber-lists?"+tc.query, "", nil); w.Code != tc.want {
+		if w := f.Do("GET", "/subscriber-lists?"+tc.query, "", nil); w.Code != tc.want {
 			t.Errorf("GET ?%s: %d %s, want %d", tc.query, w.Code, w.Body, tc.want)
 		}
 	}
@@ -96,38 +93,38 @@ func TestAPISubscriberListCriteria(t *testing.T) {
 		`{"title":"X","content_id":"nope"}`,
 		`{"title":"X","tags":{"topics":{"any":["a"],"all":["b"]}}}`,
 	} {
-		if w := f.do("POST", "/subscriber-lists", bad, nil); w.Code != http.StatusUnprocessableEntity {
+		if w := f.Do("POST", "/subscriber-lists", bad, nil); w.Code != http.StatusUnprocessableEntity {
 			t.Errorf("POST %s: %d %s, want 422", bad, w.Code, w.Body)
 		}
 	}
 
 	// PATCH
-	slug := f.slug
-	w = f.do("PATCH", "/subscriber-lists/"+slug, `{"title":"Tax news, renamed"}`, nil)
-	if w.Code != http.StatusOK || get(decode(w), "subscriber_list.title") != "Tax news, renamed" {
+	slug := f.Slug
+	w = f.Do("PATCH", "/subscriber-lists/"+slug, `{"title":"Tax news, renamed"}`, nil)
+	if w.Code != http.StatusOK || testrig.Get(decode(w), "subscriber_list.title") != "Tax news, renamed" {
 		t.Errorf("PATCH: %d %s", w.Code, w.Body)
 	}
-	if w := f.do("PATCH", "/subscriber-lists/"+slug, `{}`, nil); w.Code != http.StatusUnprocessableEntity {
+	if w := f.Do("PATCH", "/subscriber-lists/"+slug, `{}`, nil); w.Code != http.StatusUnprocessableEntity {
 		t.Errorf("PATCH with nothing: %d", w.Code)
 	}
-	if w := f.do("PATCH", "/subscriber-lists/no-such-list", `{"title":"x"}`, nil); w.Code != http.StatusNotFound {
+	if w := f.Do("PATCH", "/subscriber-lists/no-such-list", `{"title":"x"}`, nil); w.Code != http.StatusNotFound {
 		t.Errorf("PATCH unknown: %d", w.Code)
 	}
 }
 
 func TestAPIContentChanges(t *testing.T) {
 	t.Parallel()
-	f := newAPIFixture(t)
+	f := testrig.NewAPI(t)
 	var list map[string]any
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"VAT","tags":{"topics":["vat"]}}`, &list)
-	f.mustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"bob@example.com","subscriber_list_id":%v,"skip_confirmation_email":true}`,
-		get(list, "subscriber_list.id")), nil)
+	f.MustDo(t, "POST", "/subscriber-lists", `{"title":"VAT","tags":{"topics":["vat"]}}`, &list)
+	f.MustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"bob@example.com","subscriber_list_id":%v,"skip_confirmation_email":true}`,
+		testrig.Get(list, "subscriber_list.id")), nil)
 
-	w := f.do("POST", "/content-changes", contentChangeBody, nil)
+	w := f.Do("POST", "/content-changes", testrig.ContentChangeBody, nil)
 	if w.Code != http.StatusAccepted || !strings.Contains(w.Body.String(), "Content change queued for sending") {
 		t.Fatalf("POST /content-changes: %d %s", w.Code, w.Body)
 	}
-	if w := f.do("POST", "/content-changes", contentChangeBody, nil); w.Code != http.StatusConflict ||
+	if w := f.Do("POST", "/content-changes", testrig.ContentChangeBody, nil); w.Code != http.StatusConflict ||
 		!strings.Contains(w.Body.String(), "Content change already received") {
 		t.Errorf("again: %d %s, want 409", w.Code, w.Body)
 	}
@@ -145,8 +142,8 @@ func TestAPIContentChanges(t *testing.T) {
 		"bad priority":      {`"publishing_app":"whitehall"`, `"publishing_app":"whitehall","priority":"urgent"`, http.StatusUnprocessableEntity},
 		"tags not strings":  {`["vat","income-tax"]`, `[1]`, http.StatusUnprocessableEntity},
 	} {
-		body := strings.Replace(contentChangeBody, tc.from, tc.to, 1)
-		if w := f.do("POST", "/content-changes", body, nil); w.Code != tc.want {
+		body := strings.Replace(testrig.ContentChangeBody, tc.from, tc.to, 1)
+		if w := f.Do("POST", "/content-changes", body, nil); w.Code != tc.want {
 			t.Errorf("%s: %d %s, want %d", name, w.Code, w.Body, tc.want)
 		}
 	}
@@ -157,29 +154,29 @@ func TestAPIContentChanges(t *testing.T) {
 func TestDigestCommand(t *testing.T) {
 	t.Parallel()
 	db, dbURL := testdb.New(t)
-	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL})
-	f := &apiFixture{router: apiRouter(a)}
+	a := testrig.NewAppOn(t, db, map[string]string{"DATABASE_URL": dbURL})
+	f := &testrig.API{Router: a.APIRouter()}
 	var list map[string]any
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"VAT","tags":{"topics":["vat"]}}`, &list)
+	f.MustDo(t, "POST", "/subscriber-lists", `{"title":"VAT","tags":{"topics":["vat"]}}`, &list)
 	for _, addr := range []string{"d1@example.com", "d2@example.com"} {
-		f.mustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":%q,"subscriber_list_id":%v,"frequency":"daily","skip_confirmation_email":true}`,
-			addr, get(list, "subscriber_list.id")), nil)
+		f.MustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":%q,"subscriber_list_id":%v,"frequency":"daily","skip_confirmation_email":true}`,
+			addr, testrig.Get(list, "subscriber_list.id")), nil)
 	}
-	if w := f.do("POST", "/content-changes", contentChangeBody, nil); w.Code != http.StatusAccepted {
+	if w := f.Do("POST", "/content-changes", testrig.ContentChangeBody, nil); w.Code != http.StatusAccepted {
 		t.Fatalf("content change: %d %s", w.Code, w.Body)
 	}
 	var id string
 	if err := db.Get(&id, `SELECT id::text FROM content_changes`); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.alerts.FanOut(context.Background(), mustUUID(t, id)); err != nil {
+	if err := a.Alerts().FanOut(context.Background(), mustUUID(t, id)); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Now().Add(time.Hour).Format(time.RFC3339)
-	env := map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": testToken}
+	env := map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": testrig.Token}
 	for range 2 {
 		var out strings.Builder
-		err := runWithOutput(context.Background(), []string{"digest", "daily", "--at", at},
+		err := app.Run(context.Background(), []string{"digest", "daily", "--at", at},
 			func(k string) string { return env[k] }, &out, io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -193,7 +190,7 @@ func TestDigestCommand(t *testing.T) {
 		t.Errorf("digest emails: %d %v, want 2", n, err)
 	}
 	for _, args := range [][]string{{"digest"}, {"digest", "hourly"}, {"digest", "daily", "--at", "tomorrow"}} {
-		if err := runWithOutput(context.Background(), args, func(k string) string { return env[k] }, io.Discard, io.Discard); err == nil {
+		if err := app.Run(context.Background(), args, func(k string) string { return env[k] }, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v: no error", args)
 		}
 	}
@@ -207,3 +204,5 @@ func mustUUID(t *testing.T, s string) uuid.UUID {
 	}
 	return id
 }
+
+func TestMain(m *testing.M) { testrig.Main(m) }
