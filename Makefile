@@ -27,12 +27,12 @@ openapi-lint:
 	cd tools/openapi-lint && npx --no-install redocly lint --config ../../redocly.yaml ../../openapi.yaml
 
 ## vulncheck: govulncheck against the project's copy of the Go vulnerability
-## database (internal/vulndb/osv: vuln.go.dev cannot be reached from here).
-## Refresh the copy with `go run ./internal/vulndb -from <golang/vulndb checkout>`.
+## database (internal/tools/vulndb/osv: vuln.go.dev cannot be reached from here).
+## Refresh the copy with `go run ./internal/tools/vulndb -from <golang/vulndb checkout>`.
 VULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.1.4
 vulncheck:
-	@cat internal/vulndb/SNAPSHOT
-	go run $(VULNCHECK) -db file://$(CURDIR)/internal/vulndb/osv ./...
+	@cat internal/tools/vulndb/SNAPSHOT
+	go run $(VULNCHECK) -db file://$(CURDIR)/internal/tools/vulndb/osv ./...
 
 ## build: build bin/email-alert
 build:
@@ -45,7 +45,7 @@ services:
 ## bench: seed 1M subscribers and measure the service against pgbench; writes BENCHMARKS.md
 bench:
 	@scripts/services.sh email_alert
-	go run ./internal/bench
+	go run ./internal/tools/bench
 
 FUZZTIME ?= 30s
 FUZZ_TARGETS := subscribers:FuzzNormalizeAddress linking/magiclink:FuzzCheckDestination events:FuzzVerifySET jsonapi:FuzzDecode

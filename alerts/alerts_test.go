@@ -16,7 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/alerts"
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/linking/magiclink"
 	"email-alert/mail"
 	"email-alert/subscribers"

@@ -3,7 +3,7 @@ package alerts_test
 import (
 	"context"
 	"email-alert/internal/app"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 )
 
 func TestAPISubscriberListCriteria(t *testing.T) {

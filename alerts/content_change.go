@@ -15,7 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/lib/pq"
 
-	"email-alert/internal/textcheck"
+	"email-alert/internal/lib/textcheck"
 	"email-alert/subscribers"
 )
 

@@ -16,7 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
-	"email-alert/internal/outage"
+	"email-alert/internal/lib/outage"
 	"email-alert/jsonapi"
 	"email-alert/subscribers"
 )

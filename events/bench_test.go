@@ -9,7 +9,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"email-alert/events"
-	"email-alert/internal/settest"
+	"email-alert/internal/testkit/settest"
 )
 
 // BenchmarkVerifySET verifies one valid identifier-changed SET signed with

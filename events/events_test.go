@@ -21,8 +21,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/events"
-	"email-alert/internal/settest"
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/settest"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/jsonapi"
 	"email-alert/subscribers"
 )

@@ -8,7 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"email-alert/internal/keyset"
+	"email-alert/internal/lib/keyset"
 	"email-alert/subscribers"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"email-alert/internal/jwks"
+	"email-alert/internal/lib/jwks"
 	"email-alert/subscribers"
 )
 

@@ -8,7 +8,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"email-alert/events"
-	"email-alert/internal/settest"
+	"email-alert/internal/testkit/settest"
 )
 
 // FuzzVerifySET: any body is either a valid SET or refused with one of

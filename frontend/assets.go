@@ -54,7 +54,7 @@ const (
 var compressedTypes = map[string]bool{".css": true, ".js": true, ".json": true, ".svg": true, ".ico": true}
 
 // Encoding is a content coding in which assets are served, made at build
-// time by internal/precompress into a file beside the original.
+// time by internal/tools/precompress into a file beside the original.
 type Encoding struct {
 	Name   string // the Content-Encoding token
 	Suffix string // the variant's file name is the original's plus Suffix

@@ -1,7 +1,7 @@
 package frontend_test
 
 import (
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	_ "embed"
 	"net/http"
 	"net/url"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"email-alert/internal/devoidc"
+	"email-alert/internal/dev/devoidc"
 )
 
 // TestBrowserJourneys walks every journey in headless Chromium: sign in by

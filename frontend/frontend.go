@@ -19,7 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 
-	"email-alert/internal/outage"
+	"email-alert/internal/lib/outage"
 	"email-alert/linking"
 	"email-alert/linking/magiclink"
 	"email-alert/linking/session"

@@ -3,7 +3,7 @@ package frontend_test
 import (
 	"testing"
 
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 )
 
 func TestMain(m *testing.M) { testrig.Main(m) }

@@ -1,7 +1,7 @@
 package frontend_test
 
 import (
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"regexp"
 	"testing"
 )

@@ -13,7 +13,7 @@ import (
 
 	"email-alert/frontend"
 	"email-alert/internal/app"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 )
 
 func TestMagicLinkJourney(t *testing.T) {

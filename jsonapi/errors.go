@@ -7,7 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"email-alert/internal/outage"
+	"email-alert/internal/lib/outage"
 )
 
 // ErrorCase is the answer to one domain error: a request whose domain call

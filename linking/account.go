@@ -12,7 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"golang.org/x/oauth2"
 
-	"email-alert/internal/pgdb"
+	"email-alert/internal/lib/pgdb"
 	"email-alert/linking/magiclink"
 	"email-alert/linking/onelogin"
 	"email-alert/linking/secret"

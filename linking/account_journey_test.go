@@ -3,7 +3,7 @@ package linking_test
 import (
 	"context"
 	"email-alert/internal/config"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"html"
 	"io"
 	"net/http"
@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"email-alert/frontend"
-	"email-alert/internal/devoidc"
+	"email-alert/internal/dev/devoidc"
 )
 
 func TestOneLoginJourney(t *testing.T) {

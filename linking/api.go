@@ -12,7 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"email-alert/internal/textcheck"
+	"email-alert/internal/lib/textcheck"
 	"email-alert/jsonapi"
 	"email-alert/linking/magiclink"
 	"email-alert/linking/onelogin"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/linking"
 	"email-alert/linking/magiclink"
 	"email-alert/linking/session"

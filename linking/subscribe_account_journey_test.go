@@ -1,7 +1,7 @@
 package linking_test
 
 import (
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"net/http"
 	"net/url"
 	"strings"

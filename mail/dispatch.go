@@ -13,7 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 
-	"email-alert/internal/keyset"
+	"email-alert/internal/lib/keyset"
 )
 
 // Periodic tasks of the outbox, scheduled by the worker.

@@ -4,7 +4,7 @@
 // the configured Sender (log, SMTP or GOV.UK Notify): an asynq task per
 // email, queued by a poll of the outbox within 100 ms of the commit, with a
 // sweep that re-enqueues whatever Redis lost (at once when Redis is seen to
-// lose its data, see internal/redisloss) and a purge of delivered bodies
+// lose its data, see internal/lib/redisloss) and a purge of delivered bodies
 // after 7 days. Transactional emails are queued and delivered before bulk
 // ones, and every worker together keeps to one shared provider rate limit
 // (RateLimit).

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/mail"
 )
 

@@ -10,7 +10,7 @@ import (
 	"text/template/parse"
 	"unicode"
 
-	"email-alert/internal/textcheck"
+	"email-alert/internal/lib/textcheck"
 	"email-alert/templates"
 )
 

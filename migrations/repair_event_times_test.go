@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"email-alert/events"
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/migrations"
 	"email-alert/subscribers"
 )

@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 )
 
 func TestParse(t *testing.T) {

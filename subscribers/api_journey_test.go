@@ -1,7 +1,7 @@
 package subscribers_test
 
 import (
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/subscribers"
 )
 

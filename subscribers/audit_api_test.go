@@ -2,7 +2,7 @@ package subscribers_test
 
 import (
 	"crypto/sha256"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"email-alert/internal/devoidc"
+	"email-alert/internal/dev/devoidc"
 )
 
 // auditBody is the body of GET /subscribers/:id/audit.

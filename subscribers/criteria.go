@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"email-alert/internal/textcheck"
+	"email-alert/internal/lib/textcheck"
 )
 
 // Operators of a tags or links rule.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/subscribers"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"email-alert/internal/textcheck"
+	"email-alert/internal/lib/textcheck"
 )
 
 // List is a subscriber list: a topic people subscribe to.

@@ -12,7 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"email-alert/internal/textcheck"
+	"email-alert/internal/lib/textcheck"
 )
 
 // ListDetails is a list as the subscriber-lists endpoints show it: with

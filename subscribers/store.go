@@ -16,7 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"email-alert/internal/pgdb"
+	"email-alert/internal/lib/pgdb"
 )
 
 // Domain errors. Handlers map them to statuses with errors.Is.

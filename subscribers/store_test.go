@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/subscribers"
 )
 

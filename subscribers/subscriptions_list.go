@@ -27,7 +27,7 @@ const DefaultOrder = "-created_at"
 // unknown order is ErrInvalidOrder.
 //
 // It is the hottest read of the API. Like every parameterised query it
-// runs through internal/pgdb, which prepares it once per connection (so
+// runs through internal/lib/pgdb, which prepares it once per connection (so
 // PostgreSQL plans it once, not on every request: most of its cost, see
 // BENCHMARKS.md) and prepares it again as the tables grow.
 func (s *Store) ActiveSubscriptions(ctx context.Context, id int64, order string) (Subscriber, []Subscription, error) {

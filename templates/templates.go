@@ -5,7 +5,7 @@
 package templates
 
 // The compressed variants of the assets (see frontend.Encodings).
-//go:generate go run ../internal/precompress assets
+//go:generate go run ../internal/tools/precompress assets
 
 import (
 	"embed"

@@ -1,5 +1,5 @@
 // Command dev-oidc runs a development identity provider that speaks GOV.UK
-// One Login's OIDC contract (see internal/devoidc), configured for the
+// One Login's OIDC contract (see internal/dev/devoidc), configured for the
 // service's local defaults, so the sign-in journey runs on one machine.
 // It is a development tool: anyone can sign in as anyone.
 package main
@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"email-alert/internal/devkeys"
-	"email-alert/internal/devoidc"
+	"email-alert/internal/dev/devkeys"
+	"email-alert/internal/dev/devoidc"
 )
 
 // devAccountEventsToken is the service's published development

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"email-alert/internal/testrig/proc"
+	"email-alert/internal/testkit/testrig/proc"
 )
 
 // TestAlertsKilledAndFlushedWriteEveryEmailOnce runs the real worker

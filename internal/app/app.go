@@ -30,7 +30,7 @@ import (
 	"email-alert/events"
 	"email-alert/frontend"
 	"email-alert/internal/config"
-	"email-alert/internal/pgdb"
+	"email-alert/internal/lib/pgdb"
 	"email-alert/linking"
 	"email-alert/linking/magiclink"
 	"email-alert/linking/onelogin"

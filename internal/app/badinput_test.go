@@ -6,7 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"email-alert/internal/config"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -29,8 +29,8 @@ import (
 	"github.com/lib/pq"
 
 	"email-alert/frontend"
-	"email-alert/internal/settest"
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/settest"
+	"email-alert/internal/testkit/testdb"
 )
 
 // TestBadInput sends every endpoint of the JSON API, the account-event

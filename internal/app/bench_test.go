@@ -10,7 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"email-alert/internal/config"
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 )
 
 // BenchmarkSubscriberSubscriptions is the hot read, GET

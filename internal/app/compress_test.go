@@ -1,7 +1,7 @@
 package app_test
 
 import (
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"fmt"
 	"io"
 	"net/http"

@@ -5,13 +5,13 @@ import (
 	"testing"
 
 	"email-alert/internal/config"
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 )
 
 // TestDevOutboxOnlyOnALocalSetup: an app that is not on a local setup has
 // no /dev/outbox, even where it only logs emails (frontend's TestDevOutbox
 // shows the outbox of a local one). It changes the parsed settings, so it
-// builds the app here rather than through internal/testrig.
+// builds the app here rather than through internal/testkit/testrig.
 func TestDevOutboxOnlyOnALocalSetup(t *testing.T) {
 	t.Parallel()
 	db, dbURL := testdb.New(t)

@@ -2,7 +2,7 @@ package app_test
 
 import (
 	"email-alert/internal/app"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 )
 
 // TestEveryGETRouteAnswersHEAD walks the routers' own route tables, so a

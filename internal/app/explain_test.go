@@ -2,7 +2,7 @@ package app_test
 
 import (
 	"context"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -19,8 +19,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/events"
-	"email-alert/internal/sqlrecord"
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/sqlrecord"
+	"email-alert/internal/testkit/testdb"
 )
 
 // Volumes of the seeded schema: enough rows that the planner prefers an

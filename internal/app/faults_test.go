@@ -25,8 +25,8 @@ import (
 
 	"email-alert/events"
 	"email-alert/frontend"
-	"email-alert/internal/settest"
-	"email-alert/internal/testrig/proc"
+	"email-alert/internal/testkit/settest"
+	"email-alert/internal/testkit/testrig/proc"
 )
 
 // faultEnv is the environment of the service processes of a fault test:

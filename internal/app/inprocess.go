@@ -13,7 +13,7 @@ import (
 )
 
 // App is the service built in one process without listeners or the
-// worker, for tests outside this package (internal/testrig builds it). It
+// worker, for tests outside this package (internal/testkit/testrig builds it). It
 // is wired exactly as Run wires it.
 type App struct{ a *app }
 

@@ -7,7 +7,7 @@ import (
 	"os"
 	"testing"
 
-	"email-alert/internal/testrig/proc"
+	"email-alert/internal/testkit/testrig/proc"
 )
 
 // TestMain keeps the request log out of test output (run with -v to see

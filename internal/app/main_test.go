@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 )
 
 func TestRunRefusesAnOutOfDateSchema(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"email-alert/frontend"
-	"email-alert/internal/outage"
+	"email-alert/internal/lib/outage"
 	"email-alert/jsonapi"
 )
 

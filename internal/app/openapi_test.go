@@ -2,7 +2,7 @@ package app_test
 
 import (
 	"context"
-	"email-alert/internal/testrig"
+	"email-alert/internal/testkit/testrig"
 	"os"
 	"regexp"
 	"slices"

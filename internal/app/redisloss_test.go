@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"email-alert/events"
-	"email-alert/internal/testrig/proc"
+	"email-alert/internal/testkit/testrig/proc"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )

@@ -1,16 +1,16 @@
 package app
 
-// The fixtures below are internal/testrig's, for the tests of package app
+// The fixtures below are internal/testkit/testrig's, for the tests of package app
 // itself (security_test.go, alerts_crash_test.go), which cannot import
-// internal/testrig: it imports this package. They go once those tests
+// internal/testkit/testrig: it imports this package. They go once those tests
 // move to package app_test.
 
 import (
 	"email-alert/frontend"
 	"email-alert/internal/config"
-	"email-alert/internal/devkeys"
-	"email-alert/internal/devoidc"
-	"email-alert/internal/testdb"
+	"email-alert/internal/dev/devkeys"
+	"email-alert/internal/dev/devoidc"
+	"email-alert/internal/testkit/testdb"
 	"encoding/json"
 	"fmt"
 	"html"

@@ -36,8 +36,8 @@ import (
 	"email-alert/events"
 	"email-alert/frontend"
 	"email-alert/internal/config"
-	"email-alert/internal/devoidc"
-	"email-alert/internal/testdb"
+	"email-alert/internal/dev/devoidc"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/jsonapi"
 )
 
@@ -1149,7 +1149,7 @@ var secretHandlers = []string{
 	"email-alert/events",
 	"email-alert/frontend",
 	"email-alert/mail",
-	"email-alert/internal/devoidc",
+	"email-alert/internal/dev/devoidc",
 }
 
 // unscanned are the packages left out of the scan: migrations are

@@ -8,7 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"email-alert/internal/config"
-	"email-alert/internal/testrig/proc"
+	"email-alert/internal/testkit/testrig/proc"
 )
 
 // TestSentinelURLUsesItsDatabase starts a redis-server and a Sentinel

@@ -13,7 +13,7 @@ import (
 
 	"email-alert/alerts"
 	"email-alert/events"
-	"email-alert/internal/redisloss"
+	"email-alert/internal/lib/redisloss"
 	"email-alert/linking"
 	"email-alert/mail"
 	"email-alert/subscribers"

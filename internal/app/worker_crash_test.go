@@ -11,7 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/events"
-	"email-alert/internal/testrig/proc"
+	"email-alert/internal/testkit/testrig/proc"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )

@@ -17,7 +17,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"email-alert/internal/devkeys"
+	"email-alert/internal/dev/devkeys"
 	"email-alert/ratelimit"
 )
 

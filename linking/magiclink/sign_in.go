@@ -7,7 +7,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"email-alert/internal/pgdb"
+	"email-alert/internal/lib/pgdb"
 	"email-alert/linking/secret"
 	"email-alert/linking/session"
 	"email-alert/mail"

@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
-	"email-alert/internal/pgdb"
+	"email-alert/internal/lib/pgdb"
 )
 
 // UnsubscribeLinks makes the unsubscribe link of an email sent about a

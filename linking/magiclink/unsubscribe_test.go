@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"email-alert/internal/testdb"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/migrations"
 	"email-alert/subscribers"
 )

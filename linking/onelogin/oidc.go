@@ -24,7 +24,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
-	"email-alert/internal/jwks"
+	"email-alert/internal/lib/jwks"
 )
 
 // OIDCConfig configures the One Login relying party.

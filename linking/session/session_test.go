@@ -7,8 +7,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"email-alert/internal/pgdb"
-	"email-alert/internal/testdb"
+	"email-alert/internal/lib/pgdb"
+	"email-alert/internal/testkit/testdb"
 	"email-alert/linking/onelogin"
 	"email-alert/linking/session"
 	"email-alert/subscribers"
