@@ -47,7 +47,7 @@ func TestInTxAfterTheContextEnded(t *testing.T) {
 				return nil
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("the transaction was never rolled back: %v", err)
+				return fmt.Errorf("the transaction was never rolled back: %w", err)
 			}
 			time.Sleep(time.Millisecond)
 		}
