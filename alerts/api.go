@@ -27,7 +27,7 @@ func (a *API) ReceiveContentChange(c *gin.Context) {
 	}
 	cc, missing, invalid := body.Parse()
 	if missing != nil {
-		jsonapi.Abort(c, http.StatusBadRequest, "Content change is missing fields", missing)
+		jsonapi.AbortMissing(c, missing)
 		return
 	}
 	if invalid != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // Digest frequencies.
@@ -52,6 +53,64 @@ func (s *Service) LatestScheduled(frequency string, now time.Time) time.Time {
 		t = time.Date(t.Year(), t.Month(), t.Day()-1, s.cfg.DigestHour, s.cfg.DigestMinute, 0, 0, s.london)
 	}
 	return t
+}
+
+// How far back a worker catches up: every scheduled run of the last
+// CatchUpDaily days and of the last CatchUpWeekly Saturdays that has no row
+// is made when a worker sweeps (at start, then every minute). Older missed
+// runs are left alone: after a longer outage, a pile of stale digests helps
+// nobody, and `email-alert digest --at` can still make one. Digest runs are
+// never deleted, so a run already made is never made again.
+const (
+	CatchUpDaily  = 7
+	CatchUpWeekly = 4
+)
+
+// Scheduled returns the n latest scheduled times of frequency at or before
+// now, oldest first: the runs a worker catches up.
+func (s *Service) Scheduled(frequency string, now time.Time, n int) []time.Time {
+	step := 1
+	if frequency == Weekly {
+		step = 7
+	}
+	times := make([]time.Time, n)
+	t := s.LatestScheduled(frequency, now)
+	for i := n - 1; i >= 0; i-- {
+		times[i] = t
+		t = time.Date(t.Year(), t.Month(), t.Day()-step, s.cfg.DigestHour, s.cfg.DigestMinute, 0, 0, s.london)
+	}
+	return times
+}
+
+// CatchUp makes every run of the catch-up bounds (CatchUpDaily,
+// CatchUpWeekly) before now that has no row yet, each with its own window
+// (the 24 hours or 7 days before its scheduled time), and returns how many
+// it made. It is one statement that leaves existing runs as they are
+// (unique on frequency and date), so workers catching up at once, or one
+// catching up twice, make each run once.
+func (s *Service) CatchUp(ctx context.Context, now time.Time) (int, error) {
+	var frequencies, dates, starts, ends []string
+	for _, f := range []struct {
+		frequency string
+		n         int
+	}{{Daily, CatchUpDaily}, {Weekly, CatchUpWeekly}} {
+		for _, at := range s.Scheduled(f.frequency, now, f.n) {
+			frequencies = append(frequencies, f.frequency)
+			dates = append(dates, at.In(s.london).Format(time.DateOnly))
+			starts = append(starts, at.Add(-window(f.frequency)).Format(time.RFC3339Nano))
+			ends = append(ends, at.Format(time.RFC3339Nano))
+		}
+	}
+	res, err := s.db.ExecContext(ctx, `
+		INSERT INTO digest_runs (frequency, date, starts_at, ends_at)
+		SELECT * FROM unnest($1::text[], $2::date[], $3::timestamptz[], $4::timestamptz[])
+		ON CONFLICT (frequency, date) DO NOTHING`,
+		pq.Array(frequencies), pq.Array(dates), pq.Array(starts), pq.Array(ends))
+	if err != nil {
+		return 0, fmt.Errorf("digest catch-up: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // EnsureRun returns the run of frequency for at's date in Europe/London,

@@ -10,18 +10,17 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// Sweep makes sure every unfinished job has a task: the latest scheduled
-// daily and weekly runs exist (a run missed while no worker was up is
-// caught up here), and every content change and digest run not done and
+// Sweep makes sure every unfinished job has a task: every scheduled daily
+// and weekly run within the catch-up bounds exists (CatchUp: runs missed
+// while no worker was up are caught up here, each as its own run), and
+// every content change and digest run not done and
 // untouched for olderThan (0: all of them) is enqueued again, in case
 // Redis lost it or its enqueue failed. Tasks still waiting are not
 // duplicated (TaskID); a job found running twice is still exactly once
 // (row locks and unique keys). It returns how many jobs it enqueued.
 func (s *Service) Sweep(ctx context.Context, now time.Time, olderThan time.Duration) (int, error) {
-	for _, frequency := range []string{Daily, Weekly} {
-		if _, err := s.EnsureRun(ctx, frequency, s.LatestScheduled(frequency, now)); err != nil {
-			return 0, err
-		}
+	if _, err := s.CatchUp(ctx, now); err != nil {
+		return 0, err
 	}
 	age := fmt.Sprintf("%d milliseconds", olderThan.Milliseconds())
 	var changes []struct {

@@ -89,20 +89,13 @@ func (a *API) PutOIDCUser(c *gin.Context) {
 		Email         *string `json:"email"`
 		EmailVerified *bool   `json:"email_verified"`
 	}
-	if !jsonapi.Decode(c, &body) {
+	if !jsonapi.Decode(c, &body) ||
+		!jsonapi.Require(c, map[string]bool{"email": body.Email != nil, "email_verified": body.EmailVerified != nil}) {
 		return
 	}
-	problems := jsonapi.Details{}
-	if body.Email == nil {
-		problems["email"] = []string{"is required"}
-	} else if _, valid := subscribers.NormalizeAddress(*body.Email); !valid {
-		problems["email"] = []string{"is not a valid email address"}
-	}
-	if body.EmailVerified == nil {
-		problems["email_verified"] = []string{"is required"}
-	}
-	if len(problems) > 0 {
-		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Request is not valid", problems)
+	if _, valid := subscribers.NormalizeAddress(*body.Email); !valid {
+		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Request is not valid",
+			jsonapi.Details{"email": {"is not a valid email address"}})
 		return
 	}
 	payload, _ := json.Marshal(EmailChange{Email: *body.Email, EmailVerified: *body.EmailVerified})

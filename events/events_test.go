@@ -390,8 +390,11 @@ func TestAccountAPICalls(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM account_events`); n != 1 {
 		t.Errorf("%d events for two calls with one Idempotency-Key, want 1", n)
 	}
-	if w := call("PUT", `{"email":"nope"}`, ""); w.Code != 422 {
-		t.Errorf("PUT with a bad body: %d, want 422", w.Code)
+	if w := call("PUT", `{"email":"nope","email_verified":true}`, ""); w.Code != 422 {
+		t.Errorf("PUT with a bad email: %d, want 422", w.Code)
+	}
+	if w := call("PUT", `{"email":"nope"}`, ""); w.Code != 400 {
+		t.Errorf("PUT without email_verified: %d, want 400", w.Code)
 	}
 	f.processAll(t)
 	if n := f.count(t, `SELECT count(*) FROM subscribers WHERE address = 'ann@new.example'`); n != 1 {

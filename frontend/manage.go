@@ -196,7 +196,7 @@ func (p *Pages) UnsubscribeForm(c *gin.Context) {
 			return
 		}
 		if !sub.Active() {
-			p.notSubscribed(c, sub.List)
+			p.notSubscribed(c, sub.List.List)
 			return
 		}
 		p.render(c, http.StatusOK, "confirm_action", unsubscribePage(sub, map[string]string{"token": token}, ""))
@@ -252,7 +252,7 @@ func (p *Pages) Unsubscribe(c *gin.Context) {
 			return
 		}
 		if !ended {
-			p.notSubscribed(c, sub.List)
+			p.notSubscribed(c, sub.List.List)
 			return
 		}
 		p.render(c, http.StatusOK, "done", map[string]any{

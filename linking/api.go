@@ -42,15 +42,13 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 		Address     *string `json:"address"`
 		Destination *string `json:"destination"`
 	}
-	if !jsonapi.Decode(c, &body) {
+	if !jsonapi.Decode(c, &body) ||
+		!jsonapi.Require(c, map[string]bool{"address": body.Address != nil, "destination": body.Destination != nil}) {
 		return
 	}
 	problems := jsonapi.Details{}
 	address := checkAddress(body.Address, "address", problems)
-	switch {
-	case body.Destination == nil || *body.Destination == "":
-		problems["destination"] = append(problems["destination"], "is required")
-	case magiclink.CheckDestination(*body.Destination) != nil:
+	if magiclink.CheckDestination(*body.Destination) != nil {
 		problems["destination"] = append(problems["destination"], textcheck.ErrNotRootPath.Error())
 	}
 	if len(problems) > 0 {
@@ -74,7 +72,9 @@ var signInErrors = jsonapi.Errors{
 	{Err: magiclink.ErrLinked, Status: http.StatusForbidden, Message: "Subscriber is linked to a GOV.UK One Login account"},
 }
 
-// CreateConfirmationToken handles POST /subscriptions/auth-token.
+// CreateConfirmationToken handles POST /subscriptions/auth-token. It is
+// the one exception to jsonapi's rule (a missing field is a 400): its
+// contract answers missing and invalid fields alike with 422.
 func (a *API) CreateConfirmationToken(c *gin.Context) {
 	var body struct {
 		Address   *string `json:"address"`
@@ -139,8 +139,11 @@ func (a *API) allow(c *gin.Context, address string) bool {
 	return ok
 }
 
+// checkAddress validates an address field, adding to problems: absent or
+// null is "is required" (a 422 only where the contract says so), empty or
+// malformed is not a valid address.
 func checkAddress(raw *string, field string, problems jsonapi.Details) string {
-	if raw == nil || *raw == "" {
+	if raw == nil {
 		problems[field] = append(problems[field], "is required")
 		return ""
 	}
@@ -167,8 +170,7 @@ func (a *API) accountSession(c *gin.Context) (onelogin.Account, bool) {
 	if !jsonapi.Decode(c, &body) {
 		return onelogin.Account{}, false
 	}
-	if body.Session == nil || *body.Session == "" {
-		jsonapi.Abort(c, http.StatusBadRequest, "Missing parameters", jsonapi.Details{"govuk_account_session": {"is required"}})
+	if !jsonapi.Require(c, map[string]bool{"govuk_account_session": body.Session != nil}) {
 		return onelogin.Account{}, false
 	}
 	token, _, _ := strings.Cut(*body.Session, "$$") // the header form may carry flash keys

@@ -87,12 +87,3 @@ func frequency(value *string, fallback Frequency, problems jsonapi.Details) Freq
 	}
 	return f
 }
-
-func required(problems jsonapi.Details, fields map[string]bool) bool {
-	for field, present := range fields {
-		if !present {
-			problems[field] = append(problems[field], "is required")
-		}
-	}
-	return len(problems) == 0
-}

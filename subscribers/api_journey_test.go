@@ -51,6 +51,8 @@ func TestAPI(t *testing.T) {
 			body: `{"title":"Another","slug":"{slug}"}`, status: 200,
 			want: map[string]any{"subscriber_list.id": "{list}", "subscriber_list.title": "Tax news", "subscriber_list.url": "/tax"}},
 		{name: "list without title", method: "POST", path: "/subscriber-lists", body: `{"slug":"x"}`,
+			status: 400, want: map[string]any{"details.title.0": "is required"}},
+		{name: "list with a blank title", method: "POST", path: "/subscriber-lists", body: `{"title":" ","slug":"x"}`,
 			status: 422, want: map[string]any{"details.title.0": "can't be blank"}},
 		{name: "list with bad slug", method: "POST", path: "/subscriber-lists", body: `{"title":"T","slug":"Not A Slug"}`,
 			status: 422, want: map[string]any{"details.slug": "<set>"}},
@@ -151,7 +153,10 @@ func TestAPI(t *testing.T) {
 		{name: "sign-in token to a backslash path", method: "POST", path: "/subscribers/auth-token",
 			body: `{"address":"ann@example.com","destination":"/\\evil.example"}`, status: 422},
 		{name: "sign-in token without fields", method: "POST", path: "/subscribers/auth-token", body: `{}`,
-			status: 422, want: map[string]any{"details.address": "<set>", "details.destination": "<set>"}},
+			status: 400, want: map[string]any{"details.address": "<set>", "details.destination": "<set>"}},
+		{name: "sign-in token with empty fields", method: "POST", path: "/subscribers/auth-token",
+			body: `{"address":"","destination":""}`, status: 422,
+			want: map[string]any{"details.address": "<set>", "details.destination": "<set>"}},
 		{name: "confirmation token", method: "POST", path: "/subscriptions/auth-token",
 			body: `{"address":"new@example.com","topic_id":"{slug}","frequency":"weekly"}`, status: 200},
 		{name: "confirmation token for unknown list", method: "POST", path: "/subscriptions/auth-token",
@@ -159,6 +164,9 @@ func TestAPI(t *testing.T) {
 		{name: "confirmation token with bad fields", method: "POST", path: "/subscriptions/auth-token",
 			body: `{"address":"new","topic_id":"","frequency":"hourly"}`, status: 422,
 			want: map[string]any{"details.address": "<set>", "details.topic_id": "<set>", "details.frequency": "<set>"}},
+		// The one exception to "a missing field is a 400" (DESIGN.md).
+		{name: "confirmation token without fields", method: "POST", path: "/subscriptions/auth-token", body: `{}`,
+			status: 422, want: map[string]any{"details.address": "<set>", "details.topic_id": "<set>", "details.frequency": "<set>"}},
 
 		// Routing
 		{name: "unknown path", method: "GET", path: "/nope", status: 404, want: map[string]any{"error": "Not found"}},

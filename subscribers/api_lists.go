@@ -18,7 +18,7 @@ func (a *API) FindOrCreateList(c *gin.Context) {
 		Description *string `json:"description"`
 		criteriaBody
 	}
-	if !jsonapi.Decode(c, &body) {
+	if !jsonapi.Decode(c, &body) || !jsonapi.Require(c, map[string]bool{"title": body.Title != nil}) {
 		return
 	}
 	n := NewList{Title: deref(body.Title), Slug: deref(body.Slug), URL: deref(body.URL), Description: deref(body.Description)}

@@ -45,8 +45,7 @@ func (a *API) ChangeAddress(c *gin.Context) {
 	if !jsonapi.Decode(c, &body) {
 		return
 	}
-	if body.NewAddress == nil {
-		jsonapi.Abort(c, http.StatusBadRequest, "Missing parameters", jsonapi.Details{"new_address": {"is required"}})
+	if !jsonapi.Require(c, map[string]bool{"new_address": body.NewAddress != nil}) {
 		return
 	}
 	problems := jsonapi.Details{}

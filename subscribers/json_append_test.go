@@ -53,10 +53,10 @@ func randomSubscription(r *rand.Rand) Subscription {
 	s := Subscription{
 		ID: uuid.New(), Frequency: Frequency(randomString(r)), Source: randomString(r),
 		CreatedAt: randomTime(r), UpdatedAt: randomTime(r), EndedReason: randomStringPtr(r),
-		List: List{
+		List: ListWithCriteria{List: List{
 			ID: r.Int64(), Slug: randomString(r), Title: randomString(r), URL: randomStringPtr(r),
 			Description: randomString(r), CreatedAt: randomTime(r), UpdatedAt: randomTime(r),
-		},
+		}, Criteria: randomCriteria(r)},
 		Subscriber: randomSubscriber(r),
 	}
 	if r.IntN(2) == 0 {
@@ -66,11 +66,42 @@ func randomSubscription(r *rand.Rand) Subscription {
 	return s
 }
 
+func randomRules(r *rand.Rand) Rules {
+	if r.IntN(4) == 0 {
+		return nil
+	}
+	rules := Rules{}
+	for range r.IntN(4) {
+		rule := Rule{Operator: []string{OperatorAny, OperatorAll, randomString(r)}[r.IntN(3)]}
+		if r.IntN(5) > 0 {
+			rule.Values = []string{}
+			for range r.IntN(4) {
+				rule.Values = append(rule.Values, randomString(r))
+			}
+		}
+		rules[randomString(r)] = rule
+	}
+	return rules
+}
+
+func randomCriteria(r *rand.Rand) Criteria {
+	c := Criteria{
+		Tags: randomRules(r), Links: randomRules(r), DocumentType: randomString(r),
+		EmailDocumentSupertype: randomString(r), GovernmentDocumentSupertype: randomString(r),
+	}
+	if r.IntN(2) == 0 {
+		id := uuid.New()
+		c.ContentID = &id
+	}
+	return c
+}
+
 func TestAppendJSONIsMarshal(t *testing.T) {
 	// A field added to one of these types must be added to its appender
 	// too (and to the random values above).
 	for typ, fields := range map[reflect.Type]int{
 		reflect.TypeFor[Subscriber](): 6, reflect.TypeFor[Subscription](): 9, reflect.TypeFor[List](): 7,
+		reflect.TypeFor[ListWithCriteria](): 2, reflect.TypeFor[Criteria](): 6, reflect.TypeFor[Rule](): 2,
 	} {
 		if typ.NumField() != fields {
 			t.Errorf("%s has %d fields, its appendJSON was written for %d", typ, typ.NumField(), fields)
@@ -108,7 +139,10 @@ func BenchmarkSubscriptionsJSON(b *testing.B) {
 	for i := range subs {
 		subs[i] = Subscription{
 			ID: uuid.New(), Frequency: Daily, Source: SourceUserSignedUp, CreatedAt: now, UpdatedAt: now,
-			List:       List{ID: 44, Slug: "bench-list-44", Title: "Benchmark list 44", URL: &url, CreatedAt: now, UpdatedAt: now},
+			List: ListWithCriteria{
+				List:     List{ID: 44, Slug: "bench-list-44", Title: "Benchmark list 44", URL: &url, CreatedAt: now, UpdatedAt: now},
+				Criteria: Criteria{Tags: Rules{"topics": {Operator: OperatorAny, Values: []string{"bench-44"}}}, Links: Rules{}},
+			},
 			Subscriber: subscriber,
 		}
 	}

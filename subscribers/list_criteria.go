@@ -15,11 +15,21 @@ import (
 	"email-alert/internal/lib/textcheck"
 )
 
-// ListDetails is a list as the subscriber-lists endpoints show it: with
-// its matching criteria and how many active subscriptions it has.
-type ListDetails struct {
+// ListWithCriteria is a list with its matching criteria: the JSON of a
+// list wherever the API shows one, the subscriber_list of a subscription
+// included.
+type ListWithCriteria struct {
 	List
 	Criteria
+}
+
+// ListDetails is a list as the subscriber-lists endpoints show it: with
+// its matching criteria and how many active subscriptions it has. (A
+// subscription's list leaves the count out: counting a list of a million
+// subscriptions for every read of one subscription would make the
+// hottest reads of the API as slow as the largest list.)
+type ListDetails struct {
+	ListWithCriteria
 	ActiveSubscriptionsCount int64 `db:"active_subscriptions_count" json:"active_subscriptions_count"`
 }
 

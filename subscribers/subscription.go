@@ -52,15 +52,15 @@ const (
 // frequency ends it and creates a new one, so a subscription never changes
 // after it ends.
 type Subscription struct {
-	ID          uuid.UUID  `db:"id" json:"id"`
-	Frequency   Frequency  `db:"frequency" json:"frequency"`
-	Source      string     `db:"source" json:"source"`
-	CreatedAt   time.Time  `db:"created_at" json:"created_at"`
-	UpdatedAt   time.Time  `db:"updated_at" json:"updated_at"`
-	EndedAt     *time.Time `db:"ended_at" json:"ended_at"`
-	EndedReason *string    `db:"ended_reason" json:"ended_reason"`
-	List        List       `db:"list" json:"subscriber_list"`
-	Subscriber  Subscriber `db:"subscriber" json:"subscriber"`
+	ID          uuid.UUID        `db:"id" json:"id"`
+	Frequency   Frequency        `db:"frequency" json:"frequency"`
+	Source      string           `db:"source" json:"source"`
+	CreatedAt   time.Time        `db:"created_at" json:"created_at"`
+	UpdatedAt   time.Time        `db:"updated_at" json:"updated_at"`
+	EndedAt     *time.Time       `db:"ended_at" json:"ended_at"`
+	EndedReason *string          `db:"ended_reason" json:"ended_reason"`
+	List        ListWithCriteria `db:"list" json:"subscriber_list"`
+	Subscriber  Subscriber       `db:"subscriber" json:"subscriber"`
 }
 
 // Active reports whether the subscription has not ended.
@@ -72,7 +72,10 @@ const subscriptionSelect = `
 	SELECT s.id, s.frequency, s.source, s.created_at, s.updated_at, s.ended_at, s.ended_reason,
 	       l.id AS "list.id", l.slug AS "list.slug", l.title AS "list.title", l.url AS "list.url",
 	       l.description AS "list.description", l.created_at AS "list.created_at",
-	       l.updated_at AS "list.updated_at",
+	       l.updated_at AS "list.updated_at", l.tags AS "list.tags", l.links AS "list.links",
+	       l.document_type AS "list.document_type", l.email_document_supertype AS "list.email_document_supertype",
+	       l.government_document_supertype AS "list.government_document_supertype",
+	       l.content_id AS "list.content_id",
 	       p.id AS "subscriber.id", p.address AS "subscriber.address",
 	       p.govuk_account_id AS "subscriber.govuk_account_id", p.linked_at AS "subscriber.linked_at",
 	       p.created_at AS "subscriber.created_at", p.updated_at AS "subscriber.updated_at"

@@ -58,7 +58,9 @@ func activeSubscriptionsQuery(order string) (string, bool) {
 	return `
 		SELECT p.id, p.address, p.govuk_account_id, p.linked_at, p.created_at, p.updated_at,
 		       s.id, s.frequency, s.source, s.created_at, s.updated_at,
-		       l.id, l.slug, l.title, l.url, l.description, l.created_at, l.updated_at
+		       l.id, l.slug, l.title, l.url, l.description, l.created_at, l.updated_at,
+		       l.tags, l.links, l.document_type, l.email_document_supertype, l.government_document_supertype,
+		       l.content_id
 		FROM subscribers p
 		LEFT JOIN subscriptions s ON s.subscriber_id = p.id AND s.ended_at IS NULL
 		LEFT JOIN subscriber_lists l ON l.id = s.subscriber_list_id
@@ -83,11 +85,16 @@ func scanActiveSubscriptions(rows *sqlx.Rows, id int64) (Subscriber, []Subscript
 			slug, title, description     sql.NullString
 			url                          *string
 			listCreatedAt, listUpdatedAt sql.NullTime
+			tags, links                  []byte
+			documentType, emailType      sql.NullString
+			governmentType               sql.NullString
+			contentID                    uuid.NullUUID
 		)
 		err := rows.Scan(&subscriber.ID, &subscriber.Address, &subscriber.GovukAccountID, &subscriber.LinkedAt,
 			&subscriber.CreatedAt, &subscriber.UpdatedAt,
 			&subID, &frequency, &source, &createdAt, &updatedAt,
-			&listID, &slug, &title, &url, &description, &listCreatedAt, &listUpdatedAt)
+			&listID, &slug, &title, &url, &description, &listCreatedAt, &listUpdatedAt,
+			&tags, &links, &documentType, &emailType, &governmentType, &contentID)
 		if err != nil {
 			return Subscriber{}, nil, fmt.Errorf("subscriptions of %d: %w", id, err)
 		}
@@ -95,13 +102,24 @@ func scanActiveSubscriptions(rows *sqlx.Rows, id int64) (Subscriber, []Subscript
 		if !subID.Valid {
 			continue
 		}
+		c := Criteria{DocumentType: documentType.String, EmailDocumentSupertype: emailType.String,
+			GovernmentDocumentSupertype: governmentType.String}
+		if contentID.Valid {
+			c.ContentID = &contentID.UUID
+		}
+		if c.Tags, err = scanRules(tags); err == nil {
+			c.Links, err = scanRules(links)
+		}
+		if err != nil {
+			return Subscriber{}, nil, fmt.Errorf("subscriptions of %d: list %d: %w", id, listID.Int64, err)
+		}
 		subs = append(subs, Subscription{
 			ID: subID.UUID, Frequency: Frequency(frequency.String), Source: source.String,
 			CreatedAt: createdAt.Time, UpdatedAt: updatedAt.Time,
-			List: List{
+			List: ListWithCriteria{List: List{
 				ID: listID.Int64, Slug: slug.String, Title: title.String, URL: url,
 				Description: description.String, CreatedAt: listCreatedAt.Time, UpdatedAt: listUpdatedAt.Time,
-			},
+			}, Criteria: c},
 		})
 	}
 	if err := rows.Err(); err != nil {
@@ -114,4 +132,15 @@ func scanActiveSubscriptions(rows *sqlx.Rows, id int64) (Subscriber, []Subscript
 		subs[i].Subscriber = subscriber
 	}
 	return subscriber, subs, nil
+}
+
+// scanRules reads a list's tags or links as Rules.Scan does, without
+// decoding the criteria most lists do not have.
+func scanRules(b []byte) (Rules, error) {
+	if string(b) == "{}" {
+		return Rules{}, nil
+	}
+	var r Rules
+	err := r.Scan(b)
+	return r, err
 }
