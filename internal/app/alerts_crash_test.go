@@ -1,10 +1,11 @@
-package app
+package app_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"email-alert/internal/testkit/testrig"
 	"email-alert/internal/testkit/testrig/proc"
 )
 
@@ -27,15 +28,15 @@ func TestAlertsKilledAndFlushedWriteEveryEmailOnce(t *testing.T) {
 	// the machine.
 	notify := proc.StartNotify(t)
 
-	a := buildApp(t, db, map[string]string{"DATABASE_URL": dsn})
-	f := &apiFixture{router: apiRouter(a)}
+	a := testrig.NewAppOn(t, db, map[string]string{"DATABASE_URL": dsn})
+	f := &testrig.API{Router: a.APIRouter()}
 	var immediate, daily map[string]any
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"VAT now","tags":{"topics":["vat"]}}`, &immediate)
-	f.mustDo(t, "POST", "/subscriber-lists", `{"title":"VAT daily","links":{"organisations":["hmrc"]}}`, &daily)
+	f.MustDo(t, "POST", "/subscriber-lists", `{"title":"VAT now","tags":{"topics":["vat"]}}`, &immediate)
+	f.MustDo(t, "POST", "/subscriber-lists", `{"title":"VAT daily","links":{"organisations":["hmrc"]}}`, &daily)
 	for _, l := range []struct {
 		list      any
 		frequency string
-	}{{get(immediate, "subscriber_list.id"), "immediately"}, {get(daily, "subscriber_list.id"), "daily"}} {
+	}{{testrig.Get(immediate, "subscriber_list.id"), "immediately"}, {testrig.Get(daily, "subscriber_list.id"), "daily"}} {
 		if _, err := db.Exec(`
 			WITH p AS (
 				INSERT INTO subscribers (address) SELECT $3 || i || '@example.com' FROM generate_series(1, $1) i
@@ -45,7 +46,7 @@ func TestAlertsKilledAndFlushedWriteEveryEmailOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if w := f.do("POST", "/content-changes", contentChangeBody, nil); w.Code != 202 {
+	if w := f.Do("POST", "/content-changes", testrig.ContentChangeBody, nil); w.Code != 202 {
 		t.Fatalf("content change: %d %s", w.Code, w.Body)
 	}
 

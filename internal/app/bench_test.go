@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"fmt"
@@ -7,10 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
-
-	"email-alert/internal/config"
-	"email-alert/internal/testkit/testdb"
+	"email-alert/internal/testkit/testrig"
 )
 
 // BenchmarkSubscriberSubscriptions is the hot read, GET
@@ -18,26 +15,14 @@ import (
 // (as make bench seeds them), through the API handler the service serves,
 // from a client that accepts gzip as GOV.UK's API clients do.
 func BenchmarkSubscriberSubscriptions(b *testing.B) {
-	db, dbURL := testdb.New(b)
-	gin.SetMode(gin.TestMode)
-	all := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": testdb.RedisURL(), "API_TOKENS": testToken}
-	cfg, err := config.Parse(func(k string) string { return all[k] })
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := newApp(cfg, db, testdb.Redis(b), testdb.Queue(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(a.close)
-	h := apiHandler(a)
+	h := testrig.NewApp(b, nil).APIHandler()
 	do := func(method, path, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, nil)
 		if body != "" {
 			req = httptest.NewRequest(method, path, strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 		}
-		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Authorization", "Bearer "+testrig.Token)
 		req.Header.Set("Accept-Encoding", "gzip, deflate")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
@@ -62,31 +47,4 @@ func BenchmarkSubscriberSubscriptions(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(w.Body.Len()), "resp-bytes")
-}
-
-// BenchmarkCompressorSmallJSON is what the compression wrapper adds to an
-// answer below compressMinSize, the size of the hot read's.
-func BenchmarkCompressorSmallJSON(b *testing.B) {
-	body := []byte(`{"subscriber":{},"subscriptions":[` + strings.Repeat(`"x",`, 470) + `"x"]}`)
-	bare := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		_, _ = w.Write(body)
-	})
-	compress, err := newCompressor()
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := httptest.NewRequest("GET", "/subscribers/1/subscriptions", nil)
-	req.Header.Set("Accept-Encoding", "gzip, deflate")
-	for name, h := range map[string]http.Handler{"bare": bare, "wrapped": compress(bare)} {
-		b.Run(name, func(b *testing.B) {
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, req)
-				if w.Header().Get("Content-Encoding") != "" {
-					b.Fatal("compressed")
-				}
-			}
-		})
-	}
 }

@@ -73,3 +73,8 @@ func (a *App) Close() { a.a.close() }
 // SignInFloor is the least time a sign-in request takes, so that every
 // address gets its answer after the same time.
 const SignInFloor = signInFloor
+
+// Namespace is the namespace the service itself runs with (Run; New takes
+// one of the test's), for tests that run the real binary and queue its
+// work, or count it, in Redis.
+const Namespace = defaultNamespace

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"email-alert/events"
+	"email-alert/internal/app"
 	"email-alert/internal/testkit/testrig/proc"
 	"email-alert/mail"
 	"email-alert/subscribers"
@@ -43,7 +44,7 @@ func TestRedisFlushedRecoversInSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	seedLinkedAccounts(t, db, accounts, "urn:loss:", list.ID)
-	inbox := events.NewInbox(db, asynq.NewClientFromRedisClient(rdb), defaultNamespace+":events")
+	inbox := events.NewInbox(db, asynq.NewClientFromRedisClient(rdb), app.Namespace+":events")
 	for i := 1; i <= accounts; i++ {
 		payload, _ := json.Marshal(events.EmailChange{Email: fmt.Sprintf("new%d@example.com", i), EmailVerified: true})
 		if _, err := inbox.Record(ctx, events.Event{
@@ -79,7 +80,7 @@ func TestRedisFlushedRecoversInSeconds(t *testing.T) {
 	queued := func() int64 {
 		var n int64
 		for _, q := range []string{"email", "events", "bulk"} {
-			n += rdb.LLen(ctx, "asynq:{"+defaultNamespace+":"+q+"}:pending").Val()
+			n += rdb.LLen(ctx, "asynq:{"+app.Namespace+":"+q+"}:pending").Val()
 		}
 		return n
 	}

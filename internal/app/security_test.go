@@ -1,4 +1,4 @@
-package app
+package app_test
 
 // Security tests: each asserts a protection that a change could remove
 // without any journey test noticing. Shared fixtures are at the top, tests
@@ -38,6 +38,7 @@ import (
 	"email-alert/internal/config"
 	"email-alert/internal/dev/devoidc"
 	"email-alert/internal/testkit/testdb"
+	"email-alert/internal/testkit/testrig"
 	"email-alert/jsonapi"
 )
 
@@ -73,14 +74,13 @@ func (r *recorder) exchanges() []exchange {
 	return slices.Clone(r.seen)
 }
 
-// secSite is an accountSite (frontend, API, dev-oidc) built with extra
+// secSite is an AccountSite (frontend, API, dev-oidc) built with extra
 // environment, whose browser records every exchange and never follows a
 // redirect off this site or the provider.
 type secSite struct {
-	*accountSite
+	*testrig.AccountSite
 	rec        *recorder
 	publicHost string
-	issuer     string
 	issuerHost string
 }
 
@@ -89,19 +89,19 @@ func newSecuritySite(t *testing.T, parallel bool, env map[string]string) *secSit
 	if parallel {
 		t.Parallel()
 	}
-	as := startAccountSite(t, env)
-	issuerURL, _ := url.Parse(as.issuer)
-	publicURL, _ := url.Parse(as.public)
+	as := testrig.StartAccountSite(t, env)
+	issuerURL, _ := url.Parse(as.Issuer)
+	publicURL, _ := url.Parse(as.Public)
 	publicHost, issuerHost := publicURL.Host, issuerURL.Host
 	rec := &recorder{next: http.DefaultTransport}
 	jar, _ := cookiejar.New(nil)
-	as.client = &http.Client{Jar: jar, Transport: rec, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+	as.Client = &http.Client{Jar: jar, Transport: rec, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 		if req.URL.Host != publicHost && req.URL.Host != issuerHost {
 			return http.ErrUseLastResponse // never visit another site
 		}
 		return nil
 	}}
-	return &secSite{accountSite: as, rec: rec, publicHost: publicHost, issuer: as.issuer, issuerHost: issuerHost}
+	return &secSite{AccountSite: as, rec: rec, publicHost: publicHost, issuerHost: issuerHost}
 }
 
 // hop is one response, redirects not followed.
@@ -114,12 +114,12 @@ type hop struct {
 // raw sends one request without the browser's cookie jar and without
 // following redirects; cookies go in header.
 func (s *secSite) raw(method, path string, form url.Values, header http.Header) hop {
-	s.t.Helper()
+	s.T.Helper()
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, _ := http.NewRequest(method, s.public+path, body)
+	req, _ := http.NewRequest(method, s.Public+path, body)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
@@ -129,7 +129,7 @@ func (s *secSite) raw(method, path string, form url.Values, header http.Header) 
 	client := &http.Client{Transport: s.rec, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -145,57 +145,40 @@ func withSession(token string) http.Header {
 // signedInWith reports whether a request carrying token as its session
 // cookie reaches /email/manage.
 func (s *secSite) signedInWith(token string) bool {
-	s.t.Helper()
+	s.T.Helper()
 	return s.raw(http.MethodGet, "/email/manage", nil, withSession(token)).status == http.StatusOK
-}
-
-// emailTo returns the kind of the newest email to address and the path
-// of its first link on this site.
-func (s *accountSite) emailTo(address string) (kind, link string) {
-	s.t.Helper()
-	var e struct {
-		Kind string `db:"kind"`
-		Body string `db:"body"`
-	}
-	if err := s.a.db.Get(&e, `SELECT kind, body FROM emails WHERE address = $1 ORDER BY created_at DESC, id DESC LIMIT 1`, address); err != nil {
-		return "", ""
-	}
-	if m := regexp.MustCompile(regexp.QuoteMeta(s.public) + `(/\S+)`).FindStringSubmatch(e.Body); m != nil {
-		link = m[1]
-	}
-	return e.Kind, link
 }
 
 // magicSignIn signs address (a known, unlinked subscriber) in by magic
 // link in the browser and returns the new session token.
 func (s *secSite) magicSignIn(address string) string {
-	s.t.Helper()
-	if p := s.post("/email/manage/authenticate", url.Values{"address": {address}}, nil); p.status != http.StatusOK {
-		s.t.Fatalf("sign-in request for %s: %d", address, p.status)
+	s.T.Helper()
+	if p := s.Post("/email/manage/authenticate", url.Values{"address": {address}}, nil); p.Status != http.StatusOK {
+		s.T.Fatalf("sign-in request for %s: %d", address, p.Status)
 	}
-	kind, link := s.emailTo(address)
+	kind, link := s.EmailTo(address)
 	if kind != "sign_in" {
-		s.t.Fatalf("email to %s: %q, want sign_in", address, kind)
+		s.T.Fatalf("email to %s: %q, want sign_in", address, kind)
 	}
-	if p := s.get(link); p.url.Path != "/email/manage" {
-		s.t.Fatalf("sign-in link ended at %s (%d)", p.url, p.status)
+	if p := s.Get(link); p.URL.Path != "/email/manage" {
+		s.T.Fatalf("sign-in link ended at %s (%d)", p.URL, p.Status)
 	}
-	return s.sessionCookie()
+	return s.SessionCookie()
 }
 
 // subscribe subscribes address to the list "tax" (made if needed) through
 // the API, sending the "You've subscribed" email, and returns the
 // subscription id.
 func (s *secSite) subscribe(address string) string {
-	s.t.Helper()
+	s.T.Helper()
 	var list struct {
 		SubscriberList struct{ ID int64 } `json:"subscriber_list"`
 	}
-	s.api.mustDo(s.t, "POST", "/subscriber-lists", `{"title":"Tax news","slug":"tax"}`, &list)
+	s.API.MustDo(s.T, "POST", "/subscriber-lists", `{"title":"Tax news","slug":"tax"}`, &list)
 	var sub struct {
 		Subscription struct{ ID string } `json:"subscription"`
 	}
-	s.api.mustDo(s.t, "POST", "/subscriptions", fmt.Sprintf(`{"address":%q,"subscriber_list_id":%d,"frequency":"daily"}`, address, list.SubscriberList.ID), &sub)
+	s.API.MustDo(s.T, "POST", "/subscriptions", fmt.Sprintf(`{"address":%q,"subscriber_list_id":%d,"frequency":"daily"}`, address, list.SubscriberList.ID), &sub)
 	return sub.Subscription.ID
 }
 
@@ -225,7 +208,7 @@ func TestSecurityAddressRequestsLookAlike(t *testing.T) {
 	s.subscribe(known)
 	s.subscribe(linked)
 	s.subscribe("eve@example.com")
-	if _, err := s.a.db.Exec(`UPDATE subscribers SET govuk_account_id = 'urn:fdc:gov.uk:2022:bob' WHERE address = $1`, linked); err != nil {
+	if _, err := s.App.DB().Exec(`UPDATE subscribers SET govuk_account_id = 'urn:fdc:gov.uk:2022:bob' WHERE address = $1`, linked); err != nil {
 		t.Fatal(err)
 	}
 	s.magicSignIn("eve@example.com") // for the address change
@@ -237,13 +220,13 @@ func TestSecurityAddressRequestsLookAlike(t *testing.T) {
 	}
 	frontendForm := func(path string, form func(address string) url.Values) func(string) answer {
 		return func(address string) answer {
-			p := s.post(path, form(address), nil)
-			return answer{p.status, p.header, p.body}
+			p := s.Post(path, form(address), nil)
+			return answer{p.Status, p.Header, p.Body}
 		}
 	}
 	apiCall := func(path, body string) func(string) answer {
 		return func(address string) answer {
-			w := s.api.do("POST", path, fmt.Sprintf(body, address), nil)
+			w := s.API.Do("POST", path, fmt.Sprintf(body, address), nil)
 			return answer{w.Code, w.Header(), w.Body.String()}
 		}
 	}
@@ -390,7 +373,7 @@ func TestSecurityTokenGuessingIsRateLimited(t *testing.T) {
 	} {
 		var codes []int
 		for range 5 {
-			codes = append(codes, s.api.do("POST", tc.path, tc.body, nil).Code)
+			codes = append(codes, s.API.Do("POST", tc.path, tc.body, nil).Code)
 		}
 		if codes[3] == http.StatusTooManyRequests || codes[4] != http.StatusTooManyRequests {
 			t.Errorf("%s, five times for one address: %v, want the fifth 429", tc.path, codes)
@@ -421,50 +404,50 @@ func (l *logBuffer) String() string {
 // logout (and its replay), the account-session API, and account events. It
 // returns the secrets it saw go by, by where they came from.
 func (s *secSite) journeys() map[string]string {
-	t := s.t
+	t := s.T
 	t.Helper()
-	secrets := map[string]string{"API token": testToken, "account events token": config.DevAccountEventsToken}
+	secrets := map[string]string{"API token": testrig.Token, "account events token": config.DevAccountEventsToken}
 
 	unsubscribeID := s.subscribe("ann@example.com") // the email has an unsubscribe link
 	s.magicSignIn("ann@example.com")
-	if p := s.post("/email/manage/address", url.Values{"address": {"ann@new.example.com"}}, nil); p.status != 200 {
-		t.Fatalf("address change: %d", p.status)
+	if p := s.Post("/email/manage/address", url.Values{"address": {"ann@new.example.com"}}, nil); p.Status != 200 {
+		t.Fatalf("address change: %d", p.Status)
 	}
-	if _, link := s.emailTo("ann@new.example.com"); s.get(link).status != 200 {
+	if _, link := s.EmailTo("ann@new.example.com"); s.Get(link).Status != 200 {
 		t.Fatalf("address change link failed")
 	}
-	if p := s.post("/email/subscriptions/verify", url.Values{"address": {"carol@example.com"}, "topic_id": {"tax"}, "frequency": {"weekly"}}, nil); p.status != 200 {
-		t.Fatalf("subscription confirmation request: %d", p.status)
+	if p := s.Post("/email/subscriptions/verify", url.Values{"address": {"carol@example.com"}, "topic_id": {"tax"}, "frequency": {"weekly"}}, nil); p.Status != 200 {
+		t.Fatalf("subscription confirmation request: %d", p.Status)
 	}
-	if _, link := s.emailTo("carol@example.com"); s.get(link).url.Path != "/email/manage" {
+	if _, link := s.EmailTo("carol@example.com"); s.Get(link).URL.Path != "/email/manage" {
 		t.Fatalf("confirmation link did not sign carol in")
 	}
 	var body string
-	if err := s.a.db.Get(&body, `SELECT body FROM emails WHERE kind = 'subscribed' AND body LIKE '%' || $1 || '%' LIMIT 1`, unsubscribeID); err != nil {
+	if err := s.App.DB().Get(&body, `SELECT body FROM emails WHERE kind = 'subscribed' AND body LIKE '%' || $1 || '%' LIMIT 1`, unsubscribeID); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(regexp.MustCompile(`/email/unsubscribe/\S+`).FindString(body))
-	s.get(u.String())
-	s.post(u.Path, url.Values{"token": {u.Query().Get("token")}}, nil)
+	s.Get(u.String())
+	s.Post(u.Path, url.Values{"token": {u.Query().Get("token")}}, nil)
 	guessed := randomToken()
 	secrets["a guessed token"] = guessed
-	s.get("/email/manage/authenticate/process?token=" + guessed)
-	s.get("/email/manage/address/confirm?token=" + guessed)
-	s.api.do("POST", "/subscribers/auth-token", `{"address":"ann@new.example.com","destination":"/email/manage/authenticate/process"}`, nil)
-	s.api.do("GET", "/subscriber-lists/tax", "", http.Header{"Authorization": {"Bearer wrong-" + testToken}})
+	s.Get("/email/manage/authenticate/process?token=" + guessed)
+	s.Get("/email/manage/address/confirm?token=" + guessed)
+	s.API.Do("POST", "/subscribers/auth-token", `{"address":"ann@new.example.com","destination":"/email/manage/authenticate/process"}`, nil)
+	s.API.Do("GET", "/subscriber-lists/tax", "", http.Header{"Authorization": {"Bearer wrong-" + testrig.Token}})
 
 	// One Login: sign in, use the session in the API, sign out, sign in
 	// again and be logged out by the back channel, twice.
-	if p := s.signIn("fay@example.com", true, "/email/manage/authenticate/account?redirect_path=/email/manage"); p.url.Path != "/email/manage" {
-		t.Fatalf("One Login sign-in ended at %s (%d)", p.url, p.status)
+	if p := s.SignIn("fay@example.com", true, "/email/manage/authenticate/account?redirect_path=/email/manage"); p.URL.Path != "/email/manage" {
+		t.Fatalf("One Login sign-in ended at %s (%d)", p.URL, p.Status)
 	}
-	session := s.sessionCookie()
-	s.api.do("POST", "/subscribers/govuk-account", `{"govuk_account_session":"`+session+`"}`, nil)
-	s.api.do("POST", "/subscribers/govuk-account", `{"govuk_account_session":"`+randomToken()+`"}`, nil)
-	s.get("/sign-out")
-	s.signIn("fay@example.com", true, "/email/manage/authenticate/account")
+	session := s.SessionCookie()
+	s.API.Do("POST", "/subscribers/govuk-account", `{"govuk_account_session":"`+session+`"}`, nil)
+	s.API.Do("POST", "/subscribers/govuk-account", `{"govuk_account_session":"`+randomToken()+`"}`, nil)
+	s.Get("/sign-out")
+	s.SignIn("fay@example.com", true, "/email/manage/authenticate/account")
 	sub := devoidc.Sub("fay@example.com")
-	logout, err := s.provider.LogoutToken(sub)
+	logout, err := s.Provider.LogoutToken(sub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,10 +456,10 @@ func (s *secSite) journeys() map[string]string {
 		s.raw("POST", "/sign-in/backchannel-logout", url.Values{"logout_token": {logout}}, nil)
 	}
 	s.raw("POST", "/sign-in/backchannel-logout", url.Values{"logout_token": {logout[:len(logout)-4] + "AAAA"}}, nil)
-	s.get("/sign-in/callback?code=" + randomToken() + "&state=" + randomToken())
+	s.Get("/sign-in/callback?code=" + randomToken() + "&state=" + randomToken())
 
 	// Account events, through both ways in, and a forged one.
-	set, err := s.provider.SecurityEventToken(sub, events.EventIdentifierChanged, map[string]any{"new-value": "fay@new.example.com"}, time.Now())
+	set, err := s.Provider.SecurityEventToken(sub, events.EventIdentifierChanged, map[string]any{"new-value": "fay@new.example.com"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,15 +469,15 @@ func (s *secSite) journeys() map[string]string {
 		req := httptest.NewRequest("POST", "/account-events", strings.NewReader(raw))
 		req.Header = intake.Clone()
 		w := httptest.NewRecorder()
-		s.api.router.ServeHTTP(w, req)
+		s.API.Router.ServeHTTP(w, req)
 	}
-	s.api.do("PUT", "/api/oidc-users/"+url.PathEscape(sub), `{"email":"fay@new.example.com","email_verified":true}`,
+	s.API.Do("PUT", "/api/oidc-users/"+url.PathEscape(sub), `{"email":"fay@new.example.com","email_verified":true}`,
 		http.Header{"Authorization": {"Bearer " + config.DevAccountEventsToken}})
 
 	// Every token sent in an email, and every token, code, state, hint and
 	// cookie seen on the wire.
 	var bodies []string
-	if err := s.a.db.Select(&bodies, `SELECT body FROM emails`); err != nil {
+	if err := s.App.DB().Select(&bodies, `SELECT body FROM emails`); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range bodies {
@@ -537,7 +520,8 @@ func (s *secSite) journeys() map[string]string {
 func TestSecurityNoSecretsInLogs(t *testing.T) {
 	logs := &logBuffer{}
 	previous := slog.Default()
-	slog.SetDefault(newLogger(false, logs))
+	// The JSON log main sets up outside a local setup (newLogger).
+	slog.SetDefault(slog.New(slog.NewJSONHandler(logs, nil)))
 	t.Cleanup(func() { slog.SetDefault(previous) })
 
 	s := newSecuritySite(t, false, map[string]string{"RATE_LIMIT_PER_CLIENT": "1000/minute"})
@@ -580,9 +564,9 @@ func TestSecurityNoSecretsInLogs(t *testing.T) {
 func TestSecuritySessionFixation(t *testing.T) {
 	s := newSecuritySite(t, true, nil)
 	s.subscribe("ann@example.com")
-	u, _ := url.Parse(s.public)
+	u, _ := url.Parse(s.Public)
 	plant := func(value string) {
-		s.client.Jar.SetCookies(u, []*http.Cookie{{Name: frontend.SessionCookie, Value: value, Path: "/"}})
+		s.Client.Jar.SetCookies(u, []*http.Cookie{{Name: frontend.SessionCookie, Value: value, Path: "/"}})
 	}
 
 	planted := randomToken()
@@ -602,30 +586,30 @@ func TestSecuritySessionFixation(t *testing.T) {
 		t.Errorf("a second magic-link sign-in left the earlier session working")
 	}
 
-	if p := s.post("/email/subscriptions/verify", url.Values{"address": {"ann@example.com"}, "topic_id": {"tax"}, "frequency": {"weekly"}}, nil); p.status != 200 {
-		t.Fatalf("confirmation request: %d", p.status)
+	if p := s.Post("/email/subscriptions/verify", url.Values{"address": {"ann@example.com"}, "topic_id": {"tax"}, "frequency": {"weekly"}}, nil); p.Status != 200 {
+		t.Fatalf("confirmation request: %d", p.Status)
 	}
-	_, link := s.emailTo("ann@example.com")
-	if p := s.get(link); p.url.Path != "/email/manage" {
-		t.Fatalf("confirmation link ended at %s", p.url)
+	_, link := s.EmailTo("ann@example.com")
+	if p := s.Get(link); p.URL.Path != "/email/manage" {
+		t.Fatalf("confirmation link ended at %s", p.URL)
 	}
-	third := s.sessionCookie()
+	third := s.SessionCookie()
 	if third == second || s.signedInWith(second) {
 		t.Errorf("sign-in by confirmation link left the earlier session working")
 	}
 
-	if p := s.signIn("fay@example.com", true, "/email/manage/authenticate/account"); p.url.Path != "/email/manage" {
-		t.Fatalf("One Login sign-in ended at %s", p.url)
+	if p := s.SignIn("fay@example.com", true, "/email/manage/authenticate/account"); p.URL.Path != "/email/manage" {
+		t.Fatalf("One Login sign-in ended at %s", p.URL)
 	}
-	fourth := s.sessionCookie()
+	fourth := s.SessionCookie()
 	if fourth == third || s.signedInWith(third) || !s.signedInWith(fourth) {
 		t.Errorf("One Login sign-in left the earlier session working, or did not start one")
 	}
 	plant(planted)
-	if p := s.signIn("fay@example.com", true, "/email/manage/authenticate/account"); p.url.Path != "/email/manage" {
-		t.Fatalf("One Login sign-in ended at %s", p.url)
+	if p := s.SignIn("fay@example.com", true, "/email/manage/authenticate/account"); p.URL.Path != "/email/manage" {
+		t.Fatalf("One Login sign-in ended at %s", p.URL)
 	}
-	if got := s.sessionCookie(); got == planted || s.signedInWith(planted) {
+	if got := s.SessionCookie(); got == planted || s.signedInWith(planted) {
 		t.Errorf("One Login sign-in kept the planted session cookie")
 	}
 }
@@ -674,14 +658,14 @@ func TestSecurityCookieFlags(t *testing.T) {
 	// The same app behind an https PUBLIC_URL (so not local: every secret
 	// given), driven in process.
 	db, dbURL := testdb.New(t)
-	a := buildApp(t, db, map[string]string{
+	a := testrig.NewAppOn(t, db, map[string]string{
 		"DATABASE_URL": dbURL, "PUBLIC_URL": "https://www.example.gov.uk",
-		"API_TOKENS": testToken, "ACCOUNT_EVENTS_TOKEN": "events-token-0123456789",
-		"OIDC_ISSUER_URL": s.issuer, "OIDC_CLIENT_ID": "email-alert-dev", "OIDC_CLIENT_SECRET": "not-used-here",
-		"ACCOUNT_EVENTS_ISSUER": s.issuer, "ACCOUNT_EVENTS_JWKS_URL": s.issuer + ".well-known/jwks.json",
-		"ACCOUNT_EVENTS_AUDIENCE": "https://www.example.gov.uk", "ONE_LOGIN_ACCOUNT_URL": s.issuer,
+		"API_TOKENS": testrig.Token, "ACCOUNT_EVENTS_TOKEN": "events-token-0123456789",
+		"OIDC_ISSUER_URL": s.Issuer, "OIDC_CLIENT_ID": "email-alert-dev", "OIDC_CLIENT_SECRET": "not-used-here",
+		"ACCOUNT_EVENTS_ISSUER": s.Issuer, "ACCOUNT_EVENTS_JWKS_URL": s.Issuer + ".well-known/jwks.json",
+		"ACCOUNT_EVENTS_AUDIENCE": "https://www.example.gov.uk", "ONE_LOGIN_ACCOUNT_URL": s.Issuer,
 	})
-	h := frontendHandler(a)
+	h := a.FrontendHandler()
 	var seen []exchange
 	serve := func(method, target string, form url.Values, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 		var body io.Reader
@@ -700,11 +684,11 @@ func TestSecurityCookieFlags(t *testing.T) {
 		seen = append(seen, exchange{method, req.URL, w.Code, w.Header()})
 		return w
 	}
-	(&apiFixture{router: apiRouter(a)}).mustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
-	(&apiFixture{router: apiRouter(a)}).mustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
+	(&testrig.API{Router: a.APIRouter()}).MustDo(t, "POST", "/subscriber-lists", `{"title":"Tax news"}`, nil)
+	(&testrig.API{Router: a.APIRouter()}).MustDo(t, "POST", "/subscriptions", `{"address":"ann@example.com","subscriber_list_id":1,"skip_confirmation_email":true}`, nil)
 	serve("POST", "/email/manage/authenticate", url.Values{"address": {"ann@example.com"}})
 	var body string
-	if err := a.db.Get(&body, `SELECT body FROM emails WHERE kind = 'sign_in'`); err != nil {
+	if err := a.DB().Get(&body, `SELECT body FROM emails WHERE kind = 'sign_in'`); err != nil {
 		t.Fatal(err)
 	}
 	link := regexp.MustCompile(`https://www\.example\.gov\.uk(/\S+)`).FindStringSubmatch(body)
@@ -781,24 +765,24 @@ func TestSecurityNoOpenRedirects(t *testing.T) {
 		if loc, _ := url.Parse(start.header.Get("Location")); loc == nil || loc.Host != s.issuerHost {
 			t.Errorf("redirect_path %q: sign-in start went to %q, want the provider", target, start.header.Get("Location"))
 		}
-		p := s.signIn("erin@example.com", true, "/email/manage/authenticate/account?redirect_path="+url.QueryEscape(target))
+		p := s.SignIn("erin@example.com", true, "/email/manage/authenticate/account?redirect_path="+url.QueryEscape(target))
 		check("redirect_path "+target, lastLocation("/sign-in/callback"))
-		if p.url.Host != s.publicHost {
-			t.Errorf("redirect_path %q: landed on %s", target, p.url)
+		if p.URL.Host != s.publicHost {
+			t.Errorf("redirect_path %q: landed on %s", target, p.URL)
 		}
 
 		// The magic link: the sign-in form's redirect_path never reaches
 		// the email, and one added to the emailed link is not followed.
-		s.post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}, "redirect_path": {target}}, nil)
-		if _, link := s.emailTo("ann@example.com"); !strings.HasPrefix(link, "/email/manage/authenticate/process?") {
+		s.Post("/email/manage/authenticate", url.Values{"address": {"ann@example.com"}, "redirect_path": {target}}, nil)
+		if _, link := s.EmailTo("ann@example.com"); !strings.HasPrefix(link, "/email/manage/authenticate/process?") {
 			t.Errorf("redirect_path %q: emailed sign-in link %q", target, link)
 		} else {
 			check("magic link with redirect_path "+target, s.raw("GET", link+"&redirect_path="+url.QueryEscape(target), nil, nil).header.Get("Location"))
 		}
 
-		w := s.api.do("POST", "/subscribers/auth-token", fmt.Sprintf(`{"address":"ann@example.com","destination":%q}`, target), nil)
+		w := s.API.Do("POST", "/subscribers/auth-token", fmt.Sprintf(`{"address":"ann@example.com","destination":%q}`, target), nil)
 		if w.Code != http.StatusUnprocessableEntity {
-			_, link := s.emailTo("ann@example.com")
+			_, link := s.EmailTo("ann@example.com")
 			if !strings.HasPrefix(link, "/") || strings.HasPrefix(link, "//") {
 				t.Errorf("destination %q: %d, emailed link %q", target, w.Code, link)
 			}
@@ -811,7 +795,7 @@ func TestSecurityNoOpenRedirects(t *testing.T) {
 			req := httptest.NewRequest("GET", "http://"+s.publicHost+"/", nil)
 			req.URL.Path, req.URL.RawPath, req.RequestURI = path, "", path
 			w := httptest.NewRecorder()
-			frontendHandler(s.a).ServeHTTP(w, req)
+			s.App.FrontendHandler().ServeHTTP(w, req)
 			if loc := w.Header().Get("Location"); loc != "" {
 				check("GET "+path, loc)
 			}
@@ -822,7 +806,7 @@ func TestSecurityNoOpenRedirects(t *testing.T) {
 		req := httptest.NewRequest("GET", "/email/manage/", nil)
 		req.Header.Set("X-Forwarded-Prefix", prefix)
 		w := httptest.NewRecorder()
-		frontendHandler(s.a).ServeHTTP(w, req)
+		s.App.FrontendHandler().ServeHTTP(w, req)
 		if loc := w.Header().Get("Location"); loc != "" {
 			check("X-Forwarded-Prefix "+prefix, loc)
 		}
@@ -838,8 +822,8 @@ func TestSecurityNoOpenRedirects(t *testing.T) {
 	}
 	check("GET the account confirmation", s.raw("GET", "/email/subscriptions/account/confirm?topic_id=tax&frequency=daily", nil, nil).header.Get("Location"))
 	check("magic-link sign-out", s.raw("GET", "/sign-out", nil, withSession(s.magicSignIn("ann@example.com"))).header.Get("Location"))
-	s.signIn("fay@example.com", true, "/email/manage/authenticate/account")
-	check("account sign-out", s.raw("GET", "/sign-out", nil, withSession(s.sessionCookie())).header.Get("Location"))
+	s.SignIn("fay@example.com", true, "/email/manage/authenticate/account")
+	check("account sign-out", s.raw("GET", "/sign-out", nil, withSession(s.SessionCookie())).header.Get("Location"))
 }
 
 // TestSecurityEveryFormRefusesCrossSitePosts: every POST route of the
@@ -857,7 +841,7 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 	s.magicSignIn("ann@example.com")
 	var unsubscribeToken string
 	var body string
-	if err := s.a.db.Get(&body, `SELECT body FROM emails WHERE kind = 'subscribed'`); err != nil {
+	if err := s.App.DB().Get(&body, `SELECT body FROM emails WHERE kind = 'subscribed'`); err != nil {
 		t.Fatal(err)
 	}
 	if m := regexp.MustCompile(`token=([A-Za-z0-9_-]{43})`).FindStringSubmatch(body); m != nil {
@@ -878,7 +862,7 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 		"/email/unsubscribe/:id (token)":      {"token": {unsubscribeToken}},
 	}
 	var routes []string
-	for _, r := range frontendRouter(s.a).Routes() {
+	for _, r := range s.App.FrontendRouter().Routes() {
 		if r.Method == http.MethodPost {
 			routes = append(routes, r.Path)
 			if _, ok := forms[r.Path]; !ok {
@@ -896,7 +880,7 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 			Emails, Sessions, Tokens, Active, Subscribers int
 			Addresses                                     string
 		}
-		err := s.a.db.Get(&st, `SELECT
+		err := s.App.DB().Get(&st, `SELECT
 			(SELECT count(*) FROM emails) AS emails, (SELECT count(*) FROM sessions) AS sessions,
 			(SELECT count(*) FROM auth_tokens) AS tokens,
 			(SELECT count(*) FROM subscriptions WHERE ended_at IS NULL) AS active,
@@ -923,9 +907,9 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 		}
 		path, _, _ := strings.Cut(strings.ReplaceAll(route, ":id", id), " ")
 		for _, h := range crossSite {
-			p := s.post(path, forms[route], h)
-			if p.status != http.StatusForbidden {
-				t.Errorf("cross-site POST %s with %v: %d, want 403", route, h, p.status)
+			p := s.Post(path, forms[route], h)
+			if p.Status != http.StatusForbidden {
+				t.Errorf("cross-site POST %s with %v: %d, want 403", route, h, p.Status)
 			}
 		}
 	}
@@ -935,9 +919,9 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 		req := httptest.NewRequest("POST", "http://"+s.publicHost+"/", strings.NewReader(""))
 		req.URL.Path, req.RequestURI = path, path
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
-		req.Header.Set("Cookie", frontend.SessionCookie+"="+s.sessionCookie())
+		req.Header.Set("Cookie", frontend.SessionCookie+"="+s.SessionCookie())
 		w := httptest.NewRecorder()
-		frontendHandler(s.a).ServeHTTP(w, req)
+		s.App.FrontendHandler().ServeHTTP(w, req)
 		if w.Code < 400 {
 			t.Errorf("cross-site POST %s: %d", path, w.Code)
 		}
@@ -945,13 +929,13 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 	if after := state(); after != before {
 		t.Errorf("refused posts changed something:\nbefore %s\nafter  %s", before, after)
 	}
-	if p := s.post("/sign-in/backchannel-logout", forms["/sign-in/backchannel-logout"], http.Header{"Sec-Fetch-Site": {"cross-site"}}); p.status != http.StatusBadRequest {
-		t.Errorf("cross-site back-channel logout with a bad token: %d, want 400 (exempt, and refused by its token)", p.status)
+	if p := s.Post("/sign-in/backchannel-logout", forms["/sign-in/backchannel-logout"], http.Header{"Sec-Fetch-Site": {"cross-site"}}); p.Status != http.StatusBadRequest {
+		t.Errorf("cross-site back-channel logout with a bad token: %d, want 400 (exempt, and refused by its token)", p.Status)
 	}
 	// The same posts from this site work: the test above is not vacuous.
-	same := http.Header{"Origin": {s.public}, "Sec-Fetch-Site": {"same-origin"}}
-	if p := s.post("/email/manage/frequency/"+id, forms["/email/manage/frequency/:id"], same); p.status != http.StatusOK || !strings.Contains(p.body, "once a week") {
-		t.Errorf("same-origin frequency change: %d", p.status)
+	same := http.Header{"Origin": {s.Public}, "Sec-Fetch-Site": {"same-origin"}}
+	if p := s.Post("/email/manage/frequency/"+id, forms["/email/manage/frequency/:id"], same); p.Status != http.StatusOK || !strings.Contains(p.Body, "once a week") {
+		t.Errorf("same-origin frequency change: %d", p.Status)
 	}
 	if state() == before {
 		t.Errorf("the same-origin post changed nothing")
@@ -963,11 +947,11 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 // refused and the new session lives on.
 func TestSecurityBackchannelLogoutReplay(t *testing.T) {
 	s := newSecuritySite(t, true, nil)
-	if p := s.signIn("bob@example.com", true, "/email/manage/authenticate/account"); p.url.Path != "/email/manage" {
-		t.Fatalf("sign-in ended at %s", p.url)
+	if p := s.SignIn("bob@example.com", true, "/email/manage/authenticate/account"); p.URL.Path != "/email/manage" {
+		t.Fatalf("sign-in ended at %s", p.URL)
 	}
-	first := s.sessionCookie()
-	logout, err := s.provider.LogoutToken(devoidc.Sub("bob@example.com"))
+	first := s.SessionCookie()
+	logout, err := s.Provider.LogoutToken(devoidc.Sub("bob@example.com"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -977,10 +961,10 @@ func TestSecurityBackchannelLogoutReplay(t *testing.T) {
 	if code := post(); code != http.StatusOK || s.signedInWith(first) {
 		t.Fatalf("back-channel logout: %d, session still working: %v", code, s.signedInWith(first))
 	}
-	if p := s.signIn("bob@example.com", true, "/email/manage/authenticate/account"); p.url.Path != "/email/manage" {
-		t.Fatalf("sign-in again ended at %s", p.url)
+	if p := s.SignIn("bob@example.com", true, "/email/manage/authenticate/account"); p.URL.Path != "/email/manage" {
+		t.Fatalf("sign-in again ended at %s", p.URL)
 	}
-	second := s.sessionCookie()
+	second := s.SessionCookie()
 	for range 2 {
 		if code := post(); code != http.StatusBadRequest {
 			t.Errorf("replayed logout token: %d, want 400", code)
@@ -1032,9 +1016,9 @@ func TestSecurityBearerTokensAreCheckedInConstantTime(t *testing.T) {
 	// the events token on the event intake routes only: asked of each
 	// route in the routers' own tables, so a route added later is covered.
 	db, dbURL := testdb.New(t)
-	a := buildApp(t, db, map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": testToken, "ACCOUNT_EVENTS_TOKEN": eventsToken})
-	checkBearerRoutes(t, "api", apiRouter(a).Routes(), apiHandler(a))
-	checkBearerRoutes(t, "metrics", metricsRouter(a).Routes(), answerHEAD(metricsRouter(a)))
+	a := testrig.NewAppOn(t, db, map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": testrig.Token, "ACCOUNT_EVENTS_TOKEN": eventsToken})
+	checkBearerRoutes(t, "api", a.APIRouter().Routes(), a.APIHandler())
+	checkBearerRoutes(t, "metrics", a.MetricsRouter().Routes(), a.MetricsHandler())
 
 	// No secret compared with a plain comparison, in any package of the
 	// module. The checker itself is checked first.
@@ -1114,9 +1098,9 @@ func checkBearerRoutes(t *testing.T, surface string, routes gin.RoutesInfo, h ht
 			}
 			continue
 		}
-		own, other := testToken, eventsToken
+		own, other := testrig.Token, eventsToken
 		if slices.Contains(eventRoutes, name) {
-			own, other = eventsToken, testToken
+			own, other = eventsToken, testrig.Token
 		}
 		for _, authorization := range []string{"", "Bearer ", "Bearer wrong-token", "Bearer " + other} {
 			if w := answer(authorization); !refused(w) {

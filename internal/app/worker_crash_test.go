@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/events"
+	"email-alert/internal/app"
 	"email-alert/internal/testkit/testrig/proc"
 	"email-alert/mail"
 	"email-alert/subscribers"
@@ -110,7 +111,7 @@ func TestWorkerKilledAndFlushallAppliesEveryEventOnce(t *testing.T) {
 	// Linked subscribers, then one event each: even ones change email,
 	// odd ones delete the account.
 	seedLinkedAccounts(t, db, accounts, "urn:test:", list.ID)
-	inbox := events.NewInbox(db, asynq.NewClientFromRedisClient(rdb), defaultNamespace+":events")
+	inbox := events.NewInbox(db, asynq.NewClientFromRedisClient(rdb), app.Namespace+":events")
 	for i := 1; i <= accounts; i++ {
 		e := events.Event{ID: fmt.Sprintf("event-%d", i), Sub: fmt.Sprintf("urn:test:%d", i), OccurredAt: time.Now()}
 		if i%2 == 0 {
