@@ -16,6 +16,7 @@ import (
 	"github.com/lib/pq"
 
 	"email-alert/internal/lib/textcheck"
+	"email-alert/jsonapi"
 	"email-alert/subscribers"
 )
 
@@ -80,7 +81,7 @@ func (r ContentChangeRequest) Parse() (cc ContentChange, missing, invalid map[st
 	}
 	for field, v := range required {
 		if v == nil {
-			missing[field] = append(missing[field], "is required")
+			missing[field] = append(missing[field], jsonapi.IsRequired)
 		}
 	}
 	if len(missing) > 0 {
@@ -90,7 +91,7 @@ func (r ContentChangeRequest) Parse() (cc ContentChange, missing, invalid map[st
 
 	id, err := uuid.Parse(*r.ContentID)
 	if err != nil || id.String() != strings.ToLower(*r.ContentID) {
-		bad("content_id", "must be a UUID")
+		bad("content_id", jsonapi.NotUUID)
 	}
 	cc.ContentID = id
 	cc.PublicUpdatedAt, err = time.Parse(time.RFC3339, *r.PublicUpdatedAt)

@@ -23,13 +23,19 @@ import (
 // MissingMessage is the error of a request that lacks a required field.
 const MissingMessage = "Missing parameters"
 
+// The field messages every endpoint shares, written once.
+const (
+	IsRequired = "is required"    // the field is absent or null
+	NotUUID    = "must be a UUID" // the field is not a UUID
+)
+
 // Require reports whether every field of present is true; otherwise it
 // answers 400 with each missing field "is required" in details.
 func Require(c *gin.Context, present map[string]bool) bool {
 	missing := Details{}
 	for field, ok := range present {
 		if !ok {
-			missing[field] = []string{"is required"}
+			missing[field] = []string{IsRequired}
 		}
 	}
 	if len(missing) == 0 {

@@ -87,11 +87,11 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 	problems := jsonapi.Details{}
 	address := checkAddress(body.Address, "address", problems)
 	if body.TopicID == nil || *body.TopicID == "" {
-		problems["topic_id"] = append(problems["topic_id"], "is required")
+		problems["topic_id"] = append(problems["topic_id"], jsonapi.IsRequired)
 	}
 	var frequency subscribers.Frequency
 	if body.Frequency == nil {
-		problems["frequency"] = append(problems["frequency"], "is required")
+		problems["frequency"] = append(problems["frequency"], jsonapi.IsRequired)
 	} else if f, ok := subscribers.ParseFrequency(*body.Frequency); !ok {
 		problems["frequency"] = append(problems["frequency"], subscribers.InvalidFrequency)
 	} else {
@@ -144,7 +144,7 @@ func (a *API) allow(c *gin.Context, address string) bool {
 // malformed is not a valid address.
 func checkAddress(raw *string, field string, problems jsonapi.Details) string {
 	if raw == nil {
-		problems[field] = append(problems[field], "is required")
+		problems[field] = append(problems[field], jsonapi.IsRequired)
 		return ""
 	}
 	address, ok := subscribers.NormalizeAddress(*raw)

@@ -24,7 +24,7 @@ func (b criteriaBody) criteria() (Criteria, map[string][]string) {
 	c.GovernmentDocumentSupertype = deref(b.GovernmentDocumentSupertype)
 	id, ok := ParseContentID(deref(b.ContentID))
 	if !ok {
-		problems["content_id"] = append(problems["content_id"], "must be a UUID")
+		problems["content_id"] = append(problems["content_id"], jsonapi.NotUUID)
 	}
 	c.ContentID = id
 	for field, fp := range c.Validate() {

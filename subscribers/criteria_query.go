@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+
+	"email-alert/jsonapi"
 )
 
 // criteriaParam is one Rails-style criteria parameter:
@@ -48,7 +50,7 @@ func ParseCriteriaQuery(q url.Values) (Criteria, map[string][]string) {
 		case "content_id":
 			id, ok := ParseContentID(values[0])
 			if !ok {
-				problems[name] = append(problems[name], "must be a UUID")
+				problems[name] = append(problems[name], jsonapi.NotUUID)
 			}
 			c.ContentID = id
 		default:
