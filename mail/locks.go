@@ -73,7 +73,10 @@ func (s *lockSession) acquire(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID
 	gen, err := s.open(ctx)
 	var got []int
 	if err == nil {
-		err = s.conn.SelectContext(ctx, &got, `
+		// Not cancelled midway: locks taken by a statement that then
+		// fails stay held (advisory locks ignore rollbacks), and would be
+		// unknown here.
+		err = s.conn.SelectContext(context.WithoutCancel(ctx), &got, `
 			SELECT i::int FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, i) WHERE pg_try_advisory_lock(k) ORDER BY i`,
 			pq.Array(keys))
 		if err != nil {
