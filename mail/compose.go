@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/jmoiron/sqlx"
 )
 
 // Composer renders, when it is sent, an email whose body the outbox does
@@ -30,21 +29,18 @@ func (d *Deliverer) ComposeWith(kind string, compose Composer) {
 	d.composers[kind] = compose
 }
 
-// compose renders m if its kind has a Composer. done reports that the
-// email was cancelled and recorded as such.
-func (d *Deliverer) compose(ctx context.Context, conn *sqlx.Conn, kind string, m Message) (_ Message, done bool, err error) {
+// compose renders m if its kind has a Composer. An email that must no
+// longer be sent is ErrCancelled.
+func (d *Deliverer) compose(ctx context.Context, kind string, m Message) (Message, error) {
 	compose := d.composers[kind]
 	if compose == nil {
-		return m, false, nil
+		return m, nil
 	}
-	m, err = compose(ctx, m.ID, m)
-	if errors.Is(err, ErrCancelled) {
-		return m, true, d.finish(ctx, conn, m.ID, "failed", "", err.Error())
+	m, err := compose(ctx, m.ID, m)
+	if err != nil && !errors.Is(err, ErrCancelled) {
+		return m, fmt.Errorf("compose %s: %w", kind, err)
 	}
-	if err != nil {
-		return m, false, fmt.Errorf("deliver %s: compose %s: %w", m.ID, kind, err)
-	}
-	return m, false, nil
+	return m, err
 }
 
 // Require fails unless every one of kinds has a template, so that a

@@ -56,9 +56,25 @@ func (d *Dispatcher) queue(p Priority) string {
 // Enqueue enqueues the delivery of email id of priority p; an email
 // already waiting in the queue is left as it is.
 func (d *Dispatcher) Enqueue(ctx context.Context, id uuid.UUID, p Priority) error {
-	_, err := d.client.EnqueueContext(ctx, NewDeliverTask(id, d.queue(p)))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue email %s: %w", id, err)
+	return d.EnqueueBatch(ctx, []uuid.UUID{id}, p)
+}
+
+// EnqueueBatch enqueues the delivery of emails ids of priority p, one task
+// per BatchSize of them. A batch already waiting in the queue is left as
+// it is.
+func (d *Dispatcher) EnqueueBatch(ctx context.Context, ids []uuid.UUID, p Priority) error {
+	return d.enqueue(ctx, ids, p, "")
+}
+
+// enqueue is EnqueueBatch with the version of newDeliverTask.
+func (d *Dispatcher) enqueue(ctx context.Context, ids []uuid.UUID, p Priority, version string) error {
+	for len(ids) > 0 {
+		n := min(len(ids), BatchSize)
+		_, err := d.client.EnqueueContext(ctx, newDeliverTask(ids[:n], d.queue(p), version))
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("enqueue emails %s…: %w", ids[0], err)
+		}
+		ids = ids[n:]
 	}
 	return nil
 }
@@ -142,17 +158,31 @@ func (p *poller) poll(ctx context.Context) error {
 		if page == 0 {
 			horizon = rows[0].Horizon
 		}
+		var fresh []pendingRow
 		for _, r := range rows {
 			if r.ID == nil {
 				break
 			}
 			if _, done := p.enqueued[*r.ID]; !done {
-				if err := p.d.Enqueue(ctx, *r.ID, p.priority); err != nil {
-					return err
-				}
+				fresh = append(fresh, r)
+			}
+		}
+		for len(fresh) > 0 {
+			batch := fresh[:min(len(fresh), BatchSize)]
+			ids := make([]uuid.UUID, len(batch))
+			for i, r := range batch {
+				ids[i] = *r.ID
+			}
+			if err := p.d.EnqueueBatch(ctx, ids, p.priority); err != nil {
+				return err
+			}
+			for _, r := range batch {
 				p.enqueued[*r.ID] = *r.TxID
 			}
-			afterTx, afterID = *r.TxID, *r.ID
+			fresh = fresh[len(batch):]
+		}
+		if n := len(rows); n > 0 && rows[n-1].ID != nil {
+			afterTx, afterID = *rows[n-1].TxID, *rows[n-1].ID
 		}
 		if len(rows) < pollBatch {
 			p.advance(horizon)
@@ -204,15 +234,30 @@ func (d *Dispatcher) SweepOf(priorities ...Priority) func(ctx context.Context, o
 type unfinishedEmail struct {
 	ID        uuid.UUID `db:"id"`
 	CreatedAt time.Time `db:"created_at"`
+	UpdatedAt time.Time `db:"updated_at"`
 }
 
 func (d *Dispatcher) sweep(ctx context.Context, p Priority, olderThan time.Duration, limit int) (int, error) {
 	age := fmt.Sprintf("%d milliseconds", olderThan.Milliseconds())
-	return keyset.Walk(ctx, limit,
+	// A sweep's batch is told apart by the last change to its emails: a
+	// batch that a worker died delivering (its emails claimed since) is
+	// queued anew, not mistaken for the dead worker's task, which stays in
+	// Redis until asynq gives up on that worker; the same batch swept
+	// again unchanged is not queued twice.
+	var (
+		batch  []uuid.UUID
+		latest time.Time
+	)
+	flush := func(ctx context.Context) error {
+		err := d.enqueue(ctx, batch, p, latest.UTC().Format(time.RFC3339Nano))
+		batch, latest = batch[:0], time.Time{}
+		return err
+	}
+	n, err := keyset.Walk(ctx, limit,
 		func(ctx context.Context, after unfinishedEmail, size int) ([]unfinishedEmail, error) {
 			var page []unfinishedEmail
 			err := d.db.SelectContext(ctx, &page, `
-				SELECT id, created_at FROM emails
+				SELECT id, created_at, updated_at FROM emails
 				WHERE status IN ('pending', 'sending') AND priority = $1 AND updated_at <= now() - $2::interval
 				  AND (created_at, id) > ($3, $4)
 				ORDER BY created_at, id LIMIT $5`,
@@ -222,7 +267,20 @@ func (d *Dispatcher) sweep(ctx context.Context, p Priority, olderThan time.Durat
 			}
 			return page, nil
 		},
-		func(ctx context.Context, e unfinishedEmail) error { return d.Enqueue(ctx, e.ID, p) })
+		func(ctx context.Context, e unfinishedEmail) error {
+			batch = append(batch, e.ID)
+			if e.UpdatedAt.After(latest) {
+				latest = e.UpdatedAt
+			}
+			if len(batch) < BatchSize {
+				return nil
+			}
+			return flush(ctx)
+		})
+	if err == nil && len(batch) > 0 {
+		err = flush(ctx)
+	}
+	return n, err
 }
 
 // Purge empties the bodies of emails delivered more than BodyRetention ago:

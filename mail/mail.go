@@ -2,9 +2,11 @@
 // written in the same transaction as the change that caused it, so an email
 // exists exactly when its cause does. Workers deliver each row once through
 // the configured Sender (log, SMTP or GOV.UK Notify): an asynq task per
-// email, queued by a poll of the outbox within 100 ms of the commit, with a
-// sweep that re-enqueues whatever Redis lost (at once when Redis is seen to
-// lose its data, see internal/lib/redisloss) and a purge of delivered bodies
+// batch of up to BatchSize emails, claimed and recorded with a statement
+// each and sent side by side, queued by a poll of the outbox within 100 ms
+// of the commit, with a sweep that re-enqueues whatever Redis lost (at
+// once when Redis is seen to lose its data, see internal/lib/redisloss)
+// and a purge of delivered bodies
 // after 7 days. Transactional emails are queued and delivered before bulk
 // ones, and every worker together keeps to one shared provider rate limit
 // (RateLimit).

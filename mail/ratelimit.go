@@ -49,23 +49,6 @@ func NewRateLimit(rdb redis.UniversalClient, key string, count int, per time.Dur
 // Burst is how many emails beyond Count may go out in one window of Per.
 func (l *RateLimit) Burst() int { return l.rate.Burst }
 
-// take takes one token for an email of priority p. When the bucket has
-// none for it, it returns how long until it will.
-func (l *RateLimit) take(ctx context.Context, p Priority) (retryAfter time.Duration, err error) {
-	limit := l.bulk
-	if p.orDefault() == Transactional {
-		limit = l.rate
-	}
-	res, err := l.rl.Allow(ctx, l.key, limit)
-	if err != nil {
-		return 0, fmt.Errorf("email rate limit: %w", err)
-	}
-	if res.Allowed > 0 {
-		return 0, nil
-	}
-	return max(res.RetryAfter, time.Millisecond), nil
-}
-
 // maxPaceWait is the longest a bulk email waits for a token inside its
 // task; beyond it the task is put back for later (RateLimitedError), so
 // that waiting bulk emails do not hold every worker slot.
@@ -98,22 +81,58 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
 
-// pace waits for a token for an email of priority p. Transactional emails
-// wait for as long as ctx allows; bulk ones up to maxPaceWait, and are put
-// back for later beyond it.
-func (l *RateLimit) pace(ctx context.Context, p Priority) error {
+// paceN takes up to n tokens for emails of priority p, as many as the
+// bucket has now, waiting for the first one: transactional emails for as
+// long as ctx allows, bulk ones up to budget, beyond which they are put
+// back for later (RateLimitedError). It returns how many it took and how
+// long it waited. (Tokens are taken n at once, or else one at a time:
+// redis_rate's AllowAtMost charges the fraction of a token it cannot
+// grant, which would leave the limit partly unused.)
+func (l *RateLimit) paceN(ctx context.Context, p Priority, n int, budget time.Duration) (granted int, waited time.Duration, err error) {
+	limit := l.bulk
+	if p.orDefault() == Transactional {
+		limit = l.rate
+	}
 	for {
-		wait, err := l.take(ctx, p)
-		if err != nil || wait == 0 {
-			return err
+		wait, err := l.takeN(ctx, limit, n, &granted)
+		if err != nil || granted > 0 {
+			return granted, waited, err
 		}
-		if p.orDefault() != Transactional && wait > maxPaceWait {
-			return &RateLimitedError{RetryAfter: wait}
+		wait = max(wait, time.Millisecond)
+		if p.orDefault() != Transactional && waited+wait > budget {
+			return 0, waited, &RateLimitedError{RetryAfter: wait}
 		}
 		select {
 		case <-ctx.Done():
-			return &RateLimitedError{RetryAfter: wait}
+			return 0, waited, &RateLimitedError{RetryAfter: wait}
 		case <-time.After(wait):
+			waited += wait
 		}
 	}
+}
+
+// takeN adds to granted the tokens the bucket has now, up to n, and
+// returns how long until it has one when it had none.
+func (l *RateLimit) takeN(ctx context.Context, limit redis_rate.Limit, n int, granted *int) (time.Duration, error) {
+	if n > 1 {
+		res, err := l.rl.AllowN(ctx, l.key, limit, n)
+		if err != nil {
+			return 0, fmt.Errorf("email rate limit: %w", err)
+		}
+		if res.Allowed > 0 {
+			*granted = n
+			return 0, nil
+		}
+	}
+	for *granted < n {
+		res, err := l.rl.Allow(ctx, l.key, limit)
+		if err != nil {
+			return 0, fmt.Errorf("email rate limit: %w", err)
+		}
+		if res.Allowed == 0 {
+			return res.RetryAfter, nil
+		}
+		*granted++
+	}
+	return 0, nil
 }

@@ -48,7 +48,7 @@ func (s *clockSender) at(id uuid.UUID) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// workers runs n workers as cmd/email-alert wires them (strict queue
+// workers runs n workers as internal/app wires them (strict queue
 // priority, rate-limited deliveries put back without using a retry), all
 // taking from one shared rate limit of count per per, and a dispatcher
 // polling the outbox. It returns their database and the limit.

@@ -348,8 +348,12 @@ func newSender(cfg *config.Config) (mail.Sender, error) {
 		}
 		return s, nil
 	case "notify":
+		// Deliveries send side by side (mail.BatchSize per task): keep a
+		// connection per send alive, not the default transport's two.
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConns, transport.MaxIdleConnsPerHost = 512, 512
 		s, err := mail.NewNotifySender(cfg.NotifyBaseURL, cfg.NotifyAPIKey, cfg.NotifyTemplateID,
-			&http.Client{Timeout: 15 * time.Second})
+			&http.Client{Timeout: 15 * time.Second, Transport: transport})
 		if err != nil {
 			return nil, fmt.Errorf("NOTIFY_API_KEY, NOTIFY_TEMPLATE_ID or NOTIFY_BASE_URL: %w", err)
 		}

@@ -152,5 +152,5 @@ func deliveryMarkdown(results []deliveryResult, concurrency int) string {
 	for _, r := range results {
 		s += fmt.Sprintf("| %d | %s | %s | %d | %.0f | %d | %d |\n", r.Workers, r.Latency, r.Limit, r.Emails, r.Rate, r.MaxWindow, r.Duplicates)
 	}
-	return s + fmt.Sprintf("\nA backlog of bulk emails (priority normal, as alerts are) in the outbox, delivered by `email-alert worker` processes (WORKER_CONCURRENCY=%d) to a fake GOV.UK Notify in the benchmark that answers each send after the latency shown. Each send holds one PostgreSQL connection for its advisory lock, so with a slow provider one worker delivers at most its pool (40 connections) per latency.\n", concurrency)
+	return s + fmt.Sprintf("\nA backlog of bulk emails (priority normal, as alerts are) in the outbox, delivered by `email-alert worker` processes (WORKER_CONCURRENCY=%d) to a fake GOV.UK Notify in the benchmark that answers each send after the latency shown. Each task carries up to 50 emails, claimed and recorded with one statement each and sent side by side; no PostgreSQL connection is held during a send (the locks are in one session per worker).\n", concurrency)
 }
