@@ -350,7 +350,11 @@ func newSender(cfg *config.Config) (mail.Sender, error) {
 	case "notify":
 		// Deliveries send side by side (mail.BatchSize per task): keep a
 		// connection per send alive, not the default transport's two.
-		transport := http.DefaultTransport.(*http.Transport).Clone()
+		base, ok := http.DefaultTransport.(*http.Transport)
+		if !ok {
+			return nil, errors.New("http.DefaultTransport is not an *http.Transport")
+		}
+		transport := base.Clone()
 		transport.MaxIdleConns, transport.MaxIdleConnsPerHost = 512, 512
 		s, err := mail.NewNotifySender(cfg.NotifyBaseURL, cfg.NotifyAPIKey, cfg.NotifyTemplateID,
 			&http.Client{Timeout: 15 * time.Second, Transport: transport})
