@@ -195,9 +195,9 @@ func parseValues(raw json.RawMessage) (Values, string) {
 	return v, ""
 }
 
-// matchKeys are the keys a list must share with cc to be able to match it
+// MatchKeys are the keys a list must share with cc to be able to match it
 // (subscribers.Criteria.MatchKeys).
-func (cc ContentChange) matchKeys() []string {
+func (cc ContentChange) MatchKeys() []string {
 	var keys []string
 	for field, values := range map[string]Values{"tags": cc.Tags, "links": cc.Links} {
 		for key, vs := range values {

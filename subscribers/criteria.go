@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -110,28 +111,48 @@ func MatchKey(field, key, value string) string {
 	return field + "/" + key + "/" + value
 }
 
-// MatchKeys returns the keys of which a matching content change has at
-// least one: every value of every rule, each document type, the content id.
+// MatchKeys returns keys of which every matching content change has at
+// least one: the content id, and the keys of one of the other criteria,
+// since a change that matches a list meets every one of them. The one is
+// the tags or links rule that needs the fewest keys (an all rule needs one,
+// any of its values, as the change must carry them all; an any rule needs
+// each of its values), ties going to tags before links and then to the key
+// in byte order; without such a rule, a document type, then the
+// supertypes. Indexing only it keeps the GIN index's candidates for a
+// change close to the lists that match it: a list of one organisation's
+// news is looked at for that organisation's changes, not for every piece
+// of news. migrations/00029_narrow_match_keys.sql computes the same.
 func (c Criteria) MatchKeys() []string {
 	keys := []string{}
-	for field, rules := range map[string]Rules{"tags": c.Tags, "links": c.Links} {
-		for key, rule := range rules {
-			for _, v := range rule.Values {
-				keys = append(keys, MatchKey(field, key, v))
-			}
-		}
-	}
-	for field, v := range map[string]string{
-		"document_type": c.DocumentType, "email_document_supertype": c.EmailDocumentSupertype,
-		"government_document_supertype": c.GovernmentDocumentSupertype,
-	} {
-		if v != "" {
-			keys = append(keys, MatchKey(field, "", v))
-		}
-	}
 	if c.ContentID != nil {
 		keys = append(keys, MatchKey("content_id", "", c.ContentID.String()))
 	}
+	var narrowest []string
+	for _, field := range []string{"tags", "links"} {
+		rules := map[string]Rules{"tags": c.Tags, "links": c.Links}[field]
+		for _, key := range slices.Sorted(maps.Keys(rules)) {
+			r := rules[key]
+			values := r.Values
+			if r.Operator == OperatorAll && len(values) > 0 {
+				values = values[:1]
+			}
+			if len(values) > 0 && (narrowest == nil || len(values) < len(narrowest)) {
+				narrowest = nil
+				for _, v := range values {
+					narrowest = append(narrowest, MatchKey(field, key, v))
+				}
+			}
+		}
+	}
+	for _, t := range []struct{ field, value string }{
+		{"document_type", c.DocumentType}, {"email_document_supertype", c.EmailDocumentSupertype},
+		{"government_document_supertype", c.GovernmentDocumentSupertype},
+	} {
+		if narrowest == nil && t.value != "" {
+			narrowest = []string{MatchKey(t.field, "", t.value)}
+		}
+	}
+	keys = append(keys, narrowest...)
 	sort.Strings(keys)
 	return slices.Compact(keys)
 }

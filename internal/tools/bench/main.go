@@ -38,6 +38,8 @@ type options struct {
 	// The delivery workload: emails in the backlog of each case, and each
 	// worker's WORKER_CONCURRENCY.
 	deliveryEmails, deliveryConcurrency int
+	// The matching comparison: lists seeded, content changes asked.
+	matchLists, matchChanges int
 }
 
 func main() {
@@ -58,8 +60,20 @@ func main() {
 	flag.IntVar(&o.deliveryConcurrency, "delivery-concurrency", 36, "WORKER_CONCURRENCY of the delivery workload (the pool has 40 connections)")
 	deliveryOnly := flag.Bool("delivery-only", false, "run only the email delivery workload and print its figures")
 	flag.StringVar(&redisURL, "redis", redisURL, "Redis database the benchmark flushes and uses")
+	flag.IntVar(&o.matchLists, "matching-lists", 100_000, "subscriber lists in the matching comparison")
+	flag.IntVar(&o.matchChanges, "matching-changes", 1_000, "content changes matched in the matching comparison")
+	matchingOnly := flag.Bool("matching-only", false, "measure only list matching (jsonb or a normalised table) and print the section")
 	alertsOnly := flag.Int("alerts", 0, "measure only the alert workloads, at this many subscribers per list, and print the section")
 	flag.Parse()
+	if *matchingOnly {
+		section, err := matchingBench(context.Background(), o.matchLists, o.matchChanges)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		fmt.Print(section)
+		return
+	}
 	if *alertsOnly > 0 {
 		section, err := alertsBench(context.Background(), *alertsOnly)
 		if err != nil {
@@ -73,6 +87,7 @@ func main() {
 		o.sizes = seedSizes{Subscribers: 20_000, Lists: 200, PerSubscriber: 3, Linked: 8_000}
 		o.small, o.warmup, o.duration, o.events, o.steady = 2_000, time.Second, 3*time.Second, 2_000, 1_000
 		o.deliveryEmails = 3_000
+		o.matchLists, o.matchChanges = 10_000, 200
 	}
 	if *deliveryOnly {
 		if err := runDelivery(context.Background(), o); err != nil {
@@ -177,9 +192,13 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	matchingSection, err := matchingBench(ctx, o.matchLists, o.matchChanges)
+	if err != nil {
+		return err
+	}
 
 	r.finished = time.Now()
-	if err := os.WriteFile(o.out, []byte(r.markdown()+"\n"+alertsSection), 0o644); err != nil {
+	if err := os.WriteFile(o.out, []byte(r.markdown()+"\n"+alertsSection+"\n"+matchingSection), 0o644); err != nil {
 		return err
 	}
 	step("wrote " + o.out)
