@@ -181,9 +181,10 @@ func changeAddress(ctx context.Context, tx *sqlx.Tx, where string, arg any, isSe
 // subscriber into: each is ended on from (subscriber_merged) and created on
 // into (source subscriber_merged). Where both are subscribed to a list the
 // more frequent subscription wins: immediately > daily > weekly. Finally
-// from's address is nulled, freeing it for into. The caller holds both
-// locks, and records the merge. It returns how many subscriptions of from
-// it ended.
+// from's address is nulled, freeing it for into, and from records where
+// it went (merged_into), for the links in its old emails (MergedInto). The
+// caller holds both locks, and records the merge. It returns how many
+// subscriptions of from it ended.
 //
 // It is two statements whatever the number of subscriptions (it was three
 // or four per subscription: the account events' email changes merge, and
@@ -213,7 +214,7 @@ func mergeInto(ctx context.Context, tx *sqlx.Tx, from, into int64) (int, error) 
 			  AND array_position($4::text[], m.frequency) < array_position($4::text[], k.frequency)
 			RETURNING k.subscriber_list_id
 		), released AS (
-			UPDATE subscribers SET address = NULL, updated_at = now() WHERE id = $1
+			UPDATE subscribers SET address = NULL, merged_into = $2, updated_at = now() WHERE id = $1
 		)
 		SELECT m.subscriber_list_id, m.frequency,
 		       s.subscriber_list_id IS NOT NULL OR NOT EXISTS (
@@ -243,4 +244,27 @@ func mergeInto(ctx context.Context, tx *sqlx.Tx, from, into int64) (int, error) 
 		return 0, fmt.Errorf("merge subscriptions of %d into %d: %w", from, into, err)
 	}
 	return len(moving), nil
+}
+
+// MergedInto returns the subscriber whose subscriptions those of id are
+// now: id itself, or, for a subscriber merged into another and given no
+// address of its own since, the one it went into, following merges. The
+// links in the emails a merged subscriber was sent name it; they act on
+// the subscriber that holds its subscriptions and its address now. An
+// unknown id is returned as it is.
+func MergedInto(ctx context.Context, q sqlx.QueryerContext, id int64) (int64, error) {
+	var into int64
+	err := sqlx.GetContext(ctx, q, &into, `
+		WITH RECURSIVE chain (id, next, depth) AS (
+			SELECT id, CASE WHEN address IS NULL THEN merged_into END, 0 FROM subscribers WHERE id = $1
+			UNION ALL
+			SELECT s.id, CASE WHEN s.address IS NULL THEN s.merged_into END, c.depth + 1
+			FROM chain c JOIN subscribers s ON s.id = c.next
+			WHERE c.depth < 16
+		)
+		SELECT coalesce((SELECT id FROM chain ORDER BY depth DESC LIMIT 1), $1)`, id)
+	if err != nil {
+		return 0, fmt.Errorf("subscriber %d merged into: %w", id, err)
+	}
+	return into, nil
 }

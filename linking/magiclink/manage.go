@@ -49,7 +49,8 @@ func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.
 }
 
 // unsubscribeTarget returns the subscriber and list that token, an
-// unexpired unsubscribe token, is bound to, else ErrTokenInvalid. The
+// unexpired unsubscribe token, is bound to (the subscriber as it is after
+// any merge), else ErrTokenInvalid. The
 // subscription id in the link's path names the row the email was written
 // for; it is not needed, as that row may since have been replaced.
 func (s *Service) unsubscribeTarget(ctx context.Context, token string) (subscriberID, listID int64, err error) {
@@ -60,7 +61,10 @@ func (s *Service) unsubscribeTarget(ctx context.Context, token string) (subscrib
 	if t.SubscriberID == nil || t.ListID == nil { // the schema forbids it
 		return 0, 0, fmt.Errorf("unsubscribe token %d: no subscriber or list", t.ID)
 	}
-	return *t.SubscriberID, *t.ListID, nil
+	// The subscriber the email went to may since have been merged into
+	// another, which now has its subscriptions and its address.
+	subscriberID, err = subscribers.MergedInto(ctx, s.db, *t.SubscriberID)
+	return subscriberID, *t.ListID, err
 }
 
 // CheckUnsubscribeToken returns the newest subscription to the list of an

@@ -144,3 +144,43 @@ func TestUnsubscribeTokensFromBeforeTheMigrationKeepWorking(t *testing.T) {
 		t.Errorf("active after unsubscribing: %v, want none", ids)
 	}
 }
+
+// TestUnsubscribeTokenFollowsAMerge: after bob's address moves to ann
+// (an address change that merges bob into her), the link in an email bob
+// was sent ends the subscription that is now ann's, at the same address.
+func TestUnsubscribeTokenFollowsAMerge(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	_, token := f.unsubscribeToken(t, "bob@example.com", subscribers.Daily)
+	other, _, err := f.store.FindOrCreateList(ctx, subscribers.NewList{Title: "VAT news", Slug: "vat-news"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann, _, err := f.store.Subscribe(ctx, subscribers.SubscribeRequest{
+		Address: "ann@example.com", ListID: other.ID, Frequency: subscribers.Weekly, Cause: testCause,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.ChangeAddress(ctx, ann.Subscriber.ID, "bob@example.com", subscribers.Merge, testCause); err != nil {
+		t.Fatal(err)
+	}
+	var moved uuid.UUID
+	if err := f.db.Get(&moved, `SELECT id FROM subscriptions WHERE subscriber_id = $1 AND subscriber_list_id = $2 AND ended_at IS NULL`,
+		ann.Subscriber.ID, f.list.ID); err != nil {
+		t.Fatalf("bob's subscription did not move to ann: %v", err)
+	}
+
+	checked, err := f.service.CheckUnsubscribeToken(ctx, token)
+	if err != nil || checked.ID != moved || !checked.Active() {
+		t.Fatalf("check: %s (active %v), %v; want ann's active %s", checked.ID, checked.Active(), err, moved)
+	}
+	ended, didEnd, err := f.service.UnsubscribeByToken(ctx, token)
+	if err != nil || !didEnd || ended.ID != moved {
+		t.Fatalf("unsubscribe: %s, ended %v, %v; want %s ended", ended.ID, didEnd, err, moved)
+	}
+	// Ann's own subscription to the other list is untouched.
+	if active := f.activeIDs(t); len(active) != 1 || active[0] != ann.ID {
+		t.Errorf("active after unsubscribing: %v, want only ann's %s", active, ann.ID)
+	}
+}
