@@ -76,7 +76,14 @@ type Deliverer struct {
 	onAttempt func(result string)
 	composers map[string]Composer // by kind: emails rendered at send time (compose.go)
 	locks     *lockSession
+	// recordTimeout bounds the write of a batch's outcomes.
+	recordTimeout time.Duration
 }
+
+// recordTimeout is how long a batch's outcomes may take to be written: a
+// statement of one row per email, which takes milliseconds when
+// PostgreSQL answers at all.
+const recordTimeout = 30 * time.Second
 
 // Limit has every send take a token from l first (nil: no limit).
 func (d *Deliverer) Limit(l *RateLimit) { d.limit = l }
@@ -93,7 +100,7 @@ func (d *Deliverer) attempted(result string) {
 
 // NewDeliverer returns a handler delivering through sender.
 func NewDeliverer(db *sqlx.DB, sender Sender) *Deliverer {
-	return &Deliverer{db: db, sender: sender, locks: newLockSession(db)}
+	return &Deliverer{db: db, sender: sender, locks: newLockSession(db), recordTimeout: recordTimeout}
 }
 
 // claimedRow is an email as its claim returns it: status and attempts are
@@ -235,8 +242,14 @@ func (d *Deliverer) deliverGroup(ctx context.Context, ids []uuid.UUID) error {
 		done += n
 	}
 
-	if err := d.locks.record(context.WithoutCancel(ctx), gen, outcomes); err != nil {
-		// The emails stay "sending": the next attempt asks the provider.
+	// The sends have happened, so their outcomes are written even when the
+	// task's context has ended; but not for ever: the write holds the lock
+	// session, and with it every delivery of this worker. One that times
+	// out leaves the emails "sending", as a crash would, and the next
+	// attempt asks the provider.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.recordTimeout)
+	defer cancel()
+	if err := d.locks.record(rctx, gen, outcomes); err != nil {
 		return fmt.Errorf("deliver %s: mark outcomes: %w", rows[0].ID, err)
 	}
 	var failures []error

@@ -474,3 +474,71 @@ type dyingFinder struct {
 func (s dyingFinder) Send(ctx context.Context, m mail.Message) (string, error) {
 	return s.dyingSender.Send(ctx, m)
 }
+
+// lockingSender is a fakeSender that, as it sends, has another transaction
+// lock the email's row, the first time, so that recording the outcome
+// waits for it.
+type lockingSender struct {
+	*fakeSender
+	db      *sqlx.DB
+	blocker *sqlx.Tx
+}
+
+func (s *lockingSender) Send(ctx context.Context, m mail.Message) (string, error) {
+	if s.blocker != nil {
+		return s.fakeSender.Send(ctx, m)
+	}
+	tx, err := s.db.Beginx()
+	if err != nil {
+		return "", err
+	}
+	if _, err := tx.Exec(`SELECT 1 FROM emails WHERE id = $1 FOR UPDATE`, m.ID); err != nil {
+		return "", err
+	}
+	s.blocker = tx
+	return s.fakeSender.Send(ctx, m)
+}
+
+// TestDeliverWhenRecordingHangs: an outcome that cannot be written in time
+// fails the delivery, leaving the email "sending" as a crash would, instead
+// of holding the worker's lock session for ever; the next attempt asks the
+// provider and does not send it again.
+func TestDeliverWhenRecordingHangs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := testdb.New(t)
+	sender := &lockingSender{fakeSender: newFakeSender(), db: db}
+	d := mail.NewDeliverer(db, struct {
+		mail.Sender
+		mail.Finder
+	}{sender, findingSender{sender.fakeSender}})
+	d.SetRecordTimeout(200 * time.Millisecond)
+	id := write(t, db, "ann@example.com")
+
+	done := make(chan error, 1)
+	go func() { done <- d.Deliver(ctx, id) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("delivery whose outcome could not be written succeeded")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("delivery still waiting on its outcome's write after a minute")
+	}
+	if err := sender.blocker.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if s := stateOf(t, db, id); s.Status != "sending" {
+		t.Errorf("after the failed write: %+v, want sending", s)
+	}
+
+	if err := d.Deliver(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if n := sender.count(id); n != 1 {
+		t.Errorf("sent %d times, want exactly 1", n)
+	}
+	if s := stateOf(t, db, id); s.Status != "sent" {
+		t.Errorf("after the next attempt: %+v, want sent", s)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -190,7 +191,9 @@ func (s *lockSession) open(ctx context.Context) (uint64, error) {
 // check ends the session after a failed statement unless it still
 // answers (the statement failed, not the connection). s.mu is held.
 func (s *lockSession) check(ctx context.Context) {
-	if s.conn.PingContext(context.WithoutCancel(ctx)) != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if s.conn.PingContext(ctx) != nil {
 		s.end()
 	}
 }
