@@ -67,7 +67,9 @@ type Config struct {
 
 // Links makes the per-recipient links of an email when it is sent.
 type Links interface {
-	Link(ctx context.Context, subscriberID, listID int64, subscriptionID uuid.UUID, address string) (string, error)
+	// Link returns the unsubscribe page's link, for the body, and the
+	// one-click unsubscribe URL, for List-Unsubscribe.
+	Link(ctx context.Context, subscriberID, listID int64, subscriptionID uuid.UUID, address string) (page, oneClick string, err error)
 	ManageLink() string
 }
 

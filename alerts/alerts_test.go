@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -331,6 +332,7 @@ func TestAlertEmailRenderedAtSend(t *testing.T) {
 	if m.Subject != "Update from GOV.UK for: Tax rules" {
 		t.Errorf("subject = %q", m.Subject)
 	}
+	checkOneClick(t, m)
 	var status string
 	if err := f.db.Get(&status, `SELECT status FROM emails WHERE address = 'bob@example.com'`); err != nil || status != "failed" {
 		t.Errorf("bob's email: %q %v, want failed (cancelled)", status, err)
@@ -398,6 +400,7 @@ func TestDigestRun(t *testing.T) {
 		sender.sent[0].Subject != "Daily update from GOV.UK for: Topic" {
 		t.Errorf("digest sent: %+v", sender.sent)
 	}
+	checkOneClick(t, sender.sent[0])
 }
 
 func TestLatestScheduled(t *testing.T) {
@@ -422,5 +425,22 @@ func TestLatestScheduled(t *testing.T) {
 		if got := f.alerts.LatestScheduled(tt.frequency, at(tt.now)); !got.Equal(at(tt.want)) {
 			t.Errorf("%s at %s: %s, want %s", tt.frequency, tt.now, got.In(london), tt.want)
 		}
+	}
+}
+
+var bodyUnsubscribe = regexp.MustCompile(`http://localhost:3000/email/unsubscribe/([0-9a-f-]{36})\?token=(\S+)`)
+
+// checkOneClick fails the test unless m, an alert or a digest, carries the
+// one-click URL (List-Unsubscribe) of the subscription and token of the
+// unsubscribe link in its body.
+func checkOneClick(t *testing.T, m mail.Message) {
+	t.Helper()
+	link := bodyUnsubscribe.FindStringSubmatch(m.Body)
+	if link == nil {
+		t.Fatalf("no unsubscribe link in %q", m.Body)
+	}
+	want := "http://localhost:3000/email/unsubscribe/one-click/" + link[1] + "?token=" + link[2]
+	if m.ListUnsubscribeURL != want {
+		t.Errorf("one-click URL %q, want %q", m.ListUnsubscribeURL, want)
 	}
 }

@@ -14,7 +14,8 @@ import (
 // The outbox keeps no body for alert and digest emails: each is rendered
 // here when mail/ sends it, from the content change (one row, whatever the
 // number of recipients) and the recipient's list and subscription. The
-// unsubscribe link is made at that moment too, so a link is only ever
+// unsubscribe link, and the one-click URL of the same token (the
+// List-Unsubscribe header), are made at that moment too, so a link is only ever
 // issued for an email that goes out, and an email whose subscription has
 // ended since it was written is cancelled instead of sent.
 
@@ -34,7 +35,9 @@ const recipientSQL = `
 	FROM emails e JOIN subscriber_lists l ON l.id = e.subscriber_list_id
 	WHERE e.id = $1`
 
-func (s *Service) recipient(ctx context.Context, id uuid.UUID) (recipient, string, error) {
+// recipient returns the recipient of email id, with the unsubscribe
+// page's link for the body; m gets the one-click URL of the same token.
+func (s *Service) recipient(ctx context.Context, id uuid.UUID, m *mail.Message) (recipient, string, error) {
 	var r recipient
 	if err := s.db.GetContext(ctx, &r, recipientSQL, id); err != nil {
 		return recipient{}, "", fmt.Errorf("email %s: %w", id, err)
@@ -42,8 +45,12 @@ func (s *Service) recipient(ctx context.Context, id uuid.UUID) (recipient, strin
 	if r.SubscriptionID == nil {
 		return recipient{}, "", fmt.Errorf("%w: the subscription ended before it was sent", mail.ErrCancelled)
 	}
-	link, err := s.links.Link(ctx, r.SubscriberID, r.ListID, *r.SubscriptionID, r.Address)
-	return r, link, err
+	page, oneClick, err := s.links.Link(ctx, r.SubscriberID, r.ListID, *r.SubscriptionID, r.Address)
+	if err != nil {
+		return recipient{}, "", err
+	}
+	m.ListUnsubscribeURL = oneClick
+	return r, page, nil
 }
 
 // ComposeAlert is the mail.Composer of immediate emails.
@@ -56,7 +63,7 @@ func (s *Service) ComposeAlert(ctx context.Context, id uuid.UUID, m mail.Message
 	if err != nil {
 		return m, err
 	}
-	r, unsubscribe, err := s.recipient(ctx, id)
+	r, unsubscribe, err := s.recipient(ctx, id, &m)
 	if err != nil {
 		return m, err
 	}
@@ -107,7 +114,7 @@ func (s *Service) ComposeDigest(ctx context.Context, id uuid.UUID, m mail.Messag
 	if len(rows) == 0 {
 		return m, fmt.Errorf("%w: no content for the digest", mail.ErrCancelled)
 	}
-	r, unsubscribe, err := s.recipient(ctx, id)
+	r, unsubscribe, err := s.recipient(ctx, id, &m)
 	if err != nil {
 		return m, err
 	}

@@ -255,11 +255,7 @@ func (p *Pages) Unsubscribe(c *gin.Context) {
 			p.notSubscribed(c, sub.List.List)
 			return
 		}
-		p.render(c, http.StatusOK, "done", map[string]any{
-			"Heading": "You’ve unsubscribed", "PanelBody": "from " + sub.List.Title,
-			"Message": "You’ll no longer get emails about " + sub.List.Title + ".",
-			"Link":    "/email/manage/authenticate", "LinkText": "Manage your other GOV.UK email subscriptions",
-		})
+		p.unsubscribed(c, sub)
 		return
 	}
 	s, ok := p.requireSession(c)
@@ -275,6 +271,15 @@ func (p *Pages) Unsubscribe(c *gin.Context) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, manageWithNotice(noticeUnsubscribed, sub.List.Slug))
+}
+
+// unsubscribed is the page after an emailed link has ended sub.
+func (p *Pages) unsubscribed(c *gin.Context, sub subscribers.Subscription) {
+	p.render(c, http.StatusOK, "done", map[string]any{
+		"Heading": "You’ve unsubscribed", "PanelBody": "from " + sub.List.Title,
+		"Message": "You’ll no longer get emails about " + sub.List.Title + ".",
+		"Link":    "/email/manage/authenticate", "LinkText": "Manage your other GOV.UK email subscriptions",
+	})
 }
 
 // UnsubscribeAllForm handles GET /email/manage/unsubscribe-all.
@@ -400,4 +405,46 @@ func (p *Pages) linkProblem(c *gin.Context, err error) {
 		return
 	}
 	p.fail(c, err)
+}
+
+// oneClickBody is the form field and value of a one-click unsubscribe's
+// body (RFC 8058, section 3.1): List-Unsubscribe=One-Click.
+const oneClickField, oneClickValue = "List-Unsubscribe", "One-Click"
+
+// OneClickUnsubscribe handles POST /email/unsubscribe/one-click/:id?token=,
+// the List-Unsubscribe URL of every email about a list (RFC 8058): the
+// person's mail client posts it from elsewhere when they press its
+// unsubscribe button, so the token in the URL alone authenticates it (the
+// cross-site check exempts this route). It ends the subscription to the
+// token's list that is active now and answers 200 with a short page,
+// never a redirect (mail clients do not follow one); a second post ends
+// nothing and says so, with 200 again. A body other than
+// List-Unsubscribe=One-Click is a 400 and changes nothing: what posts
+// anything else is not a mail client unsubscribing. A bad, expired or
+// tampered URL is a 410, as every emailed link's.
+func (p *Pages) OneClickUnsubscribe(c *gin.Context) {
+	c.Header("Referrer-Policy", "no-referrer")
+	personal(c)
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		p.NotFound(c)
+		return
+	}
+	if c.PostForm(oneClickField) != oneClickValue {
+		p.badRequest(c, http.StatusBadRequest)
+		return
+	}
+	if !p.allowRedeem(c) {
+		return
+	}
+	sub, ended, err := p.magic.OneClickUnsubscribe(c.Request.Context(), id, c.Query("token"))
+	if err != nil {
+		p.linkProblem(c, err)
+		return
+	}
+	if !ended {
+		p.notSubscribed(c, sub.List.List)
+		return
+	}
+	p.unsubscribed(c, sub)
 }

@@ -112,6 +112,7 @@ type claimedRow struct {
 	Subject  string    `db:"subject"`
 	Body     string    `db:"body"`
 	Priority Priority  `db:"priority"`
+	OneClick string    `db:"list_unsubscribe_url"`
 	Was      string    `db:"was"`
 	Attempts int       `db:"attempts"`
 }
@@ -207,7 +208,8 @@ func (d *Deliverer) deliverGroup(ctx context.Context, ids []uuid.UUID) error {
 		       attempts = e.attempts + CASE WHEN e.attempts < $2 THEN 1 ELSE 0 END
 		FROM emails old
 		WHERE e.id = ANY($1::uuid[]) AND old.id = e.id AND e.status IN ('pending', 'sending')
-		RETURNING e.id, e.kind, e.address, e.subject, e.body, e.priority, old.status AS was, old.attempts`,
+		RETURNING e.id, e.kind, e.address, e.subject, e.body, e.priority,
+		          COALESCE(e.list_unsubscribe_url, '') AS list_unsubscribe_url, old.status AS was, old.attempts`,
 		uuidArray(locked), MaxAttempts)
 	if err != nil {
 		return fmt.Errorf("deliver %s: claim: %w", locked[0], err)
@@ -284,7 +286,9 @@ func (d *Deliverer) deliverOne(ctx context.Context, row claimedRow) outcome {
 		o.status, o.lastError = "failed", fmt.Sprintf("gave up after %d attempts", row.Attempts)
 		return o
 	}
-	msg, err := d.compose(ctx, row.Kind, Message{ID: row.ID, To: row.Address, Subject: row.Subject, Body: row.Body})
+	msg, err := d.compose(ctx, row.Kind, Message{
+		ID: row.ID, To: row.Address, Subject: row.Subject, Body: row.Body, ListUnsubscribeURL: row.OneClick,
+	})
 	if errors.Is(err, ErrCancelled) {
 		o.status, o.lastError = "failed", err.Error()
 		return o

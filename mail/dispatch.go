@@ -283,11 +283,12 @@ func (d *Dispatcher) sweep(ctx context.Context, p Priority, olderThan time.Durat
 	return n, err
 }
 
-// Purge empties the bodies of emails delivered more than BodyRetention ago:
-// they may hold sign-in links and are of no use once sent.
+// Purge empties the bodies of emails delivered more than BodyRetention ago,
+// and their one-click unsubscribe URLs: they may hold sign-in links and
+// unsubscribe tokens and are of no use once sent.
 func Purge(ctx context.Context, db *sqlx.DB) (int64, error) {
 	res, err := db.ExecContext(ctx, `
-		UPDATE emails SET body = '', updated_at = now()
+		UPDATE emails SET body = '', list_unsubscribe_url = NULL, updated_at = now()
 		WHERE status = 'sent' AND body <> '' AND sent_at < now() - $1::interval`,
 		fmt.Sprintf("%d seconds", int64(BodyRetention.Seconds())))
 	if err != nil {

@@ -37,6 +37,12 @@ type Email struct {
 	Subject  string
 	Body     string
 	Priority Priority // "" is Transactional
+	// ListUnsubscribeURL is the one-click unsubscribe URL (RFC 8058) of an
+	// email about a list, sent as its List-Unsubscribe header or Notify's
+	// one_click_unsubscribe_url; "" for transactional emails (sign-in,
+	// confirmations), which carry none. It holds a token, so the outbox
+	// empties it with the body once the email is delivered.
+	ListUnsubscribeURL string
 }
 
 // Priority says how urgent an email is. It picks the worker queue the email
@@ -74,6 +80,10 @@ type Message struct {
 	To      string
 	Subject string
 	Body    string // plain text
+	// ListUnsubscribeURL is the one-click unsubscribe URL of an email about
+	// a list (see Email), "" for any other: senders then add no
+	// List-Unsubscribe.
+	ListUnsubscribeURL string
 }
 
 // Sender delivers one message and returns the provider's reference for it.
@@ -99,8 +109,9 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 func Write(ctx context.Context, tx sqlx.ExtContext, e Email) (uuid.UUID, error) {
 	var id uuid.UUID
 	err := sqlx.GetContext(ctx, tx, &id, `
-		INSERT INTO emails (kind, address, subject, body, priority) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		e.Kind, e.To, e.Subject, e.Body, e.Priority.orDefault())
+		INSERT INTO emails (kind, address, subject, body, priority, list_unsubscribe_url)
+		VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')) RETURNING id`,
+		e.Kind, e.To, e.Subject, e.Body, e.Priority.orDefault(), e.ListUnsubscribeURL)
 	if err != nil {
 		return uuid.UUID{}, fmt.Errorf("write %s email: %w", e.Kind, err)
 	}

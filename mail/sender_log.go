@@ -24,6 +24,9 @@ func (s *LogSender) Send(ctx context.Context, m Message) (string, error) {
 	attrs := []any{"email_id", m.ID, "to", m.To, "subject", m.Subject}
 	if s.withBody {
 		attrs = append(attrs, "body", m.Body)
+		if m.ListUnsubscribeURL != "" {
+			attrs = append(attrs, "list_unsubscribe", m.ListUnsubscribeURL)
+		}
 	}
 	slog.InfoContext(ctx, "email", attrs...)
 	return m.ID.String(), nil

@@ -90,6 +90,9 @@ type notifyEmailRequest struct {
 	TemplateID      string            `json:"template_id"`
 	Personalisation map[string]string `json:"personalisation"`
 	Reference       string            `json:"reference"`
+	// OneClickUnsubscribeURL is sent for emails about a list: Notify adds
+	// the List-Unsubscribe headers (RFC 8058) with it.
+	OneClickUnsubscribeURL string `json:"one_click_unsubscribe_url,omitempty"`
 }
 
 // notifyErrorResponse is the body of Notify's 4xx and 5xx replies.
@@ -112,6 +115,8 @@ func (s *NotifySender) Send(ctx context.Context, m Message) (string, error) {
 		TemplateID:      s.templateID,
 		Personalisation: map[string]string{"subject": m.Subject, "body": m.Body},
 		Reference:       m.ID.String(),
+		// Emails about a list only: Notify adds the List-Unsubscribe headers.
+		OneClickUnsubscribeURL: m.ListUnsubscribeURL,
 	})
 	if err != nil {
 		return "", fmt.Errorf("email %s: encode notify request: %w", m.ID, err)

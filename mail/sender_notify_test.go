@@ -362,3 +362,42 @@ func TestNewNotifySender(t *testing.T) {
 		})
 	}
 }
+
+// An email about a list asks Notify for its List-Unsubscribe headers with
+// one_click_unsubscribe_url; any other email's request has no such field.
+func TestNotifySenderOneClickUnsubscribeURL(t *testing.T) {
+	const oneClick = "https://www.gov.example/email/unsubscribe/one-click/3f1c8b2e-4b0a-4e53-9a43-6f1f0c2d7a10?token=abc"
+	for _, tt := range []struct {
+		name string
+		url  string
+	}{{"email about a list", oneClick}, {"transactional email", ""}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got map[string]any
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				checkNotifyRequest(t, r)
+				if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+					t.Errorf("decode request: %v", err)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusCreated)
+				_, _ = io.WriteString(w, `{"id":"740e5834-3a29-46b4-9a6f-16142fde533a"}`)
+			}))
+			defer srv.Close()
+			s, err := NewNotifySender(srv.URL, testAPIKey, testTemplateID, srv.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := Message{ID: uuid.New(), To: "someone@example.com", Subject: "s", Body: "b", ListUnsubscribeURL: tt.url}
+			if _, err := s.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			v, ok := got["one_click_unsubscribe_url"]
+			switch {
+			case tt.url == "" && ok:
+				t.Errorf("one_click_unsubscribe_url = %v, want no such field", v)
+			case tt.url != "" && v != tt.url:
+				t.Errorf("one_click_unsubscribe_url = %v, want %q", v, tt.url)
+			}
+		})
+	}
+}

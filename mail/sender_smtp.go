@@ -122,6 +122,17 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) (string, error) {
 	// RFC 3834: an automatic message, to which autoresponders must not reply.
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	msg.SetGenHeaderPreformatted(gomail.HeaderSubject, encodeSubject(m.Subject))
+	if m.ListUnsubscribeURL != "" {
+		if err := checkHeaderURL(m.ListUnsubscribeURL); err != nil {
+			return "", fmt.Errorf("email %s: List-Unsubscribe: %w", m.ID, err)
+		}
+		// RFC 2369 and RFC 8058: mail clients show an unsubscribe button
+		// and post List-Unsubscribe=One-Click to the URL. Preformatted, so
+		// the URL is never folded. (go-mail's SetListUnsubscribeOneClick
+		// refuses http, which local setups use.)
+		msg.SetListUnsubscribe(m.ListUnsubscribeURL)
+		msg.SetListUnsubscribePost()
+	}
 	msg.SetBodyString(gomail.TypeTextPlain, m.Body)
 
 	// go-mail watches ctx only while dialling: after that, closing the
@@ -198,6 +209,19 @@ func encodeSubject(subject string) string {
 	// Whitespace between two encoded words is not part of the text (RFC
 	// 2047, section 6.2), so the break there changes nothing.
 	return strings.ReplaceAll(encoded, "?= =?", "?=\r\n =?")
+}
+
+// checkHeaderURL refuses a URL that cannot stand between angle brackets
+// in a header as it is: one with a space, a control character or a bracket
+// would end the header, or the URL, early. The service's own URLs
+// (PUBLIC_URL and an encoded query) never have one.
+func checkHeaderURL(u string) error {
+	for _, r := range u {
+		if r <= ' ' || r == 0x7f || r == '<' || r == '>' || r > 0x7e {
+			return fmt.Errorf("URL has a character %q that a header cannot carry", r)
+		}
+	}
+	return nil
 }
 
 // recipientRejected reports whether err carries a permanent (5xx) SMTP

@@ -493,3 +493,81 @@ func TestNewSMTPSender(t *testing.T) {
 		}
 	})
 }
+
+// An email about a list carries List-Unsubscribe and List-Unsubscribe-Post
+// (RFC 8058) as the server receives them, the URL whole on one line; any
+// other email carries neither.
+func TestSMTPSenderListUnsubscribe(t *testing.T) {
+	const oneClick = "https://www.gov.example/email/unsubscribe/one-click/3f1c8b2e-4b0a-4e53-9a43-6f1f0c2d7a10?token=" +
+		"AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdEf"
+	tests := []struct {
+		name     string
+		url      string
+		wantList string
+		wantPost string
+	}{
+		{name: "email about a list", url: oneClick, wantList: "<" + oneClick + ">", wantPost: "List-Unsubscribe=One-Click"},
+		{name: "transactional email", url: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			be := &smtpBackend{}
+			addr, _ := startSMTPServer(t, be, smtpNoTLS)
+			s := newTestSMTPSender(t, "smtp://"+addr, nil)
+			m := Message{ID: uuid.New(), To: "someone@example.com", Subject: "s", Body: "b\n", ListUnsubscribeURL: tt.url}
+			if _, err := s.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			got := be.messages()
+			if len(got) != 1 {
+				t.Fatalf("server received %d messages, want 1", len(got))
+			}
+			raw := string(got[0].Data)
+			msg, err := netmail.ReadMessage(strings.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := msg.Header["List-Unsubscribe"]; tt.wantList == "" && ok {
+				t.Errorf("List-Unsubscribe = %q, want none", v)
+			}
+			if v, ok := msg.Header["List-Unsubscribe-Post"]; tt.wantPost == "" && ok {
+				t.Errorf("List-Unsubscribe-Post = %q, want none", v)
+			}
+			if tt.wantList == "" {
+				return
+			}
+			if got := msg.Header.Get("List-Unsubscribe"); got != tt.wantList {
+				t.Errorf("List-Unsubscribe = %q, want %q", got, tt.wantList)
+			}
+			if got := msg.Header.Get("List-Unsubscribe-Post"); got != tt.wantPost {
+				t.Errorf("List-Unsubscribe-Post = %q, want %q", got, tt.wantPost)
+			}
+			// Unfolded: the header is one line, so no client has to glue
+			// the URL back together.
+			if !strings.Contains(raw, "\r\nList-Unsubscribe: "+tt.wantList+"\r\n") {
+				t.Errorf("List-Unsubscribe is not one line:\n%s", raw[:strings.Index(raw, "\r\n\r\n")])
+			}
+		})
+	}
+}
+
+// A URL that would end the header, or the URL, early is refused, and
+// nothing is sent.
+func TestSMTPSenderRefusesABadListUnsubscribeURL(t *testing.T) {
+	for _, bad := range []string{
+		"https://x.example/a\r\nBcc: eve@example.com",
+		"https://x.example/a> <mailto:eve@example.com",
+		"https://x.example/a b",
+	} {
+		be := &smtpBackend{}
+		addr, _ := startSMTPServer(t, be, smtpNoTLS)
+		s := newTestSMTPSender(t, "smtp://"+addr, nil)
+		_, err := s.Send(context.Background(), Message{ID: uuid.New(), To: "someone@example.com", Subject: "s", Body: "b", ListUnsubscribeURL: bad})
+		if err == nil {
+			t.Errorf("Send with List-Unsubscribe %q succeeded, want an error", bad)
+		}
+		if n := len(be.messages()); n != 0 {
+			t.Errorf("%q: server accepted %d messages, want 0", bad, n)
+		}
+	}
+}

@@ -77,7 +77,7 @@ func TestNarrowMatchKeys(t *testing.T) {
 		t.Errorf("match keys after the migration (-Go +SQL):\n%s", diff)
 	}
 	var fastupdate []string
-	if err := db.SelectContext(ctx, &fastupdate, `SELECT unnest(reloptions) FROM pg_class WHERE relname = 'subscriber_lists_match_keys_idx'`); err != nil {
+	if err := db.SelectContext(ctx, &fastupdate, `SELECT unnest(reloptions) FROM pg_class WHERE oid = 'subscriber_lists_match_keys_idx'::regclass`); err != nil {
 		t.Fatal(err)
 	}
 	if !cmp.Equal(fastupdate, []string{"fastupdate=off"}) {

@@ -25,6 +25,7 @@ const (
 	CauseAPI       = "api"        // a JSON API client; ID: its token's fingerprint
 	CauseSession   = "session"    // a signed-in person; ID: sessions.id
 	CauseEmailLink = "email_link" // a link emailed to the person; ID: auth_tokens.id
+	CauseOneClick  = "one_click"  // a mail client's one-click unsubscribe (RFC 8058); ID: auth_tokens.id
 	CauseEvent     = "event"      // an account lifecycle event; ID: account_events.id (a SET's jti)
 	CauseSystem    = "system"     // the service itself; ID: the job's name
 )
@@ -40,6 +41,13 @@ func SessionCause(id int64) Cause { return Cause{Kind: CauseSession, ID: strconv
 // token has the database id tokenID.
 func EmailLinkCause(tokenID int64) Cause {
 	return Cause{Kind: CauseEmailLink, ID: strconv.FormatInt(tokenID, 10)}
+}
+
+// OneClickCause is a change made by a one-click unsubscribe (RFC 8058):
+// the person's mail client, or their provider, posted the List-Unsubscribe
+// URL holding the token whose database id is tokenID.
+func OneClickCause(tokenID int64) Cause {
+	return Cause{Kind: CauseOneClick, ID: strconv.FormatInt(tokenID, 10)}
 }
 
 // EventCause is a change made by applying the account event id.

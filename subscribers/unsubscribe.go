@@ -24,9 +24,14 @@ func (s *Store) Unsubscribe(ctx context.Context, id uuid.UUID) error {
 }
 
 // UnsubscribeFromList ends the subscriber's active subscription to the
-// list, whichever row that is now (a frequency change replaces it), and
-// returns it. Nothing active is ErrNotFound.
-func (s *Store) UnsubscribeFromList(ctx context.Context, subscriberID, listID int64) (Subscription, error) {
+// list, whichever row that is now (a frequency change replaces it), with
+// reason unsubscribed, recorded in the audit trail with cause, and returns
+// it. Nothing active is ErrNotFound, and changes nothing: a second
+// request records no second ending.
+func (s *Store) UnsubscribeFromList(ctx context.Context, subscriberID, listID int64, cause Cause) (Subscription, error) {
+	if cause.Kind == "" || cause.ID == "" {
+		return Subscription{}, errNoCause
+	}
 	var sub Subscription
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := lockSubscriber(ctx, tx, subscriberID); err != nil {
@@ -36,8 +41,12 @@ func (s *Store) UnsubscribeFromList(ctx context.Context, subscriberID, listID in
 		if sub, err = activeSubscription(ctx, tx, subscriberID, listID); err != nil {
 			return err
 		}
-		_, err = endSubscription(ctx, tx, sub.ID, EndedUnsubscribed)
-		return err
+		if _, err = endSubscription(ctx, tx, sub.ID, EndedUnsubscribed); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, cause, change{subscriberID, AuditSubscriptionsEnded, map[string]any{
+			"reason": EndedUnsubscribed, "count": 1, "subscriber_list_id": listID,
+		}})
 	})
 	return sub, err
 }

@@ -958,6 +958,14 @@ func pageBadCases(router *gin.Engine) []badCase {
 		{"POST", "/email/unsubscribe/{subscription}", false, tokens, "token=%s", is(410), "html"},
 		{"POST", "/email/manage/address", true, badAddresses, "address=%s", is(422), "summary"},
 		{"POST", "/sign-in/backchannel-logout", false, tokens, "logout_token=%s", is(400), "none"},
+		{"POST", "/email/unsubscribe/one-click/{subscription}", false, nastyStrings, "List-Unsubscribe=%s", is(400), "html"},
+		{"POST", "/email/unsubscribe/one-click/{subscription}", false, nastyStrings, "%s=One-Click", is(400), "html"},
+	}
+	// The one-click URL's token is in its query, its body fixed (RFC 8058).
+	for _, v := range tokens {
+		cases = append(cases, badCase{name: "POST /email/unsubscribe/one-click/{subscription}?token=… " + v.name, method: "POST",
+			path: "/email/unsubscribe/one-click/{subscription}?token=" + url.QueryEscape(v.value), header: form,
+			body: []byte("List-Unsubscribe=One-Click"), want: is(410), page: "html"})
 	}
 	for _, in := range inputs {
 		for _, v := range in.values {
@@ -1011,8 +1019,8 @@ func pageBadCases(router *gin.Engine) []badCase {
 			if b.header == nil {
 				b.header = form
 			}
-			if r.Path == "/sign-in/backchannel-logout" && b.want[0] == 403 {
-				b.want = is(400) // exempt from the cross-site check; the token is missing
+			if (r.Path == "/sign-in/backchannel-logout" || r.Path == "/email/unsubscribe/one-click/:id") && b.want[0] == 403 {
+				b.want = is(400) // exempt from the cross-site check; the token, or List-Unsubscribe=One-Click, is missing
 			}
 			if b.want[0] == 403 {
 				b.page = "none" // Go's cross-origin protection answers in plain text

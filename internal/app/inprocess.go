@@ -1,9 +1,11 @@
 package app
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
@@ -66,6 +68,10 @@ func (a *App) Processor() *events.Processor { return a.a.processor }
 // Alerts is the alert jobs' service the worker runs, for tests that fan a
 // content change out without a worker.
 func (a *App) Alerts() *alerts.Service { return a.a.alerts }
+
+// Deliver delivers the outbox email id as the worker does, through the
+// sender EMAIL_DELIVERY names, for tests that send without a worker.
+func (a *App) Deliver(ctx context.Context, id uuid.UUID) error { return a.a.deliverer.Deliver(ctx, id) }
 
 // Close releases the app's asynq client and queue UI.
 func (a *App) Close() { a.a.close() }

@@ -93,11 +93,16 @@ const requestIDKey = "request_id"
 // crossOriginProtection refuses a state-changing request from another
 // site (by Origin or Sec-Fetch-Site: Go's http.CrossOriginProtection)
 // before it is routed, with the GOV.UK 403 page, logged with its request
-// id and counted. The back-channel logout is exempt: One Login calls it
-// server to server, and it is authenticated by its signed token instead.
+// id and counted. Two routes are exempt, each authenticated by a token
+// in the request instead of by coming from our pages: the back-channel
+// logout (One Login calls it server to server, with a signed token), and
+// the one-click unsubscribe (RFC 8058: mail clients post the
+// List-Unsubscribe URL from their own site or servers, and its token is in
+// the URL).
 func crossOriginProtection(a *app, next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.AddInsecureBypassPattern("POST /sign-in/backchannel-logout")
+	cop.AddInsecureBypassPattern("POST /email/unsubscribe/one-click/{id}")
 	refused := gin.New()
 	refused.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders(origin(a.cfg.OIDCIssuerURL)))
 	refused.NoRoute(func(c *gin.Context) {

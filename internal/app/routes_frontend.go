@@ -44,6 +44,9 @@ func frontendRouter(a *app) *gin.Engine {
 	r.POST("/email/manage/frequency/:id", p.ChangeFrequency)
 	r.GET("/email/unsubscribe/:id", p.UnsubscribeForm)
 	r.POST("/email/unsubscribe/:id", p.Unsubscribe)
+	// The List-Unsubscribe URL of every email about a list (RFC 8058),
+	// posted by mail clients: exempt from the cross-site check
+	r.POST("/email/unsubscribe/one-click/:id", p.OneClickUnsubscribe)
 	r.GET("/email/manage/unsubscribe-all", p.UnsubscribeAllForm)
 	r.POST("/email/manage/unsubscribe-all", p.UnsubscribeAll)
 	r.GET("/email/manage/address", p.AddressForm)

@@ -312,7 +312,8 @@ func comparableHeader(h http.Header) http.Header {
 }
 
 // TestSecurityTokenGuessingIsRateLimited: guessing tokens of emailed links
-// (sign-in, confirmation, unsubscribe, address change) is limited per
+// (sign-in, confirmation, unsubscribe, one-click unsubscribe, address
+// change) is limited per
 // client with a budget of its own, apart from the budget for asking for
 // emails; asking for emails is limited per client and per address, in the
 // pages and in the API, whether the address is known or not.
@@ -326,18 +327,21 @@ func TestSecurityTokenGuessingIsRateLimited(t *testing.T) {
 		{"GET", "/email/unsubscribe/" + id + "?token="},
 		{"POST", "/email/unsubscribe/" + id},
 		{"GET", "/email/manage/address/confirm?token="},
+		{"POST", "/email/unsubscribe/one-click/" + id + "?token="}, // as a mail client posts it
 	}
 	guess := func(method, path string) hop {
-		if method == "POST" {
+		switch {
+		case method == "POST" && strings.HasSuffix(path, "token="):
+			return s.raw(method, path+randomToken(), url.Values{"List-Unsubscribe": {"One-Click"}}, nil)
+		case method == "POST":
 			return s.raw(method, path, url.Values{"token": {randomToken()}}, nil)
 		}
 		return s.raw(method, path+randomToken(), nil, nil)
 	}
-	for round := range 2 { // 10 guesses: the whole budget
-		for _, g := range guesses {
-			if h := guess(g.method, g.path); h.status != http.StatusGone {
-				t.Fatalf("guess %d at %s %s: %d, want 410", round+1, g.method, g.path, h.status)
-			}
+	for i := range 10 { // the whole budget, shared by every kind of link
+		g := guesses[i%len(guesses)]
+		if h := guess(g.method, g.path); h.status != http.StatusGone {
+			t.Fatalf("guess %d at %s %s: %d, want 410", i+1, g.method, g.path, h.status)
 		}
 	}
 	for _, g := range guesses {
@@ -834,7 +838,8 @@ func TestSecurityNoOpenRedirects(t *testing.T) {
 // cross-origin check on Origin and Sec-Fetch-Site (frontendHandler), the
 // browser's own word for where a post comes from. Only the back-channel
 // logout, called server to server and authenticated by its signed token,
-// is exempt, and only on its exact path.
+// and the one-click unsubscribe, posted by mail clients and authenticated
+// by the token in its URL, are exempt, and only on their exact paths.
 func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 	s := newSecuritySite(t, true, map[string]string{"RATE_LIMIT_PER_ADDRESS": "1000/minute", "RATE_LIMIT_PER_CLIENT": "1000/minute"})
 	id := s.subscribe("ann@example.com")
@@ -860,7 +865,9 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 		"/email/subscriptions/account":        {"topic_id": {"tax"}, "frequency": {"weekly"}},
 		"/sign-in/backchannel-logout":         {"logout_token": {"x"}},
 		"/email/unsubscribe/:id (token)":      {"token": {unsubscribeToken}},
+		"/email/unsubscribe/one-click/:id":    {"List-Unsubscribe": {"One-Click"}},
 	}
+	exempt := map[string]bool{"/sign-in/backchannel-logout": true, "/email/unsubscribe/one-click/:id": true}
 	var routes []string
 	for _, r := range s.App.FrontendRouter().Routes() {
 		if r.Method == http.MethodPost {
@@ -902,7 +909,7 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 	}
 	before := state()
 	for _, route := range routes {
-		if route == "/sign-in/backchannel-logout" {
+		if exempt[route] {
 			continue
 		}
 		path, _, _ := strings.Cut(strings.ReplaceAll(route, ":id", id), " ")
@@ -913,9 +920,15 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 			}
 		}
 	}
-	// Paths that a path-cleaning matcher would take for the exempt one.
+	// Paths that a path-cleaning matcher would take for an exempt one.
+	oneClick := "/email/unsubscribe/one-click/" + id + "?token=" + unsubscribeToken
 	for _, path := range []string{"/sign-in//backchannel-logout", "/sign-in/backchannel-logout/", "/sign-in/backchannel-logout/../../email/manage/unsubscribe-all",
-		"/sign-in/backchannel-logout/..%2F..%2Femail%2Fmanage%2Funsubscribe-all"} {
+		"/sign-in/backchannel-logout/..%2F..%2Femail%2Fmanage%2Funsubscribe-all",
+		"/email/unsubscribe/one-click//" + id, "/email/unsubscribe/one-click/" + id + "/",
+		"/email/manage/unsubscribe-all/../../unsubscribe/one-click/" + id,
+		"/email/unsubscribe/" + id + "/../one-click/" + id,
+		"/email/unsubscribe/one-click/" + id + "/../../../manage/unsubscribe-all",
+		"/email/unsubscribe/one-click/..%2F..%2Fmanage%2Funsubscribe-all"} {
 		req := httptest.NewRequest("POST", "http://"+s.publicHost+"/", strings.NewReader(""))
 		req.URL.Path, req.RequestURI = path, path
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -932,6 +945,13 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 	if p := s.Post("/sign-in/backchannel-logout", forms["/sign-in/backchannel-logout"], http.Header{"Sec-Fetch-Site": {"cross-site"}}); p.Status != http.StatusBadRequest {
 		t.Errorf("cross-site back-channel logout with a bad token: %d, want 400 (exempt, and refused by its token)", p.Status)
 	}
+	forged := "/email/unsubscribe/one-click/" + id + "?token=" + randomToken()
+	if p := s.Post(forged, forms["/email/unsubscribe/one-click/:id"], http.Header{"Sec-Fetch-Site": {"cross-site"}}); p.Status != http.StatusGone {
+		t.Errorf("cross-site one-click unsubscribe with a bad token: %d, want 410 (exempt, and refused by its token)", p.Status)
+	}
+	if after := state(); after != before {
+		t.Errorf("a one-click post with a bad token changed something:\nbefore %s\nafter  %s", before, after)
+	}
 	// The same posts from this site work: the test above is not vacuous.
 	same := http.Header{"Origin": {s.Public}, "Sec-Fetch-Site": {"same-origin"}}
 	if p := s.Post("/email/manage/frequency/"+id, forms["/email/manage/frequency/:id"], same); p.Status != http.StatusOK || !strings.Contains(p.Body, "once a week") {
@@ -939,6 +959,15 @@ func TestSecurityEveryFormRefusesCrossSitePosts(t *testing.T) {
 	}
 	if state() == before {
 		t.Errorf("the same-origin post changed nothing")
+	}
+	// A mail client's one-click post, from elsewhere, with the token of
+	// the email: exempt, and it unsubscribes.
+	changed := state()
+	if p := s.Post(oneClick, forms["/email/unsubscribe/one-click/:id"], http.Header{"Origin": {"https://mail.example"}, "Sec-Fetch-Site": {"cross-site"}}); p.Status != http.StatusOK {
+		t.Errorf("cross-site one-click unsubscribe: %d, want 200", p.Status)
+	}
+	if state() == changed {
+		t.Errorf("the one-click post changed nothing")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/internal/lib/pgdb"
@@ -17,8 +18,8 @@ import (
 
 // SubscribedEmail returns the subscribers.OnSubscribed hook that writes the
 // "You've subscribed to: <title>" email, with a link that unsubscribes
-// from that list without signing in, in the transaction that creates the
-// subscription. The link's token is bound to the subscriber and the list,
+// from that list without signing in and the same token's one-click URL
+// (List-Unsubscribe), in the transaction that creates the subscription. The link's token is bound to the subscriber and the list,
 // not to this subscription: after a frequency change replaces it, the
 // link ends the one that is active then.
 func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.OnSubscribed {
@@ -38,33 +39,40 @@ func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.
 		if sub.List.URL != nil {
 			pageURL = "https://www.gov.uk" + *sub.List.URL
 		}
-		return s.writeEmail(ctx, tx, mail.KindSubscribed, *sub.Subscriber.Address, map[string]any{
+		unsubscribe, oneClick := s.unsubscribeLinks(sub.ID, token)
+		e, err := s.templates.Render(mail.KindSubscribed, *sub.Subscriber.Address, map[string]any{
 			"Title":             sub.List.Title,
 			"FrequencySentence": sub.Frequency.Sentence(),
 			"URL":               pageURL,
 			"ManageURL":         s.link("/email/manage/authenticate", nil),
-			"UnsubscribeURL":    s.link("/email/unsubscribe/"+sub.ID.String(), url.Values{"token": {token}}),
+			"UnsubscribeURL":    unsubscribe,
 		})
+		if err != nil {
+			return err
+		}
+		// The token is in the clear only now: the outbox keeps the
+		// one-click URL beside the body, which holds the same token.
+		e.ListUnsubscribeURL = oneClick
+		_, err = mail.Write(ctx, tx, e)
+		return err
 	}
 }
 
-// unsubscribeTarget returns the subscriber and list that token, an
-// unexpired unsubscribe token, is bound to (the subscriber as it is after
-// any merge), else ErrTokenInvalid. The
+// unsubscribeTarget returns the token, an unexpired unsubscribe token,
+// with the subscriber and list it is bound to (the subscriber the email
+// went to, which a merge may since have replaced: see MergedInto), else
+// ErrTokenInvalid. The
 // subscription id in the link's path names the row the email was written
 // for; it is not needed, as that row may since have been replaced.
-func (s *Service) unsubscribeTarget(ctx context.Context, token string) (subscriberID, listID int64, err error) {
+func (s *Service) unsubscribeTarget(ctx context.Context, token string) (redeemed, error) {
 	t, err := redeem(ctx, s.db, PurposeUnsubscribe, token)
 	if err != nil {
-		return 0, 0, err
+		return redeemed{}, err
 	}
 	if t.SubscriberID == nil || t.ListID == nil { // the schema forbids it
-		return 0, 0, fmt.Errorf("unsubscribe token %d: no subscriber or list", t.ID)
+		return redeemed{}, fmt.Errorf("unsubscribe token %d: no subscriber or list", t.ID)
 	}
-	// The subscriber the email went to may since have been merged into
-	// another, which now has its subscriptions and its address.
-	subscriberID, err = subscribers.MergedInto(ctx, s.db, *t.SubscriberID)
-	return subscriberID, *t.ListID, err
+	return t, nil
 }
 
 // CheckUnsubscribeToken returns the newest subscription to the list of an
@@ -73,11 +81,15 @@ func (s *Service) unsubscribeTarget(ctx context.Context, token string) (subscrib
 // not an unexpired unsubscribe token is ErrTokenInvalid. It changes
 // nothing.
 func (s *Service) CheckUnsubscribeToken(ctx context.Context, token string) (subscribers.Subscription, error) {
-	subscriberID, listID, err := s.unsubscribeTarget(ctx, token)
+	t, err := s.unsubscribeTarget(ctx, token)
 	if err != nil {
 		return subscribers.Subscription{}, err
 	}
-	return subscribers.LatestSubscriptionTo(ctx, s.db, subscriberID, listID)
+	subscriberID, err := subscribers.MergedInto(ctx, s.db, *t.SubscriberID)
+	if err != nil {
+		return subscribers.Subscription{}, err
+	}
+	return subscribers.LatestSubscriptionTo(ctx, s.db, subscriberID, *t.ListID)
 }
 
 // UnsubscribeByToken ends, for the holder of an emailed unsubscribe token,
@@ -86,13 +98,48 @@ func (s *Service) CheckUnsubscribeToken(ctx context.Context, token string) (subs
 // subscription that ended, with ended false: the caller must not say that
 // an unsubscription happened.
 func (s *Service) UnsubscribeByToken(ctx context.Context, token string) (sub subscribers.Subscription, ended bool, err error) {
-	subscriberID, listID, err := s.unsubscribeTarget(ctx, token)
+	t, err := s.unsubscribeTarget(ctx, token)
 	if err != nil {
 		return subscribers.Subscription{}, false, err
 	}
-	sub, err = s.subs.UnsubscribeFromList(ctx, subscriberID, listID)
+	return s.unsubscribe(ctx, t, subscribers.EmailLinkCause(t.ID))
+}
+
+// OneClickUnsubscribe is UnsubscribeByToken for a one-click unsubscribe
+// (RFC 8058): the List-Unsubscribe URL of an email about subscription id,
+// posted by the person's mail client. The whole URL must be as it was
+// sent: id must be a subscription of the token's subscriber to the
+// token's list (the one the email was about, active or since replaced),
+// else the token is ErrTokenInvalid and nothing changes. The ending is
+// recorded with the one-click cause.
+func (s *Service) OneClickUnsubscribe(ctx context.Context, id uuid.UUID, token string) (sub subscribers.Subscription, ended bool, err error) {
+	t, err := s.unsubscribeTarget(ctx, token)
+	if err != nil {
+		return subscribers.Subscription{}, false, err
+	}
+	named, err := s.subs.Subscription(ctx, id)
+	if errors.Is(err, subscribers.ErrNotFound) ||
+		(err == nil && (named.Subscriber.ID != *t.SubscriberID || named.List.ID != *t.ListID)) {
+		return subscribers.Subscription{}, false, ErrTokenInvalid
+	}
+	if err != nil {
+		return subscribers.Subscription{}, false, err
+	}
+	return s.unsubscribe(ctx, t, subscribers.OneClickCause(t.ID))
+}
+
+// unsubscribe ends the active subscription to t's list, as
+// UnsubscribeByToken says, recorded with cause.
+func (s *Service) unsubscribe(ctx context.Context, t redeemed, cause subscribers.Cause) (sub subscribers.Subscription, ended bool, err error) {
+	// The subscriber the email went to may since have been merged into
+	// another, which now has its subscriptions and its address.
+	subscriberID, err := subscribers.MergedInto(ctx, s.db, *t.SubscriberID)
+	if err != nil {
+		return subscribers.Subscription{}, false, err
+	}
+	sub, err = s.subs.UnsubscribeFromList(ctx, subscriberID, *t.ListID, cause)
 	if errors.Is(err, subscribers.ErrNotFound) {
-		sub, err = subscribers.LatestSubscriptionTo(ctx, s.db, subscriberID, listID)
+		sub, err = subscribers.LatestSubscriptionTo(ctx, s.db, subscriberID, *t.ListID)
 		return sub, false, err
 	}
 	return sub, err == nil, err

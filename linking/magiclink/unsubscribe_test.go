@@ -88,6 +88,12 @@ func TestUnsubscribeTokenFollowsTheList(t *testing.T) {
 	if _, didEnd, err := f.service.UnsubscribeByToken(ctx, token); err != nil || didEnd {
 		t.Errorf("second unsubscribe: ended %v, %v; want nothing ended", didEnd, err)
 	}
+	// One ending in the audit trail, caused by the emailed link.
+	n := f.count(t, `SELECT count(*) FROM subscriber_audit a JOIN auth_tokens k ON k.id::text = a.cause_id
+		WHERE a.action = 'subscriptions_ended' AND a.cause_kind = 'email_link' AND k.purpose = 'unsubscribe'`)
+	if all := f.count(t, `SELECT count(*) FROM subscriber_audit WHERE action = 'subscriptions_ended'`); n != 1 || all != 1 {
+		t.Errorf("endings in the audit trail: %d by the link, %d in all; want 1", n, all)
+	}
 }
 
 // TestUnsubscribeTokensFromBeforeTheMigrationKeepWorking: a token written
