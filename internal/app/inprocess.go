@@ -10,6 +10,7 @@ import (
 	"email-alert/alerts"
 	"email-alert/events"
 	"email-alert/internal/config"
+	"email-alert/mailbox"
 )
 
 // App is the service built in one process without listeners or the
@@ -66,6 +67,10 @@ func (a *App) Processor() *events.Processor { return a.a.processor }
 // Alerts is the alert jobs' service the worker runs, for tests that fan a
 // content change out without a worker.
 func (a *App) Alerts() *alerts.Service { return a.a.alerts }
+
+// Mailbox is the callbacks' and bulk unsubscribes' service the worker
+// runs, for tests that run a bulk unsubscribe without a worker.
+func (a *App) Mailbox() *mailbox.Service { return a.a.mailbox }
 
 // Close releases the app's asynq client and queue UI.
 func (a *App) Close() { a.a.close() }
