@@ -88,6 +88,11 @@ func (a *API) StatusUpdate(c *gin.Context) {
 	if !slices.Contains(mail.DeliveryStatuses, u.Status) {
 		problems["status"] = []string{"must be one of " + strings.Join(mail.DeliveryStatuses, ", ")}
 	}
+	if body.To != nil {
+		if _, ok := subscribers.NormalizeAddress(*body.To); !ok {
+			problems["to"] = []string{subscribers.InvalidAddress}
+		}
+	}
 	if body.TemplateID != nil {
 		uuidField("template_id", body.TemplateID, problems)
 	}
