@@ -59,8 +59,9 @@ func uuidField(field string, v *string, problems jsonapi.Details) uuid.UUID {
 
 // StatusUpdate handles POST /status-updates, Notify's delivery receipt:
 // 204 once it is recorded (and, for a permanent failure, the address's
-// subscriptions ended). A receipt about an email the outbox does not hold
-// is answered 204 too, recording nothing: Notify would otherwise retry it.
+// subscriptions ended). A receipt about an email the outbox does not hold,
+// or without a reference (an email this service did not send), is answered
+// 204 too, recording nothing: Notify would otherwise retry it.
 func (a *API) StatusUpdate(c *gin.Context) {
 	var body struct {
 		ID               *string `json:"id"`
@@ -74,16 +75,13 @@ func (a *API) StatusUpdate(c *gin.Context) {
 		TemplateID       *string `json:"template_id"`
 		TemplateVersion  *int    `json:"template_version"`
 	}
-	if !jsonapi.Decode(c, &body) || !jsonapi.Require(c, map[string]bool{
-		"id": body.ID != nil, "reference": body.Reference != nil, "status": body.Status != nil,
-	}) {
+	if !jsonapi.Decode(c, &body) || !jsonapi.Require(c, map[string]bool{"id": body.ID != nil, "status": body.Status != nil}) {
 		return
 	}
 	problems := jsonapi.Details{}
-	u := StatusUpdate{
-		NotificationID: uuidField("id", body.ID, problems),
-		Reference:      uuidField("reference", body.Reference, problems),
-		Status:         *body.Status,
+	u := StatusUpdate{NotificationID: uuidField("id", body.ID, problems), Status: *body.Status}
+	if body.Reference != nil {
+		u.Reference = uuidField("reference", body.Reference, problems)
 	}
 	if !slices.Contains(mail.DeliveryStatuses, u.Status) {
 		problems["status"] = []string{"must be one of " + strings.Join(mail.DeliveryStatuses, ", ")}
@@ -101,6 +99,12 @@ func (a *API) StatusUpdate(c *gin.Context) {
 	completed := notifyTime("completed_at", body.CompletedAt, problems)
 	if len(problems) > 0 {
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Status update is not valid", problems)
+		return
+	}
+	if body.Reference == nil {
+		// Sent without a reference, so not by this service (Notify's own
+		// pages send so): nothing of ours to record, and nothing to retry.
+		c.Status(http.StatusNoContent)
 		return
 	}
 	u.At = time.Now()

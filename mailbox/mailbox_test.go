@@ -165,6 +165,7 @@ func TestStatusUpdateRefusals(t *testing.T) {
 		{"reference not a UUID", strings.Replace(statusBody(uuid.New(), ref, "delivered"), ref.String(), "abc", 1), http.StatusUnprocessableEntity},
 		{"bad completed_at", strings.Replace(statusBody(uuid.New(), ref, "delivered"), "2026-01-02T10:00:05.000000Z", "yesterday", 1), http.StatusUnprocessableEntity},
 		{"no status", fmt.Sprintf(`{"id":%q,"reference":%q}`, uuid.New(), ref), http.StatusBadRequest},
+		{"no id", fmt.Sprintf(`{"reference":%q,"status":"delivered"}`, ref), http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if resp := r.callback("/status-updates", tc.body); resp.StatusCode != tc.want {
@@ -182,12 +183,18 @@ func TestStatusUpdateRefusals(t *testing.T) {
 }
 
 // TestStatusUpdateOfAnUnknownEmail: a receipt for an email the outbox does
-// not hold (purged with its schema, or never ours) is accepted, so Notify
-// stops retrying it, and changes nothing.
+// not hold (purged with its schema, or never ours), or for one sent without
+// a reference, is accepted, so Notify stops retrying it, and changes
+// nothing.
 func TestStatusUpdateOfAnUnknownEmail(t *testing.T) {
 	r := newRig(t)
 	if resp := r.callback("/status-updates", statusBody(uuid.New(), uuid.New(), "permanent-failure")); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("status update: %d, want 204", resp.StatusCode)
+	}
+	// Sent without a reference: not by this service.
+	noReference := fmt.Sprintf(`{"id":%q,"reference":null,"to":"ann@example.com","status":"permanent-failure"}`, uuid.New())
+	if resp := r.callback("/status-updates", noReference); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status update without a reference: %d, want 204", resp.StatusCode)
 	}
 	if r.active(t, "ann@example.com") != 2 || r.active(t, "bob@example.com") != 1 {
 		t.Error("an unknown reference ended subscriptions")

@@ -565,7 +565,7 @@ func apiEndpoints() []apiEndpoint {
 				"completed_at": `"2026-12-01T10:00:05.000000Z"`, "sent_at": `"2026-12-01T10:00:01.000000Z"`,
 				"notification_type": `"email"`, "template_id": `"f33517ff-2a88-4f6e-b855-c550268ce08a"`, "template_version": `1`,
 			},
-			fields: []apiField{{"id", "enum", true}, {"reference", "enum", true}, {"status", "enum", true},
+			fields: []apiField{{"id", "enum", true}, {"reference", "enum", false}, {"status", "enum", true},
 				address("to", false), {"created_at", "enum", false}, {"completed_at", "enum", false},
 				{"sent_at", "enum", false}, {"template_id", "enum", false}}},
 		{method: "POST", route: "/spam-reports", page: "json",

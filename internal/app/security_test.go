@@ -665,7 +665,7 @@ func TestSecurityCookieFlags(t *testing.T) {
 	db, dbURL := testdb.New(t)
 	a := testrig.NewAppOn(t, db, map[string]string{
 		"DATABASE_URL": dbURL, "PUBLIC_URL": "https://www.example.gov.uk",
-		"API_TOKENS": testrig.Token, "ACCOUNT_EVENTS_TOKEN": "events-token-0123456789",
+		"API_TOKENS": testrig.Token, "ACCOUNT_EVENTS_TOKEN": "events-token-0123456789", "NOTIFY_CALLBACK_TOKEN": callbackToken,
 		"OIDC_ISSUER_URL": s.Issuer, "OIDC_CLIENT_ID": "email-alert-dev", "OIDC_CLIENT_SECRET": "not-used-here",
 		"ACCOUNT_EVENTS_ISSUER": s.Issuer, "ACCOUNT_EVENTS_JWKS_URL": s.Issuer + ".well-known/jwks.json",
 		"ACCOUNT_EVENTS_AUDIENCE": "https://www.example.gov.uk", "ONE_LOGIN_ACCOUNT_URL": s.Issuer,
