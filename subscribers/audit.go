@@ -28,6 +28,7 @@ const (
 	CauseOneClick  = "one_click"  // a mail client's one-click unsubscribe (RFC 8058); ID: auth_tokens.id
 	CauseEvent     = "event"      // an account lifecycle event; ID: account_events.id (a SET's jti)
 	CauseSystem    = "system"     // the service itself; ID: the job's name
+	CauseCallback  = "callback"   // an email provider's callback; ID: what it is about (CallbackCause)
 )
 
 // APICause is a change asked for by the API client whose token has the
@@ -52,6 +53,13 @@ func OneClickCause(tokenID int64) Cause {
 
 // EventCause is a change made by applying the account event id.
 func EventCause(id string) Cause { return Cause{Kind: CauseEvent, ID: id} }
+
+// CallbackCause is a change made on an email provider's callback about
+// what (a notification id, an email's id), of the kind callback
+// ("status-update", "spam-report"): "status-update:<id>".
+func CallbackCause(callback, what string) Cause {
+	return Cause{Kind: CauseCallback, ID: callback + ":" + what}
+}
 
 // SystemCause is a change made by the service's own job.
 func SystemCause(job string) Cause { return Cause{Kind: CauseSystem, ID: job} }

@@ -46,6 +46,11 @@ const (
 	EndedUnsubscribed     = "unsubscribed"
 	EndedFrequencyChanged = "frequency_changed"
 	EndedSubscriberMerged = "subscriber_merged"
+	// Mailbox trust (see mailbox/): the address bounced for good, its
+	// owner marked an email as spam, or the list's sender ended it.
+	EndedNonExistentEmail = "non_existent_email"
+	EndedMarkedAsSpam     = "marked_as_spam"
+	EndedBulkUnsubscribed = "bulk_unsubscribed"
 )
 
 // Subscription is one subscriber's subscription to one list. Changing the

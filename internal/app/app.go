@@ -35,6 +35,7 @@ import (
 	"email-alert/linking/magiclink"
 	"email-alert/linking/onelogin"
 	"email-alert/mail"
+	"email-alert/mailbox"
 	"email-alert/metrics"
 	"email-alert/migrations"
 	"email-alert/ratelimit"
@@ -210,6 +211,8 @@ type app struct {
 	processor   *events.Processor
 	alerts      *alerts.Service
 	alertsAPI   *alerts.API
+	mailbox     *mailbox.Service
+	mailboxAPI  *mailbox.API
 	metrics     *metrics.Metrics
 	queueUI     *asynqmon.HTTPHandler
 	compress    func(http.Handler) http.HandlerFunc
@@ -290,6 +293,12 @@ func newApp(cfg *config.Config, db *sqlx.DB, rdb redis.UniversalClient, namespac
 	})
 	deliverer.ComposeWith(alerts.KindAlert, alertService.ComposeAlert)
 	deliverer.ComposeWith(alerts.KindDigest, alertService.ComposeDigest)
+	box, err := mailbox.New(db, store, client, namespace+":maintenance", emails)
+	if err != nil {
+		return nil, err
+	}
+	mm := m.Mailbox()
+	box.Observe(mailbox.Observer{Callback: mm.Callback, Ended: mm.Ended, BulkBatch: mm.BulkBatch, BulkJob: mm.BulkJob})
 	verifier := events.NewVerifier(cfg.AccountEventsIssuer, cfg.AccountEventsAud, cfg.AccountEventsJWKS,
 		&http.Client{Timeout: 10 * time.Second})
 	return &app{
@@ -309,6 +318,8 @@ func newApp(cfg *config.Config, db *sqlx.DB, rdb redis.UniversalClient, namespac
 		processor:   processor,
 		alerts:      alertService,
 		alertsAPI:   alerts.NewAPI(alertService),
+		mailbox:     box,
+		mailboxAPI:  mailbox.NewAPI(box),
 		metrics:     m,
 		queueUI: asynqmon.New(asynqmon.Options{
 			RootPath: "/admin/queues", RedisConnOpt: cfg.Redis, ReadOnly: true,

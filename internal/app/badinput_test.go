@@ -555,6 +555,22 @@ func apiEndpoints() []apiEndpoint {
 		{method: "POST", route: "/subscribers/govuk-account/link", page: "json",
 			valid:  map[string]string{"govuk_account_session": jsonString(strings.Repeat("A", 43))},
 			fields: []apiField{{"govuk_account_session", "session", true}}},
+		{method: "POST", route: "/subscriber-lists/:slug/bulk-unsubscribe", page: "json",
+			valid:  map[string]string{"body": `"This list is closing."`, "sender_message_id": `"0b8c0a4e-3c5f-4b43-9d8e-6c1f0e2a9b71"`},
+			fields: []apiField{{"body", "description", false}, {"sender_message_id", "enum", false}}},
+		{method: "POST", route: "/status-updates", page: "json",
+			valid: map[string]string{
+				"id": `"740e5834-3a29-46b4-9a6f-16142fde533a"`, "reference": `"5f9c6c15-7631-41e4-a3cb-005056011aef"`,
+				"to": `"ann@example.com"`, "status": `"permanent-failure"`, "created_at": `"2026-12-01T10:00:00.000000Z"`,
+				"completed_at": `"2026-12-01T10:00:05.000000Z"`, "sent_at": `"2026-12-01T10:00:01.000000Z"`,
+				"notification_type": `"email"`, "template_id": `"f33517ff-2a88-4f6e-b855-c550268ce08a"`, "template_version": `1`,
+			},
+			fields: []apiField{{"id", "enum", true}, {"reference", "enum", false}, {"status", "enum", true},
+				address("to", false), {"created_at", "enum", false}, {"completed_at", "enum", false},
+				{"sent_at", "enum", false}, {"template_id", "enum", false}}},
+		{method: "POST", route: "/spam-reports", page: "json",
+			valid:  map[string]string{"to": `"ann@example.com"`, "reference": `"5f9c6c15-7631-41e4-a3cb-005056011aef"`},
+			fields: []apiField{address("to", true), {"reference", "enum", false}}},
 		{method: "PUT", route: "/api/oidc-users/:sub", page: "json",
 			valid:  map[string]string{"email": `"ann@example.com"`, "email_verified": `true`},
 			fields: []apiField{address("email", true), {"email_verified", "bool", true}}},
@@ -643,9 +659,13 @@ func apiBadCases(t *testing.T, key *ecdsa.PrivateKey, router *gin.Engine) []badC
 	t.Helper()
 	api := http.Header{"Authorization": {"Bearer " + testrig.Token}}
 	events := http.Header{"Authorization": {"Bearer " + config.DevAccountEventsToken}}
+	callbacks := http.Header{"Authorization": {"Bearer " + config.DevNotifyCallbackToken}}
 	auth := func(route string) http.Header {
-		if route == "/account-events" || strings.HasPrefix(route, "/api/oidc-users/") {
+		switch {
+		case route == "/account-events" || strings.HasPrefix(route, "/api/oidc-users/"):
 			return events
+		case route == "/status-updates" || route == "/spam-reports":
+			return callbacks
 		}
 		return api
 	}
@@ -758,6 +778,12 @@ func apiBadCases(t *testing.T, key *ecdsa.PrivateKey, router *gin.Engine) []badC
 			path: "/subscriber-lists", header: jsonHeader("/subscriber-lists"), body: []byte(`{"title":` + jsonString(title.value) + `}`),
 			want: is(422), detail: "details.slug", page: "json"})
 	}
+
+	// A bulk unsubscribe's message needs the sender's id of it: 422.
+	cases = append(cases, badCase{name: "POST /subscriber-lists/:slug/bulk-unsubscribe/body without sender_message_id",
+		method: "POST", path: fillRoute("/subscriber-lists/:slug/bulk-unsubscribe", "", ""),
+		header: jsonHeader("/subscriber-lists/:slug/bulk-unsubscribe"), body: []byte(`{"body":"This list is closing."}`),
+		want: is(422), detail: "details.sender_message_id", page: "json"})
 
 	// Idempotency-Key of the account-api calls.
 	for _, m := range []string{"PUT", "DELETE"} {

@@ -12,6 +12,7 @@ import (
 	"email-alert/alerts"
 	"email-alert/events"
 	"email-alert/internal/config"
+	"email-alert/mailbox"
 )
 
 // App is the service built in one process without listeners or the
@@ -72,6 +73,10 @@ func (a *App) Alerts() *alerts.Service { return a.a.alerts }
 // Deliver delivers the outbox email id as the worker does, through the
 // sender EMAIL_DELIVERY names, for tests that send without a worker.
 func (a *App) Deliver(ctx context.Context, id uuid.UUID) error { return a.a.deliverer.Deliver(ctx, id) }
+
+// Mailbox is the callbacks' and bulk unsubscribes' service the worker
+// runs, for tests that run a bulk unsubscribe without a worker.
+func (a *App) Mailbox() *mailbox.Service { return a.a.mailbox }
 
 // Close releases the app's asynq client and queue UI.
 func (a *App) Close() { a.a.close() }

@@ -28,6 +28,7 @@ func apiRouter(a *app) *gin.Engine {
 	api.GET("/subscriber-lists/:slug", s.List)
 	api.PATCH("/subscriber-lists/:slug", s.UpdateList)
 	api.GET("/subscriber-lists/metrics/*path", a.alertsAPI.ListMetrics)
+	api.POST("/subscriber-lists/:slug/bulk-unsubscribe", a.mailboxAPI.BulkUnsubscribe)
 	// Content changes: alerts and digests
 	api.POST("/content-changes", a.alertsAPI.ReceiveContentChange)
 	// Subscriptions
@@ -62,6 +63,11 @@ func apiRouter(a *app) *gin.Engine {
 	accountService.POST("/account-events", e.PushSET)
 	accountService.PUT("/api/oidc-users/:sub", e.PutOIDCUser)
 	accountService.DELETE("/api/oidc-users/:sub", e.DeleteOIDCUser)
+
+	// GOV.UK Notify's callbacks, authenticated by NOTIFY_CALLBACK_TOKEN
+	notify := r.Group("/", jsonapi.BearerAuth([]string{a.cfg.NotifyCallbackToken}))
+	notify.POST("/status-updates", a.mailboxAPI.StatusUpdate)
+	notify.POST("/spam-reports", a.mailboxAPI.SpamReport)
 
 	return r
 }

@@ -410,7 +410,8 @@ func (l *logBuffer) String() string {
 func (s *secSite) journeys() map[string]string {
 	t := s.T
 	t.Helper()
-	secrets := map[string]string{"API token": testrig.Token, "account events token": config.DevAccountEventsToken}
+	secrets := map[string]string{"API token": testrig.Token, "account events token": config.DevAccountEventsToken,
+		"Notify callback token": config.DevNotifyCallbackToken}
 
 	unsubscribeID := s.subscribe("ann@example.com") // the email has an unsubscribe link
 	s.magicSignIn("ann@example.com")
@@ -477,6 +478,10 @@ func (s *secSite) journeys() map[string]string {
 	}
 	s.API.Do("PUT", "/api/oidc-users/"+url.PathEscape(sub), `{"email":"fay@new.example.com","email_verified":true}`,
 		http.Header{"Authorization": {"Bearer " + config.DevAccountEventsToken}})
+
+	// Notify's callbacks, with their token.
+	s.API.Do("POST", "/spam-reports", `{"to":"nobody@example.com"}`,
+		http.Header{"Authorization": {"Bearer " + config.DevNotifyCallbackToken}})
 
 	// Every token sent in an email, and every token, code, state, hint and
 	// cookie seen on the wire.
@@ -664,7 +669,7 @@ func TestSecurityCookieFlags(t *testing.T) {
 	db, dbURL := testdb.New(t)
 	a := testrig.NewAppOn(t, db, map[string]string{
 		"DATABASE_URL": dbURL, "PUBLIC_URL": "https://www.example.gov.uk",
-		"API_TOKENS": testrig.Token, "ACCOUNT_EVENTS_TOKEN": "events-token-0123456789",
+		"API_TOKENS": testrig.Token, "ACCOUNT_EVENTS_TOKEN": "events-token-0123456789", "NOTIFY_CALLBACK_TOKEN": callbackToken,
 		"OIDC_ISSUER_URL": s.Issuer, "OIDC_CLIENT_ID": "email-alert-dev", "OIDC_CLIENT_SECRET": "not-used-here",
 		"ACCOUNT_EVENTS_ISSUER": s.Issuer, "ACCOUNT_EVENTS_JWKS_URL": s.Issuer + ".well-known/jwks.json",
 		"ACCOUNT_EVENTS_AUDIENCE": "https://www.example.gov.uk", "ONE_LOGIN_ACCOUNT_URL": s.Issuer,
@@ -1045,7 +1050,8 @@ func TestSecurityBearerTokensAreCheckedInConstantTime(t *testing.T) {
 	// the events token on the event intake routes only: asked of each
 	// route in the routers' own tables, so a route added later is covered.
 	db, dbURL := testdb.New(t)
-	a := testrig.NewAppOn(t, db, map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": testrig.Token, "ACCOUNT_EVENTS_TOKEN": eventsToken})
+	a := testrig.NewAppOn(t, db, map[string]string{"DATABASE_URL": dbURL, "API_TOKENS": testrig.Token, "ACCOUNT_EVENTS_TOKEN": eventsToken,
+		"NOTIFY_CALLBACK_TOKEN": callbackToken})
 	checkBearerRoutes(t, "api", a.APIRouter().Routes(), a.APIHandler())
 	checkBearerRoutes(t, "metrics", a.MetricsRouter().Routes(), a.MetricsHandler())
 
@@ -1092,11 +1098,16 @@ func TestSecurityBearerTokensAreCheckedInConstantTime(t *testing.T) {
 // eventsToken is ACCOUNT_EVENTS_TOKEN in the tests that need one.
 const eventsToken = "test-events-token-9876543210"
 
+// callbackToken is NOTIFY_CALLBACK_TOKEN in the tests that need one.
+const callbackToken = "test-callback-token-5555"
+
 // publicRoutes are the API routes anyone may call; eventRoutes take
-// ACCOUNT_EVENTS_TOKEN, and every other route an API_TOKENS token.
+// ACCOUNT_EVENTS_TOKEN, callbackRoutes NOTIFY_CALLBACK_TOKEN, and every
+// other route an API_TOKENS token.
 var (
-	publicRoutes = []string{"GET /healthcheck/live", "GET /healthcheck/ready"}
-	eventRoutes  = []string{"POST /account-events", "PUT /api/oidc-users/:sub", "DELETE /api/oidc-users/:sub"}
+	publicRoutes   = []string{"GET /healthcheck/live", "GET /healthcheck/ready"}
+	eventRoutes    = []string{"POST /account-events", "PUT /api/oidc-users/:sub", "DELETE /api/oidc-users/:sub"}
+	callbackRoutes = []string{"POST /status-updates", "POST /spam-reports"}
 )
 
 // checkBearerRoutes asks h each of routes with no token, a wrong one and
@@ -1127,11 +1138,21 @@ func checkBearerRoutes(t *testing.T, surface string, routes gin.RoutesInfo, h ht
 			}
 			continue
 		}
-		own, other := testrig.Token, eventsToken
-		if slices.Contains(eventRoutes, name) {
-			own, other = eventsToken, testrig.Token
+		// Each route takes its own group's token and refuses the others'.
+		own := testrig.Token
+		switch {
+		case slices.Contains(eventRoutes, name):
+			own = eventsToken
+		case slices.Contains(callbackRoutes, name):
+			own = callbackToken
 		}
-		for _, authorization := range []string{"", "Bearer ", "Bearer wrong-token", "Bearer " + other} {
+		refusals := []string{"", "Bearer ", "Bearer wrong-token"}
+		for _, token := range []string{testrig.Token, eventsToken, callbackToken} {
+			if token != own {
+				refusals = append(refusals, "Bearer "+token)
+			}
+		}
+		for _, authorization := range refusals {
 			if w := answer(authorization); !refused(w) {
 				t.Errorf("%s: %s with Authorization %q: %d, want BearerAuth's 401", surface, name, authorization, w.Code)
 			}
@@ -1144,9 +1165,9 @@ func checkBearerRoutes(t *testing.T, surface string, routes gin.RoutesInfo, h ht
 		t.Errorf("%s: no routes found", surface)
 	}
 	if surface == "api" {
-		for _, name := range slices.Concat(publicRoutes, eventRoutes) {
+		for _, name := range slices.Concat(publicRoutes, eventRoutes, callbackRoutes) {
 			if !seen[name] {
-				t.Errorf("%s: no route %s: update publicRoutes or eventRoutes", surface, name)
+				t.Errorf("%s: no route %s: update publicRoutes, eventRoutes or callbackRoutes", surface, name)
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"email-alert/internal/lib/redisloss"
 	"email-alert/linking"
 	"email-alert/mail"
+	"email-alert/mailbox"
 	"email-alert/subscribers"
 )
 
@@ -94,6 +95,8 @@ func work(ctx context.Context, a *app) error {
 	mux.Handle(alerts.TypeFanOut, a.alerts)
 	mux.HandleFunc(alerts.TypeDigestRun, a.alerts.DigestRunHandler)
 	mux.HandleFunc(alerts.TypeSweep, a.alerts.SweepHandler)
+	mux.Handle(mailbox.TypeBulkUnsubscribe, a.mailbox)
+	mux.HandleFunc(mailbox.TypeSweep, a.mailbox.SweepHandler)
 
 	// Periodic tasks. Every worker schedules them; asynq.Unique keeps one
 	// run per period however many workers there are.
@@ -108,6 +111,7 @@ func work(ctx context.Context, a *app) error {
 		{"@every 1h", mail.TypePurge, 50 * time.Minute},
 		{"@every 1h", linking.TypePurge, 50 * time.Minute},
 		{"@every 1m", alerts.TypeSweep, 50 * time.Second},
+		{"@every 1m", mailbox.TypeSweep, 50 * time.Second},
 	} {
 		if _, err := scheduler.Register(p.spec, asynq.NewTask(p.task, nil), asynq.Queue(a.queue("maintenance")), asynq.Unique(p.unique)); err != nil {
 			return fmt.Errorf("worker: schedule %s: %w", p.task, err)
@@ -136,6 +140,7 @@ func work(ctx context.Context, a *app) error {
 	watcher.Add("content changes and digest runs", func(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
 		return a.alerts.Sweep(ctx, time.Now(), olderThan)
 	})
+	watcher.Add("bulk unsubscribes", a.mailbox.Sweep)
 	watcher.Recover(ctx)
 	go watcher.Watch(ctx)
 	pollDone := make(chan error, 1)

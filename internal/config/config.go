@@ -28,10 +28,11 @@ import (
 //
 //nolint:gosec // published development values, refused outside local setups
 const (
-	DevAPIToken           = "dev-api-token"
-	DevAccountEventsToken = "dev-account-events-token"
-	devOIDCAddr           = "127.0.0.1:3099"
-	devOIDCClientID       = "email-alert-dev"
+	DevAPIToken            = "dev-api-token"
+	DevAccountEventsToken  = "dev-account-events-token"
+	DevNotifyCallbackToken = "dev-notify-callback-token"
+	devOIDCAddr            = "127.0.0.1:3099"
+	devOIDCClientID        = "email-alert-dev"
 )
 
 // Config is the whole environment of the service, parsed and checked.
@@ -52,6 +53,7 @@ type Config struct {
 	APITokens           []string
 	APITokensAreDefault bool
 	AccountEventsToken  string
+	NotifyCallbackToken string
 	AccountEventsIssuer string
 	AccountEventsJWKS   string
 	AccountEventsAud    string

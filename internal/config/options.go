@@ -295,6 +295,20 @@ var options = []option{
 		},
 	},
 	{
+		name: "NOTIFY_CALLBACK_TOKEN", fallback: DevNotifyCallbackToken, localOnly: true, secret: true,
+		doc: "the bearer token GOV.UK Notify presents on `/status-updates` and `/spam-reports` (at least 10 characters, as Notify requires; none of `API_TOKENS`)",
+		set: func(r *reading, v string) error {
+			r.NotifyCallbackToken = v
+			if len(v) < 10 {
+				return errors.New("must be at least 10 characters")
+			}
+			if slices.Contains(r.APITokens, v) {
+				return errors.New("must not be one of API_TOKENS: each token opens its own routes only")
+			}
+			return nil
+		},
+	},
+	{
 		name: "GOVUK_WEBSITE_ROOT", fallback: "https://www.gov.uk", doc: "the base of content links in alert emails",
 		set: func(r *reading, v string) (err error) {
 			r.GovukWebsiteRoot, err = parseBaseURL(v)

@@ -34,7 +34,9 @@ func TestConfigErrorsNeverShowSecrets(t *testing.T) {
 		"SMTP_URL":             "http://user:" + marker + "@mail",
 		"NOTIFY_API_KEY":       marker,
 		"ACCOUNT_EVENTS_TOKEN": marker,
-		"OIDC_CLIENT_SECRET":   marker,
+		// one of API_TOKENS, which a callback token must not be
+		"NOTIFY_CALLBACK_TOKEN": marker,
+		"OIDC_CLIENT_SECRET":    marker,
 	}
 	for _, o := range options {
 		if !o.secret {
