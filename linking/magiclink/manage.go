@@ -27,24 +27,27 @@ func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.
 		if sub.Subscriber.Address == nil {
 			return nil
 		}
-		token, err := issue(ctx, tx, grant{
+		// The token and the email that carries it: one statement.
+		token, with, args := issueWith(grant{
 			Purpose: PurposeUnsubscribe, SubscriberID: &sub.Subscriber.ID, ListID: &sub.List.ID,
 			Address: *sub.Subscriber.Address, TTL: UnsubscribeTTL,
 		})
-		if err != nil {
-			return err
-		}
 		var pageURL string
 		if sub.List.URL != nil {
 			pageURL = "https://www.gov.uk" + *sub.List.URL
 		}
-		return s.writeEmail(ctx, tx, mail.KindSubscribed, *sub.Subscriber.Address, map[string]any{
+		e, err := s.templates.Render(mail.KindSubscribed, *sub.Subscriber.Address, map[string]any{
 			"Title":             sub.List.Title,
 			"FrequencySentence": sub.Frequency.Sentence(),
 			"URL":               pageURL,
 			"ManageURL":         s.link("/email/manage/authenticate", nil),
 			"UnsubscribeURL":    s.link("/email/unsubscribe/"+sub.ID.String(), url.Values{"token": {token}}),
 		})
+		if err != nil {
+			return err
+		}
+		_, err = mail.WriteWith(ctx, tx, with, args, e)
+		return err
 	}
 }
 
