@@ -188,9 +188,17 @@ var subscribeExistingQuery = `
 		SELECT id, $2, $3, $4 FROM p WHERE NOT EXISTS (SELECT FROM a)
 		ON CONFLICT (subscriber_id, subscriber_list_id) WHERE ended_at IS NULL DO NOTHING
 		RETURNING *
-	)` + strings.Replace(
-	strings.Replace(subscriptionSelect, "SELECT s.id,", "SELECT s.created AS inserted, s.id,", 1),
-	"FROM subscriptions s", "FROM (SELECT *, true AS created FROM i UNION ALL SELECT *, false FROM a) s", 1)
+	)` + mustReplace(subscriptionSelect, "FROM subscriptions s",
+	", s.created AS inserted FROM (SELECT *, true AS created FROM i UNION ALL SELECT *, false FROM a) s")
+
+// mustReplace replaces the one old in s, and panics (at start-up) if there
+// is none: a query built from another would otherwise read the wrong rows.
+func mustReplace(s, old, new string) string {
+	if strings.Count(s, old) != 1 {
+		panic(fmt.Sprintf("subscribers: %q is not once in %q", old, s))
+	}
+	return strings.Replace(s, old, new, 1)
+}
 
 // subscribed is a row of subscribeExistingQuery.
 type subscribed struct {
