@@ -107,11 +107,21 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // Write adds e to the outbox inside tx. It is delivered after tx commits,
 // and never if tx rolls back.
 func Write(ctx context.Context, tx sqlx.ExtContext, e Email) (uuid.UUID, error) {
-	var id uuid.UUID
-	err := sqlx.GetContext(ctx, tx, &id, `
+	return WriteWith(ctx, tx, "", nil, e)
+}
+
+// WriteWith is Write in the same statement (one round trip) as the
+// caller's own change: with is a WITH clause of data-modifying queries on
+// the caller's tables ("WITH t AS (INSERT …)"), whose placeholders are $1
+// to $len(args). The email does not depend on what they return.
+func WriteWith(ctx context.Context, tx sqlx.ExtContext, with string, args []any, e Email) (uuid.UUID, error) {
+	n := len(args)
+	query := fmt.Sprintf(`%s
 		INSERT INTO emails (kind, address, subject, body, priority, list_unsubscribe_url)
-		VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')) RETURNING id`,
-		e.Kind, e.To, e.Subject, e.Body, e.Priority.orDefault(), e.ListUnsubscribeURL)
+		VALUES ($%d, $%d, $%d, $%d, $%d, NULLIF($%d, '')) RETURNING id`,
+		with, n+1, n+2, n+3, n+4, n+5, n+6)
+	var id uuid.UUID
+	err := sqlx.GetContext(ctx, tx, &id, query, append(args, e.Kind, e.To, e.Subject, e.Body, e.Priority.orDefault(), e.ListUnsubscribeURL)...)
 	if err != nil {
 		return uuid.UUID{}, fmt.Errorf("write %s email: %w", e.Kind, err)
 	}

@@ -166,6 +166,62 @@ var insertSubscriptionQuery = `
 		VALUES ($1, $2, $3, $4) RETURNING *
 	)` + strings.Replace(subscriptionSelect, "FROM subscriptions s", "FROM s", 1)
 
+// subscribeExistingQuery is the usual subscribe in one statement: it locks
+// the subscriber with the address ($1), locks its active subscription to
+// the list ($2) if it has one, and otherwise inserts one at frequency $3
+// with source $4; it returns whichever of the two there is, read back with
+// its list and subscriber, and whether it was inserted. It returns no row
+// when no subscriber has the address, or when another transaction created
+// an active subscription to the list while this one waited for the lock.
+//
+// Both locks are taken before anything is read back: a concurrent change to
+// either row that commits first is seen (PostgreSQL re-reads a row it waited
+// to lock and applies the WHERE to the new version), so a subscription ended
+// in the meantime is not returned. One created in the meantime is not in
+// this statement's snapshot, but subscriptions_one_active_key is: the insert
+// does nothing, and the caller's next statement, with a newer snapshot,
+// finds it.
+var subscribeExistingQuery = `
+	WITH p AS (
+		SELECT id FROM subscribers WHERE lower(address) = lower($1) FOR UPDATE
+	), a AS (
+		SELECT * FROM subscriptions
+		WHERE subscriber_id = (SELECT id FROM p) AND subscriber_list_id = $2 AND ended_at IS NULL
+		FOR UPDATE
+	), i AS (
+		INSERT INTO subscriptions (subscriber_id, subscriber_list_id, frequency, source)
+		SELECT id, $2, $3, $4 FROM p WHERE NOT EXISTS (SELECT FROM a)
+		ON CONFLICT (subscriber_id, subscriber_list_id) WHERE ended_at IS NULL DO NOTHING
+		RETURNING *
+	)` + mustReplace(subscriptionSelect, "FROM subscriptions s",
+	", s.created AS inserted FROM (SELECT *, true AS created FROM i UNION ALL SELECT *, false FROM a) s")
+
+// mustReplace replaces the one old in s, and panics (at start-up) if there
+// is none: a query built from another would otherwise read the wrong rows.
+func mustReplace(s, old, new string) string {
+	if strings.Count(s, old) != 1 {
+		panic(fmt.Sprintf("subscribers: %q is not once in %q", old, s))
+	}
+	return strings.Replace(s, old, new, 1)
+}
+
+// subscribed is a row of subscribeExistingQuery.
+type subscribed struct {
+	Subscription
+	Inserted bool `db:"inserted"`
+}
+
+// subscribeExisting runs subscribeExistingQuery: ErrNotFound when it
+// returns no row.
+func subscribeExisting(ctx context.Context, tx *sqlx.Tx, address string, listID int64, f Frequency) (subscribed, error) {
+	var got subscribed
+	err := tx.GetContext(ctx, &got, subscribeExistingQuery, address, listID, f, SourceUserSignedUp)
+	if err != nil {
+		return subscribed{}, fmt.Errorf("subscribe: %w", notFound(err, ErrNotFound))
+	}
+	return got, nil
+}
+
 // insertSubscription creates an active subscription and returns it with its
 // list and subscriber. The caller holds the subscriber's lock. An unknown
 // list is ErrListNotFound (through mapConstraint), once the transaction

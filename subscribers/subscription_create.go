@@ -35,27 +35,55 @@ func (s *Store) Subscribe(ctx context.Context, req SubscribeRequest) (sub Subscr
 // SubscribeIn is Subscribe inside the caller's transaction (run by InTx),
 // for a change that must commit together with the subscription.
 func (s *Store) SubscribeIn(ctx context.Context, tx *sqlx.Tx, req SubscribeRequest) (Subscription, bool, error) {
+	// The usual case, a known address, is one statement; a new address
+	// (created with its audit record), a frequency change and a lost race
+	// take more.
+	got, err := subscribeExisting(ctx, tx, req.Address, req.ListID, req.Frequency)
+	switch {
+	case err == nil && got.Inserted:
+		return s.subscribed(ctx, tx, req, got.Subscription)
+	case err == nil:
+		return s.replace(ctx, tx, req, got.Subscription)
+	case !isNotFound(err):
+		return Subscription{}, false, err
+	}
 	subscriber, err := FindOrCreateSubscriber(ctx, tx, req.Address, req.Cause)
 	if err != nil {
 		return Subscription{}, false, err
 	}
-	source := SourceUserSignedUp
 	existing, err := activeSubscription(ctx, tx, subscriber.ID, req.ListID)
 	switch {
-	case err == nil && existing.Frequency == req.Frequency:
-		return existing, false, nil
 	case err == nil:
-		if _, err := endSubscription(ctx, tx, existing.ID, EndedFrequencyChanged); err != nil {
-			return Subscription{}, false, err
-		}
-		source = SourceFrequencyChanged
+		return s.replace(ctx, tx, req, existing)
 	case !isNotFound(err):
 		return Subscription{}, false, err
 	}
-	sub, err := insertSubscription(ctx, tx, subscriber.ID, req.ListID, req.Frequency, source)
+	sub, err := insertSubscription(ctx, tx, subscriber.ID, req.ListID, req.Frequency, SourceUserSignedUp)
 	if err != nil {
 		return Subscription{}, false, err
 	}
+	return s.subscribed(ctx, tx, req, sub)
+}
+
+// replace returns the subscriber's active subscription existing (locked)
+// if it is at the requested frequency, and otherwise ends it and creates
+// its replacement.
+func (s *Store) replace(ctx context.Context, tx *sqlx.Tx, req SubscribeRequest, existing Subscription) (Subscription, bool, error) {
+	if existing.Frequency == req.Frequency {
+		return existing, false, nil
+	}
+	if _, err := endSubscription(ctx, tx, existing.ID, EndedFrequencyChanged); err != nil {
+		return Subscription{}, false, err
+	}
+	sub, err := insertSubscription(ctx, tx, existing.Subscriber.ID, req.ListID, req.Frequency, SourceFrequencyChanged)
+	if err != nil {
+		return Subscription{}, false, err
+	}
+	return s.subscribed(ctx, tx, req, sub)
+}
+
+// subscribed runs the OnSubscribed hook for the new subscription sub.
+func (s *Store) subscribed(ctx context.Context, tx *sqlx.Tx, req SubscribeRequest, sub Subscription) (Subscription, bool, error) {
 	if s.onSubscribed != nil && !req.SkipConfirmMail {
 		if err := s.onSubscribed(ctx, tx, sub); err != nil {
 			return Subscription{}, false, fmt.Errorf("on subscribed: %w", err)

@@ -19,22 +19,21 @@ import (
 // SubscribedEmail returns the subscribers.OnSubscribed hook that writes the
 // "You've subscribed to: <title>" email, with a link that unsubscribes
 // from that list without signing in and the same token's one-click URL
-// (List-Unsubscribe), in the transaction that creates the subscription. The link's token is bound to the subscriber and the list,
-// not to this subscription: after a frequency change replaces it, the
-// link ends the one that is active then.
+// (List-Unsubscribe), in the transaction that creates the subscription.
+// The link's token is bound to the subscriber and the list, not to this
+// subscription: after a frequency change replaces it, the link ends the one
+// that is active then.
 func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.OnSubscribed {
 	s := &Service{templates: templates, publicURL: publicURL}
 	return func(ctx context.Context, tx *sqlx.Tx, sub subscribers.Subscription) error {
 		if sub.Subscriber.Address == nil {
 			return nil
 		}
-		token, err := issue(ctx, tx, grant{
+		// The token and the email that carries it: one statement.
+		token, with, args := issueWith(grant{
 			Purpose: PurposeUnsubscribe, SubscriberID: &sub.Subscriber.ID, ListID: &sub.List.ID,
 			Address: *sub.Subscriber.Address, TTL: UnsubscribeTTL,
 		})
-		if err != nil {
-			return err
-		}
 		var pageURL string
 		if sub.List.URL != nil {
 			pageURL = "https://www.gov.uk" + *sub.List.URL
@@ -53,7 +52,7 @@ func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.
 		// The token is in the clear only now: the outbox keeps the
 		// one-click URL beside the body, which holds the same token.
 		e.ListUnsubscribeURL = oneClick
-		_, err = mail.Write(ctx, tx, e)
+		_, err = mail.WriteWith(ctx, tx, with, args, e)
 		return err
 	}
 }

@@ -62,16 +62,30 @@ type grant struct {
 // issue stores the hash of a new token bound as g says and returns the
 // token.
 func issue(ctx context.Context, tx *sqlx.Tx, g grant) (string, error) {
-	token, hash := secret.New()
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO auth_tokens (token_hash, purpose, subscriber_id, subscriber_list_id, address, topic_id, frequency, expires_at)
-		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), now() + $8::interval)`,
-		hash, string(g.Purpose), g.SubscriberID, g.ListID, g.Address, g.TopicID, g.Frequency,
-		fmt.Sprintf("%d seconds", int64(g.TTL.Seconds())))
-	if err != nil {
+	token, query, args := issueQuery(g)
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 		return "", fmt.Errorf("insert %s token: %w", g.Purpose, err)
 	}
 	return token, nil
+}
+
+// issueQuery returns a new token bound as g says and the statement, with
+// its arguments, that stores its hash (issue runs it; issueWith is it as
+// a WITH clause).
+func issueQuery(g grant) (token, query string, args []any) {
+	token, hash := secret.New()
+	return token, `
+		INSERT INTO auth_tokens (token_hash, purpose, subscriber_id, subscriber_list_id, address, topic_id, frequency, expires_at)
+		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), now() + $8::interval)`,
+		[]any{hash, string(g.Purpose), g.SubscriberID, g.ListID, g.Address, g.TopicID, g.Frequency,
+			fmt.Sprintf("%d seconds", int64(g.TTL.Seconds()))}
+}
+
+// issueWith is issueQuery as a WITH clause, for mail.WriteWith: the token
+// and the email that carries it in one statement.
+func issueWith(g grant) (token, with string, args []any) {
+	token, query, args := issueQuery(g)
+	return token, "WITH token AS (" + query + ")", args
 }
 
 // redeemed is a token as redeem found it.

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// getter sends GET requests over one kept-alive HTTP/1.1 connection and
+// getter sends GET (and JSON POST) requests over one kept-alive HTTP/1.1 connection and
 // reads each response with as little work as it can, as wrk does: the read
 // workload's client. net/http's client cost the load generator 0.043 ms
 // of CPU per read, a fifth of the whole machine's, all of it taken from the
@@ -31,13 +31,18 @@ func newGetter(addr, token string) *getter {
 	if token != "" {
 		header += "Authorization: Bearer " + token + "\r\n"
 	}
-	return &getter{addr: addr, header: []byte(header + "\r\n")}
+	return &getter{addr: addr, header: []byte(header)}
 }
 
 // get requests path and returns the response's status code; the body is
 // read and dropped. After an error the connection is closed, and the next
 // call opens another.
-func (g *getter) get(path []byte) (int, error) {
+func (g *getter) get(path []byte) (int, error) { return g.do("GET ", path, nil) }
+
+// post sends body, a JSON document, to path, as get does.
+func (g *getter) post(path, body []byte) (int, error) { return g.do("POST ", path, body) }
+
+func (g *getter) do(method string, path, body []byte) (int, error) {
 	if g.conn == nil {
 		conn, err := net.DialTimeout("tcp", g.addr, 5*time.Second)
 		if err != nil {
@@ -45,7 +50,7 @@ func (g *getter) get(path []byte) (int, error) {
 		}
 		g.conn, g.r = conn, bufio.NewReaderSize(conn, 16<<10)
 	}
-	status, keepAlive, err := g.exchange(path)
+	status, keepAlive, err := g.exchange(method, path, body)
 	if err != nil || !keepAlive {
 		g.conn.Close()
 		g.conn = nil
@@ -53,11 +58,16 @@ func (g *getter) get(path []byte) (int, error) {
 	return status, err
 }
 
-func (g *getter) exchange(path []byte) (status int, keepAlive bool, err error) {
+func (g *getter) exchange(method string, path, body []byte) (status int, keepAlive bool, err error) {
 	if err := g.conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
 		return 0, false, err
 	}
-	g.request = append(append(append(append(g.request[:0], "GET "...), path...), " HTTP/1.1\r\n"...), g.header...)
+	g.request = append(append(append(append(g.request[:0], method...), path...), " HTTP/1.1\r\n"...), g.header...)
+	if body != nil {
+		g.request = append(g.request, "Content-Type: application/json\r\nContent-Length: "...)
+		g.request = append(strconv.AppendInt(g.request, int64(len(body)), 10), "\r\n"...)
+	}
+	g.request = append(append(g.request, "\r\n"...), body...)
 	if _, err := g.conn.Write(g.request); err != nil {
 		return 0, false, err
 	}

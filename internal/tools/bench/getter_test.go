@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -72,5 +73,28 @@ func TestGetterReportsAClosedServer(t *testing.T) {
 	srv.Close()
 	if _, err := newGetter(addr, "").get([]byte("/")); err == nil {
 		t.Fatal("GET from a closed server: no error")
+	}
+}
+
+func TestGetterPostsJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil || r.Method != "POST" || r.Header.Get("Content-Type") != "application/json" ||
+			r.Header.Get("Authorization") != "Bearer secret" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write(body) // echoed: the next request must start after it
+	}))
+	defer srv.Close()
+	g := newGetter(strings.TrimPrefix(srv.URL, "http://"), "secret")
+	for _, body := range []string{`{"a":1}`, `{"b":"two"}`, `{}`} {
+		if status, err := g.post([]byte("/things"), []byte(body)); err != nil || status != http.StatusCreated {
+			t.Fatalf("POST %s = %d, %v; want 201", body, status, err)
+		}
+	}
+	if status, err := g.get([]byte("/things")); err != nil || status != http.StatusBadRequest {
+		t.Fatalf("GET after POSTs = %d, %v; want 400", status, err)
 	}
 }

@@ -37,12 +37,15 @@ type target struct {
 
 func (r *report) targets() []target {
 	pct := func(x, ceiling float64) float64 { return 100 * x / ceiling }
+	// Issue 19's goals where it set them (read, events, memory, and a
+	// subscribe goal beside the older 25%).
 	t := []target{
-		{"read throughput", "≥ 15% of pgbench select-only", fmt.Sprintf("%.1f%%", pct(r.read.RPS, r.pgSelect)), pct(r.read.RPS, r.pgSelect) >= 15},
-		{"read p99", "≤ 25 ms", ms(r.read.P99), r.read.P99 <= 25*time.Millisecond},
+		{"read throughput", "≥ 25% of pgbench select-only", fmt.Sprintf("%.1f%%", pct(r.read.RPS, r.pgSelect)), pct(r.read.RPS, r.pgSelect) >= 25},
+		{"read p99", "≤ 10 ms", ms(r.read.P99), r.read.P99 <= 10*time.Millisecond},
+		{"subscribe throughput", "≥ 10.5% of pgbench insert", fmt.Sprintf("%.1f%%", pct(r.subscribe.RPS, r.pgInsert)), pct(r.subscribe.RPS, r.pgInsert) >= 10.5},
 		{"subscribe throughput", "≥ 25% of pgbench insert", fmt.Sprintf("%.1f%%", pct(r.subscribe.RPS, r.pgInsert)), pct(r.subscribe.RPS, r.pgInsert) >= 25},
-		{"events applied", "≥ 1,000/s", fmt.Sprintf("%.0f/s", r.events.AppliedPerSecond), r.events.AppliedPerSecond >= 1000},
-		{"event p99 receipt→applied at 500/s", "≤ 2 s", ms(r.events.P99Steady), r.events.P99Steady <= 2*time.Second},
+		{"events applied", "≥ 2,500/s", fmt.Sprintf("%.0f/s", r.events.AppliedPerSecond), r.events.AppliedPerSecond >= 2500},
+		{"event p99 receipt→applied at 500/s", "≤ 500 ms", ms(r.events.P99Steady), r.events.P99Steady <= 500*time.Millisecond},
 	}
 	if r.readSmall.P50 > 0 {
 		ratio := float64(r.read.P50) / float64(r.readSmall.P50)
@@ -50,7 +53,7 @@ func (r *report) targets() []target {
 	}
 	t = append(t, deliveryTargets(r.delivery)...)
 	for _, name := range sortedKeys(r.rss) {
-		t = append(t, target{"peak RSS of " + name, "≤ 150 MB", fmt.Sprintf("%.0f MB", r.rss[name]), r.rss[name] <= 150})
+		t = append(t, target{"peak RSS of " + name, "≤ 40 MB", fmt.Sprintf("%.0f MB", r.rss[name]), r.rss[name] <= 40})
 	}
 	return t
 }
@@ -86,6 +89,7 @@ func (r *report) markdown() string {
 		r.opts.sizes.Subscribers, r.opts.sizes.Subscribers*r.opts.sizes.PerSubscriber, r.opts.sizes.Lists, r.opts.sizes.Linked, r.seedTime.Round(time.Second))
 	w("- api, frontend and worker run as separate processes (`email-alert api|frontend|worker`); each workload warms up for %s, then is measured for %s.", r.opts.warmup, r.opts.duration)
 	w("- pgbench: `pgbench -n -S -c %d -j 2` (select-only) and `pgbench -n -f insert.sql -c %d -j 2` (one `INSERT` of one row).", r.opts.conns, r.opts.conns)
+	w("- The comparison with listmonk is not part of this run: its recipe, written by hand, is `BENCHMARKS.listmonk.md`.")
 	w("")
 	w("## Results")
 	w("")
