@@ -27,7 +27,8 @@ const signInTTL = 15 * time.Minute
 // to send the browser to, and the browser token to set in a cookie: the
 // callback is accepted only from the browser holding it. redirectPath must
 // be a local path (magiclink.CheckDestination); mfa false asks for the "Cl" level.
-func (s *Service) StartSignIn(ctx context.Context, redirectPath string, mfa bool) (authURL, browser string, err error) {
+// One Login shows its pages in lang (en or cy, as ui_locales).
+func (s *Service) StartSignIn(ctx context.Context, redirectPath string, mfa bool, lang string) (authURL, browser string, err error) {
 	if s.rp == nil {
 		return "", "", fmt.Errorf("%w: One Login is not configured", onelogin.ErrSignIn)
 	}
@@ -44,7 +45,7 @@ func (s *Service) StartSignIn(ctx context.Context, redirectPath string, mfa bool
 		joined := strings.Join(vtr, " ")
 		vtrText = &joined
 	}
-	authURL, err = s.rp.AuthCodeURL(ctx, state, nonce, verifier, vtr)
+	authURL, err = s.rp.AuthCodeURL(ctx, state, nonce, verifier, vtr, lang)
 	if err != nil {
 		return "", "", err
 	}
