@@ -49,7 +49,7 @@ func (p *Pages) SignInCallback(c *gin.Context) {
 		p.signInProblem(c, errors.New("provider answered "+e+": "+c.Query("error_description")))
 		return
 	}
-	signedIn, err := p.linking.FinishSignIn(c.Request.Context(), c.Query("state"), c.Query("code"), browser)
+	signedIn, err := p.linking.FinishSignIn(c.Request.Context(), c.Query("state"), c.Query("code"), browser, p.lang(c))
 	if err != nil {
 		p.signInProblem(c, err)
 		return

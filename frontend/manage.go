@@ -342,7 +342,7 @@ func (p *Pages) RequestAddressChange(c *gin.Context) {
 	if !p.allow(c, address) {
 		return
 	}
-	err := p.magic.RequestAddressChange(c.Request.Context(), s.Subscriber, address)
+	err := p.magic.RequestAddressChange(c.Request.Context(), s.Subscriber, address, p.lang(c))
 	if errors.Is(err, subscribers.ErrAddressLinked) {
 		p.render(c, http.StatusUnprocessableEntity, "address", map[string]any{
 			"Current": *s.Subscriber.Address, "Address": raw, "Error": p.t(c, "address.managed_error"), "ErrorField": "address",

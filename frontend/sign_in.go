@@ -53,7 +53,7 @@ func (p *Pages) Authenticate(c *gin.Context) {
 	if !p.allow(c, address) {
 		return
 	}
-	if err := p.magic.RequestManageLink(c.Request.Context(), address, redirectPath); err != nil {
+	if err := p.magic.RequestManageLink(c.Request.Context(), address, redirectPath, p.lang(c)); err != nil {
 		p.fail(c, err)
 		return
 	}
@@ -95,7 +95,7 @@ func (p *Pages) ProcessSignIn(c *gin.Context) {
 	if !p.allowRedeem(c) {
 		return
 	}
-	session, _, err := p.magic.RedeemSignIn(c.Request.Context(), c.Query("token"))
+	session, _, err := p.magic.RedeemSignIn(c.Request.Context(), c.Query("token"), p.lang(c))
 	if errors.Is(err, magiclink.ErrTokenInvalid) {
 		p.render(c, http.StatusGone, "expired", map[string]any{"Again": "/email/manage/authenticate"})
 		return

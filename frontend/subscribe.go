@@ -43,7 +43,7 @@ func (p *Pages) Verify(c *gin.Context) {
 	if !p.allow(c, address) {
 		return
 	}
-	if err := p.magic.RequestConfirmation(c.Request.Context(), address, list.Slug, frequency); err != nil {
+	if err := p.magic.RequestConfirmation(c.Request.Context(), address, list.Slug, frequency, p.lang(c)); err != nil {
 		p.fail(c, err)
 		return
 	}
@@ -64,7 +64,7 @@ func (p *Pages) ConfirmSubscription(c *gin.Context) {
 		return
 	}
 	topicID := c.Query("topic_id")
-	confirmed, err := p.magic.RedeemConfirmation(c.Request.Context(), c.Query("token"), topicID, c.Query("frequency"))
+	confirmed, err := p.magic.RedeemConfirmation(c.Request.Context(), c.Query("token"), topicID, c.Query("frequency"), p.lang(c))
 	switch {
 	case errors.Is(err, magiclink.ErrTokenInvalid), errors.Is(err, subscribers.ErrListNotFound):
 		again := "/email/manage/authenticate"
@@ -228,7 +228,7 @@ func linkedAccount(s session.Session) bool {
 // it had another frequency) its frequency changed.
 func (p *Pages) subscribeNow(c *gin.Context, s session.Session, list subscribers.List, f subscribers.Frequency) {
 	sub, created, err := p.subs.Subscribe(c.Request.Context(), subscribers.SubscribeRequest{
-		Address: *s.Subscriber.Address, ListID: list.ID, Frequency: f, Cause: s.Cause(),
+		Address: *s.Subscriber.Address, ListID: list.ID, Frequency: f, Locale: p.lang(c), Cause: s.Cause(),
 	})
 	if err != nil {
 		p.fail(c, err)

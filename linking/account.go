@@ -73,7 +73,10 @@ type SignedIn struct {
 // this browser started (once), the code is exchanged and the tokens
 // checked, the account linked (when its email is verified) and a session
 // opened. Every failure wraps onelogin.ErrSignIn; nothing is left half made.
-func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string) (SignedIn, error) {
+//
+// lang, the language of the page the person signed in on, becomes the
+// linked subscriber's locale.
+func (s *Service) FinishSignIn(ctx context.Context, state, code, browser, lang string) (SignedIn, error) {
 	if s.rp == nil || !secret.WellFormed(state) || !secret.WellFormed(browser) || code == "" {
 		return SignedIn{}, fmt.Errorf("%w: missing or malformed state, code or browser cookie", onelogin.ErrSignIn)
 	}
@@ -121,7 +124,7 @@ func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string)
 		if err != nil {
 			return err
 		}
-		_, err = s.linkIn(ctx, tx, account, subscribers.SessionCause(sessionID))
+		_, err = s.linkIn(ctx, tx, account, subscribers.SessionCause(sessionID), lang)
 		result.Linked = err == nil
 		if errors.Is(err, ErrEmailUnverified) {
 			return nil // signed in, but not linked

@@ -13,6 +13,9 @@ type SubscribeRequest struct {
 	ListID          int64
 	Frequency       Frequency
 	SkipConfirmMail bool
+	// Locale, when not "", becomes the language of the subscriber's emails
+	// (en or cy), the "You've subscribed" email's included.
+	Locale string
 	// Cause is recorded in the audit trail if the subscriber is created.
 	Cause Cause
 }
@@ -38,6 +41,11 @@ func (s *Store) SubscribeIn(ctx context.Context, tx *sqlx.Tx, req SubscribeReque
 	subscriber, err := FindOrCreateSubscriber(ctx, tx, req.Address, req.Cause)
 	if err != nil {
 		return Subscription{}, false, err
+	}
+	if req.Locale != "" && req.Locale != subscriber.Locale {
+		if err := SetLocaleIn(ctx, tx, subscriber.ID, req.Locale); err != nil {
+			return Subscription{}, false, err
+		}
 	}
 	source := SourceUserSignedUp
 	existing, err := activeSubscription(ctx, tx, subscriber.ID, req.ListID)

@@ -38,12 +38,13 @@ func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.
 		if sub.List.URL != nil {
 			pageURL = "https://www.gov.uk" + *sub.List.URL
 		}
-		return s.writeEmail(ctx, tx, mail.KindSubscribed, *sub.Subscriber.Address, map[string]any{
-			"Title":             sub.List.Title,
-			"FrequencySentence": sub.Frequency.Sentence(),
-			"URL":               pageURL,
-			"ManageURL":         s.link("/email/manage/authenticate", nil),
-			"UnsubscribeURL":    s.link("/email/unsubscribe/"+sub.ID.String(), url.Values{"token": {token}}),
+		lang := sub.Subscriber.Locale
+		return s.writeEmail(ctx, tx, mail.KindSubscribed, lang, *sub.Subscriber.Address, map[string]any{
+			"Title":          sub.List.Title,
+			"Frequency":      sub.Frequency,
+			"URL":            pageURL,
+			"ManageURL":      s.link("/email/manage/authenticate", inLanguage(nil, lang)),
+			"UnsubscribeURL": s.link("/email/unsubscribe/"+sub.ID.String(), inLanguage(url.Values{"token": {token}}, lang)),
 		})
 	}
 }
@@ -98,8 +99,9 @@ func (s *Service) UnsubscribeByToken(ctx context.Context, token string) (sub sub
 // it the subscriber's address. Until then nothing changes. A linked
 // subscriber changes its address in One Login instead: ErrLinked. An
 // address held by a linked subscriber is managed through that account:
-// subscribers.ErrAddressLinked, and nothing is sent to it.
-func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribers.Subscriber, newAddress string) error {
+// subscribers.ErrAddressLinked, and nothing is sent to it. The email is in
+// lang, the language of the page that asked.
+func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribers.Subscriber, newAddress, lang string) error {
 	if subscriber.Linked() {
 		return ErrLinked
 	}
@@ -117,9 +119,9 @@ func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribe
 		if err != nil {
 			return err
 		}
-		return s.writeEmail(ctx, tx, mail.KindConfirmAddress, newAddress, map[string]any{
+		return s.writeEmail(ctx, tx, mail.KindConfirmAddress, lang, newAddress, map[string]any{
 			"OldAddress": old,
-			"Link":       s.link("/email/manage/address/confirm", url.Values{"token": {token}}),
+			"Link":       s.link("/email/manage/address/confirm", inLanguage(url.Values{"token": {token}}, lang)),
 			"Expiry":     ChangeAddressTTL,
 		})
 	})
