@@ -62,6 +62,7 @@ type Catalogue struct {
 	localizers map[string]*i18n.Localizer
 	keys       []string
 	plural     map[string]bool
+	sources    map[string][]string // by language: every message's text, as written
 }
 
 // Parse reads locales/<lang>.toml for every language from fsys
@@ -71,7 +72,7 @@ type Catalogue struct {
 func Parse(fsys fs.FS) (*Catalogue, error) {
 	bundle := i18n.NewBundle(language.English)
 	bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
-	c := &Catalogue{localizers: map[string]*i18n.Localizer{}, plural: map[string]bool{}}
+	c := &Catalogue{localizers: map[string]*i18n.Localizer{}, plural: map[string]bool{}, sources: map[string][]string{}}
 	keys := map[string]map[string]bool{}
 	for _, lang := range Languages {
 		path := "locales/" + lang + ".toml"
@@ -86,6 +87,11 @@ func Parse(fsys fs.FS) (*Catalogue, error) {
 		keys[lang] = map[string]bool{}
 		for _, m := range file.Messages {
 			keys[lang][m.ID] = true
+			for _, text := range []string{m.Zero, m.One, m.Two, m.Few, m.Many, m.Other} {
+				if text != "" {
+					c.sources[lang] = append(c.sources[lang], text)
+				}
+			}
 			if m.Zero != "" || m.One != "" || m.Two != "" || m.Few != "" || m.Many != "" {
 				c.plural[m.ID] = true
 			}
@@ -133,6 +139,11 @@ func Parse(fsys fs.FS) (*Catalogue, error) {
 
 // Keys returns every message key, sorted.
 func (c *Catalogue) Keys() []string { return slices.Clone(c.keys) }
+
+// Sources returns the text of every message in lang as the catalogue
+// writes it, placeholders ({{.Title}}) and all: for tests that look for one
+// language's words on the other's pages.
+func (c *Catalogue) Sources(lang string) []string { return slices.Clone(c.sources[lang]) }
 
 // Plural reports whether key is a plural message (called with tn).
 func (c *Catalogue) Plural(key string) bool { return c.plural[key] }
