@@ -136,7 +136,7 @@ func (p *Pages) render(c *gin.Context, status int, name string, data map[string]
 	data["SignedIn"] = p.signedIn(c)
 	data["AccountURL"] = p.cfg.AccountURL
 	p.inLanguage(c, data)
-	view, ok := p.views[data["Lang"].(string)][name]
+	view, ok := p.views[p.lang(c)][name]
 	if !ok {
 		p.fail(c, fmt.Errorf("no page template %q", name))
 		return
