@@ -444,3 +444,59 @@ func checkOneClick(t *testing.T, m mail.Message) {
 		t.Errorf("one-click URL %q, want %q", m.ListUnsubscribeURL, want)
 	}
 }
+
+// TestAlertAndDigestInWelsh: alert and digest emails are written in the
+// subscriber's locale as it is when they are sent, dates in Welsh and the
+// links opening the pages in Welsh.
+func TestAlertAndDigestInWelsh(t *testing.T) {
+	f := setup(t, 100)
+	l := f.list(t, "Tax topics", `{"tags":{"topics":["a"]}}`)
+	ann := f.subscribe(t, "ann@example.com", l.ID, subscribers.Immediately)
+	dai := f.subscribe(t, "dai@example.com", l.ID, subscribers.Weekly)
+	id := f.change(t, "Tax rules", `,"tags":{"topics":["a"]}`)
+	if err := f.alerts.FanOut(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.alerts.Digest(context.Background(), alerts.Weekly, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// Written in English; Welsh by the time they are sent.
+	for _, sub := range []subscribers.Subscription{ann, dai} {
+		if err := subscribers.SetLocaleIn(context.Background(), f.db, sub.Subscriber.ID, "cy"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sender := &recordingSender{}
+	d := mail.NewDeliverer(f.db, sender)
+	d.ComposeWith(alerts.KindAlert, f.alerts.ComposeAlert)
+	d.ComposeWith(alerts.KindDigest, f.alerts.ComposeDigest)
+	var ids []uuid.UUID
+	if err := f.db.Select(&ids, `SELECT id FROM emails WHERE kind IN ('alert', 'digest') ORDER BY kind`); err != nil || len(ids) != 2 {
+		t.Fatalf("emails %v, %v: want an alert and a digest", ids, err)
+	}
+	for _, id := range ids {
+		if err := d.Deliver(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sender.sent) != 2 {
+		t.Fatalf("sent %d emails", len(sender.sent))
+	}
+	alert, digest := sender.sent[0], sender.sent[1]
+	if alert.Subject != "Diweddariad gan GOV.UK ar gyfer: Tax rules" || digest.Subject != "Diweddariad wythnosol gan GOV.UK ar gyfer: Tax topics" {
+		t.Errorf("subjects %q, %q", alert.Subject, digest.Subject)
+	}
+	for _, m := range sender.sent {
+		for _, want := range []string{"Diweddarwyd y dudalen: 10:05yb, 1 Rhagfyr 2026", "Pam ydw i’n cael yr e-bost hwn?",
+			"lang=cy", "Negeseuon e-bost GOV.UK"} {
+			if !strings.Contains(m.Body, want) {
+				t.Errorf("%s lacks %q:\n%s", m.Subject, want, m.Body)
+			}
+		}
+		for _, english := range []string{"Page updated", "Why am I getting", "Unsubscribe from these emails"} {
+			if strings.Contains(m.Body, english) {
+				t.Errorf("%s has the English %q", m.Subject, english)
+			}
+		}
+	}
+}

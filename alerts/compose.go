@@ -3,11 +3,13 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"email-alert/internal/lib/locale"
 	"email-alert/mail"
 )
 
@@ -24,15 +26,17 @@ type recipient struct {
 	SubscriberID   int64      `db:"subscriber_id"`
 	ListID         int64      `db:"subscriber_list_id"`
 	ListTitle      string     `db:"list_title"`
+	Locale         string     `db:"locale"` // the subscriber's, read as the email is sent
 	SubscriptionID *uuid.UUID `db:"subscription_id"`
 }
 
 const recipientSQL = `
-	SELECT e.address, e.subscriber_id, e.subscriber_list_id, l.title AS list_title,
+	SELECT e.address, e.subscriber_id, e.subscriber_list_id, l.title AS list_title, COALESCE(p.locale, 'en') AS locale,
 	       (SELECT s.id FROM subscriptions s
 	        WHERE s.subscriber_id = e.subscriber_id AND s.subscriber_list_id = e.subscriber_list_id
 	          AND s.ended_at IS NULL) AS subscription_id
 	FROM emails e JOIN subscriber_lists l ON l.id = e.subscriber_list_id
+	LEFT JOIN subscribers p ON p.id = e.subscriber_id
 	WHERE e.id = $1`
 
 // recipient returns the recipient of email id, with the unsubscribe
@@ -50,7 +54,23 @@ func (s *Service) recipient(ctx context.Context, id uuid.UUID, m *mail.Message) 
 		return recipient{}, "", err
 	}
 	m.ListUnsubscribeURL = oneClick
-	return r, page, nil
+	return r, inLanguage(page, r.Locale), nil
+}
+
+// inLanguage adds lang=cy to a link in a Welsh email, so the page opens
+// in Welsh; English links are left as they are.
+func inLanguage(link, lang string) string {
+	if lang != locale.Welsh || link == "" {
+		return link
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		return link
+	}
+	q := u.Query()
+	q.Set("lang", lang)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // ComposeAlert is the mail.Composer of immediate emails.
@@ -67,16 +87,16 @@ func (s *Service) ComposeAlert(ctx context.Context, id uuid.UUID, m mail.Message
 	if err != nil {
 		return m, err
 	}
-	return s.render(KindAlert, m, map[string]any{
+	return s.render(KindAlert, r.Locale, m, map[string]any{
 		"ListTitle":       r.ListTitle,
 		"Title":           cc.Title,
 		"URL":             s.contentURL(cc.BasePath),
 		"Description":     cc.Description,
 		"ChangeNote":      cc.ChangeNote,
-		"PublicUpdatedAt": s.FormatTime(cc.PublicUpdatedAt),
+		"PublicUpdatedAt": s.FormatTime(r.Locale, cc.PublicUpdatedAt),
 		"Footnote":        cc.Footnote,
 		"UnsubscribeURL":  unsubscribe,
-		"ManageURL":       s.links.ManageLink(),
+		"ManageURL":       inLanguage(s.links.ManageLink(), r.Locale),
 	})
 }
 
@@ -121,24 +141,19 @@ func (s *Service) ComposeDigest(ctx context.Context, id uuid.UUID, m mail.Messag
 	changes := make([]digestChange, len(rows))
 	for i, row := range rows {
 		changes[i] = digestChange{Title: row.Title, URL: s.contentURL(row.BasePath), ChangeNote: row.ChangeNote,
-			PublicUpdatedAt: s.FormatTime(row.PublicUpdatedAt)}
+			PublicUpdatedAt: s.FormatTime(r.Locale, row.PublicUpdatedAt)}
 	}
-	noun := "day"
-	if rows[0].Frequency == Weekly {
-		noun = "week"
-	}
-	return s.render(KindDigest, m, map[string]any{
-		"Period":         digestPeriod(rows[0].Frequency),
-		"PeriodNoun":     noun,
+	return s.render(KindDigest, r.Locale, m, map[string]any{
+		"Weekly":         rows[0].Frequency == Weekly,
 		"ListTitle":      r.ListTitle,
 		"Changes":        changes,
 		"UnsubscribeURL": unsubscribe,
-		"ManageURL":      s.links.ManageLink(),
+		"ManageURL":      inLanguage(s.links.ManageLink(), r.Locale),
 	})
 }
 
-func (s *Service) render(kind string, m mail.Message, data map[string]any) (mail.Message, error) {
-	e, err := s.templates.Render(kind, m.To, data)
+func (s *Service) render(kind, lang string, m mail.Message, data map[string]any) (mail.Message, error) {
+	e, err := s.templates.Render(kind, lang, m.To, data)
 	if err != nil {
 		return m, err
 	}
@@ -150,9 +165,8 @@ func (s *Service) contentURL(basePath string) string {
 	return strings.TrimSuffix(s.cfg.WebsiteRoot.String(), "/") + basePath
 }
 
-// FormatTime writes t as GOV.UK does in emails: 10:05am, 1 December 2026
-// (Europe/London).
-func (s *Service) FormatTime(t time.Time) string {
-	local := t.In(s.london)
-	return strings.ToLower(local.Format("3:04PM")) + local.Format(", 2 January 2006")
+// FormatTime writes t as GOV.UK does in emails, in lang: 10:05am,
+// 1 December 2026 (10:05yb, 1 Rhagfyr 2026), Europe/London time.
+func (s *Service) FormatTime(lang string, t time.Time) string {
+	return s.templates.Locales().Time(lang, t.In(s.london))
 }

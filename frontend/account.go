@@ -22,7 +22,7 @@ func (p *Pages) StartAccountSignIn(c *gin.Context) {
 // this site).
 func (p *Pages) startSignIn(c *gin.Context, redirectPath string, mfa bool) {
 	personal(c)
-	authURL, browser, err := p.linking.StartSignIn(c.Request.Context(), redirectPath, mfa)
+	authURL, browser, err := p.linking.StartSignIn(c.Request.Context(), redirectPath, mfa, p.lang(c))
 	if err != nil {
 		p.signInProblem(c, err)
 		return
@@ -49,7 +49,7 @@ func (p *Pages) SignInCallback(c *gin.Context) {
 		p.signInProblem(c, errors.New("provider answered "+e+": "+c.Query("error_description")))
 		return
 	}
-	signedIn, err := p.linking.FinishSignIn(c.Request.Context(), c.Query("state"), c.Query("code"), browser)
+	signedIn, err := p.linking.FinishSignIn(c.Request.Context(), c.Query("state"), c.Query("code"), browser, p.lang(c))
 	if err != nil {
 		p.signInProblem(c, err)
 		return
@@ -63,8 +63,8 @@ func (p *Pages) SignInCallback(c *gin.Context) {
 func (p *Pages) signInProblem(c *gin.Context, err error) {
 	slog.WarnContext(c.Request.Context(), "sign-in failed", "error", err)
 	p.render(c, http.StatusBadRequest, "error", map[string]any{
-		"Heading": "There is a problem signing you in",
-		"Message": "Try signing in again. If it keeps happening, try again later.",
+		"Heading": p.t(c, "error.sign_in"),
+		"Message": p.t(c, "error.sign_in_message"),
 	})
 }
 

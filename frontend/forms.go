@@ -53,10 +53,10 @@ func (p *Pages) MethodNotAllowed(c *gin.Context) {
 // badRequest ends a request the pages cannot make sense of with the error
 // page and status.
 func (p *Pages) badRequest(c *gin.Context, status int) {
-	message := "Go back and try again."
+	message := p.t(c, "error.go_back")
 	if status == http.StatusRequestEntityTooLarge {
-		message = "What you sent is too long. Go back and try again."
+		message = p.t(c, "error.too_long")
 	}
-	p.render(c, status, "error", map[string]any{"Heading": "There is a problem with your request", "Message": message})
+	p.render(c, status, "error", map[string]any{"Heading": p.t(c, "error.request"), "Message": message})
 	c.Abort()
 }

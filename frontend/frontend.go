@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/internal/lib/locale"
 	"email-alert/internal/lib/outage"
 	"email-alert/linking"
 	"email-alert/linking/magiclink"
@@ -74,13 +75,31 @@ type Pages struct {
 	subs       *subscribers.Store
 	perAddress linking.Limiter
 	perClient  linking.Limiter
-	views      map[string]*template.Template
+	locales    *locale.Catalogue
+	views      map[string]map[string]*template.Template // by language, then page
 }
 
-// New parses every page template in fsys (templates.Pages), failing on a
+// New parses every page template in fsys (templates.Pages) once for each
+// language, with the message catalogues (templates.Locales), failing on a
 // bad one, and returns the handlers.
 func New(cfg Config, db *sqlx.DB, l *linking.Service, subs *subscribers.Store, perAddress, perClient linking.Limiter, fsys fs.FS, assets *Assets) (*Pages, error) {
-	layout, err := template.New("layout.html").Funcs(templates.Funcs()).Funcs(assets.FuncMap()).ParseFS(fsys, "pages/layout.html")
+	locales, err := locale.Parse(templates.Locales)
+	if err != nil {
+		return nil, err
+	}
+	views := map[string]map[string]*template.Template{}
+	for _, lang := range locale.Languages {
+		if views[lang], err = parsePages(fsys, assets, locales.Funcs(lang)); err != nil {
+			return nil, fmt.Errorf("%s: %w", lang, err)
+		}
+	}
+	return &Pages{cfg: cfg, db: db, linking: l, magic: l.MagicLinks, sessions: l.Sessions, subs: subs, perAddress: perAddress, perClient: perClient, locales: locales, views: views}, nil
+}
+
+// parsePages parses every page in fsys with funcs, the words of one
+// language.
+func parsePages(fsys fs.FS, assets *Assets, funcs map[string]any) (map[string]*template.Template, error) {
+	layout, err := template.New("layout.html").Funcs(funcs).Funcs(assets.FuncMap()).ParseFS(fsys, "pages/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("page templates: %w", err)
 	}
@@ -104,18 +123,20 @@ func New(cfg Config, db *sqlx.DB, l *linking.Service, subs *subscribers.Store, p
 		}
 		views[strings.TrimSuffix(strings.TrimPrefix(name, "pages/"), ".html")] = view
 	}
-	return &Pages{cfg: cfg, db: db, linking: l, magic: l.MagicLinks, sessions: l.Sessions, subs: subs, perAddress: perAddress, perClient: perClient, views: views}, nil
+	return views, nil
 }
 
 // render writes the page name with status. Rendering goes to a buffer
 // first, so a template error becomes a clean 500 rather than half a page.
 // Every page learns whether someone is signed in (for the header's
 // sign-out link) as .SignedIn, and the One Login account page as
-// .AccountURL.
+// .AccountURL, and is in the request's language (.Lang, see Language),
+// with a link to itself in the other one (.LanguageLink).
 func (p *Pages) render(c *gin.Context, status int, name string, data map[string]any) {
 	data["SignedIn"] = p.signedIn(c)
 	data["AccountURL"] = p.cfg.AccountURL
-	view, ok := p.views[name]
+	p.inLanguage(c, data)
+	view, ok := p.views[p.lang(c)][name]
 	if !ok {
 		p.fail(c, fmt.Errorf("no page template %q", name))
 		return
@@ -155,15 +176,17 @@ func (p *Pages) unavailable(c *gin.Context) {
 
 // errorPage shows the GOV.UK "problem with the service" page with status.
 func (p *Pages) errorPage(c *gin.Context, status int) {
-	if name := "error"; p.views[name] != nil && !c.Writer.Written() {
+	lang := p.lang(c)
+	if view := p.views[lang]["error"]; view != nil && !c.Writer.Written() {
 		var buf bytes.Buffer
-		data := map[string]any{"Heading": "Sorry, there is a problem with the service", "Message": "Try again later."}
-		if p.views[name].ExecuteTemplate(&buf, "layout", data) == nil {
+		data := map[string]any{"Heading": p.t(c, "error.service"), "Message": p.t(c, "error.try_later")}
+		p.inLanguage(c, data)
+		if view.ExecuteTemplate(&buf, "layout", data) == nil {
 			c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 			return
 		}
 	}
-	c.String(status, "Sorry, there is a problem with the service")
+	c.String(status, p.t(c, "error.service"))
 }
 
 // contentSecurityPolicy allows nothing inline and nothing from elsewhere:
@@ -201,16 +224,16 @@ func SecurityHeaders(formOrigins ...string) gin.HandlerFunc {
 // signed-in person's.
 func (p *Pages) NotFound(c *gin.Context) {
 	p.render(c, http.StatusNotFound, "error", map[string]any{
-		"Heading": "Page not found",
-		"Message": "If you typed the web address, check it is correct.",
+		"Heading": p.t(c, "error.not_found"),
+		"Message": p.t(c, "error.not_found_message"),
 	})
 }
 
 // Forbidden is the page for a form posted from another site.
 func (p *Pages) Forbidden(c *gin.Context) {
 	p.render(c, http.StatusForbidden, "error", map[string]any{
-		"Heading": "There is a problem with your request",
-		"Message": "The form was sent from another website. Go back to the GOV.UK page and try again.",
+		"Heading": p.t(c, "error.request"),
+		"Message": p.t(c, "error.cross_site"),
 	})
 }
 

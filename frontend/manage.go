@@ -47,9 +47,7 @@ func (p *Pages) requireSession(c *gin.Context) (session.Session, bool) {
 		return session.Session{}, false
 	}
 	if !s.HasSubscriber() || s.Subscriber.Address == nil {
-		p.render(c, http.StatusForbidden, "unverified", map[string]any{
-			"Message": "Confirm your email address in your GOV.UK One Login, then sign in again to manage your subscriptions.",
-		})
+		p.render(c, http.StatusForbidden, "unverified", map[string]any{"Message": p.t(c, "unverified.manage")})
 		return session.Session{}, false
 	}
 	return s, true
@@ -75,7 +73,7 @@ func (p *Pages) Manage(c *gin.Context) {
 
 // notice returns the banner text for ?notice=&list=, or "".
 func (p *Pages) notice(c *gin.Context) string {
-	title := "this topic"
+	title := p.t(c, "notice.this_topic")
 	if slug := c.Query("list"); slug != "" {
 		if list, err := p.subs.ListBySlug(c.Request.Context(), slug); err == nil {
 			title = list.Title
@@ -83,17 +81,17 @@ func (p *Pages) notice(c *gin.Context) string {
 	}
 	switch c.Query("notice") {
 	case noticeSubscribed:
-		return "You’ve subscribed to " + title
+		return p.t(c, "notice.subscribed", "Title", title)
 	case noticeAlready:
-		return "You’re already subscribed to " + title
+		return p.t(c, "notice.already", "Title", title)
 	case noticeFrequency:
-		return "You’ve changed how often you get emails about " + title
+		return p.t(c, "notice.frequency", "Title", title)
 	case noticeUnsubscribed:
-		return "You’ve unsubscribed from " + title
+		return p.t(c, "notice.unsubscribed", "Title", title)
 	case noticeUnsubscribedAll:
-		return "You’ve unsubscribed from all GOV.UK emails"
+		return p.t(c, "notice.unsubscribed_all")
 	case noticeAddress:
-		return "Your email address has been changed"
+		return p.t(c, "address.changed")
 	}
 	return ""
 }
@@ -121,26 +119,28 @@ func (p *Pages) ownSubscription(c *gin.Context, s session.Session) (subscribers.
 // frequencyOption is one radio of the frequency question.
 type frequencyOption struct{ Value, Label string }
 
-var frequencyOptions = []frequencyOption{
-	{string(subscribers.Immediately), "Every time there’s an update"},
-	{string(subscribers.Daily), "Once a day"},
-	{string(subscribers.Weekly), "Once a week"},
-}
+// frequencies are the choices of the frequency question, in order.
+var frequencies = []subscribers.Frequency{subscribers.Immediately, subscribers.Daily, subscribers.Weekly}
 
 // frequencyLabel is how the frequency question names f.
-func frequencyLabel(f subscribers.Frequency) string {
-	for _, o := range frequencyOptions {
-		if o.Value == string(f) {
-			return o.Label
-		}
-	}
-	return string(f)
+func (p *Pages) frequencyLabel(c *gin.Context, f subscribers.Frequency) string {
+	return p.locales.FrequencyLabel(p.lang(c), string(f))
 }
 
-func frequencyPage(title, selected, errorMessage, action string, hidden map[string]string, button, back string) map[string]any {
+// frequencyPage is the data of the frequency question; errorKey and
+// buttonKey are message keys (errorKey "" for no error).
+func (p *Pages) frequencyPage(c *gin.Context, title, selected, errorKey, action string, hidden map[string]string, buttonKey, back string) map[string]any {
+	options := make([]frequencyOption, len(frequencies))
+	for i, f := range frequencies {
+		options[i] = frequencyOption{string(f), p.frequencyLabel(c, f)}
+	}
+	errorMessage := ""
+	if errorKey != "" {
+		errorMessage = p.t(c, errorKey)
+	}
 	return map[string]any{
-		"Title": title, "Selected": selected, "Frequencies": frequencyOptions, "Error": errorMessage,
-		"ErrorField": "frequency", "Action": action, "Hidden": hidden, "Button": button, "Back": back,
+		"Title": title, "Selected": selected, "Frequencies": options, "Error": errorMessage,
+		"ErrorField": "frequency", "Action": action, "Hidden": hidden, "Button": p.t(c, buttonKey), "Back": back,
 	}
 }
 
@@ -154,8 +154,8 @@ func (p *Pages) FrequencyForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	p.render(c, http.StatusOK, "frequency", frequencyPage(sub.List.Title, string(sub.Frequency), "",
-		"/email/manage/frequency/"+sub.ID.String(), nil, "Save", "/email/manage"))
+	p.render(c, http.StatusOK, "frequency", p.frequencyPage(c, sub.List.Title, string(sub.Frequency), "",
+		"/email/manage/frequency/"+sub.ID.String(), nil, "common.save", "/email/manage"))
 }
 
 // ChangeFrequency handles POST /email/manage/frequency/:id.
@@ -170,8 +170,8 @@ func (p *Pages) ChangeFrequency(c *gin.Context) {
 	}
 	f, valid := subscribers.ParseFrequency(c.PostForm("frequency"))
 	if !valid {
-		p.render(c, http.StatusUnprocessableEntity, "frequency", frequencyPage(sub.List.Title, "",
-			"Select how often you want to get emails", "/email/manage/frequency/"+sub.ID.String(), nil, "Save", "/email/manage"))
+		p.render(c, http.StatusUnprocessableEntity, "frequency", p.frequencyPage(c, sub.List.Title, "",
+			"frequency.select", "/email/manage/frequency/"+sub.ID.String(), nil, "common.save", "/email/manage"))
 		return
 	}
 	if _, err := p.subs.ChangeFrequency(c.Request.Context(), sub.ID, f); err != nil {
@@ -199,7 +199,7 @@ func (p *Pages) UnsubscribeForm(c *gin.Context) {
 			p.notSubscribed(c, sub.List.List)
 			return
 		}
-		p.render(c, http.StatusOK, "confirm_action", unsubscribePage(sub, map[string]string{"token": token}, ""))
+		p.render(c, http.StatusOK, "confirm_action", p.unsubscribePage(c, sub, map[string]string{"token": token}, ""))
 		return
 	}
 	s, ok := p.requireSession(c)
@@ -210,14 +210,14 @@ func (p *Pages) UnsubscribeForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	p.render(c, http.StatusOK, "confirm_action", unsubscribePage(sub, nil, "/email/manage"))
+	p.render(c, http.StatusOK, "confirm_action", p.unsubscribePage(c, sub, nil, "/email/manage"))
 }
 
-func unsubscribePage(sub subscribers.Subscription, hidden map[string]string, back string) map[string]any {
+func (p *Pages) unsubscribePage(c *gin.Context, sub subscribers.Subscription, hidden map[string]string, back string) map[string]any {
 	return map[string]any{
-		"Heading": "Are you sure you want to unsubscribe from " + sub.List.Title + "?",
-		"Message": "You’ll stop getting emails about " + sub.List.Title + ".",
-		"Action":  "/email/unsubscribe/" + sub.ID.String(), "Hidden": hidden, "Button": "Unsubscribe", "Back": back,
+		"Heading": p.t(c, "unsubscribe.heading", "Title", sub.List.Title),
+		"Message": p.t(c, "unsubscribe.message", "Title", sub.List.Title),
+		"Action":  "/email/unsubscribe/" + sub.ID.String(), "Hidden": hidden, "Button": p.t(c, "common.unsubscribe"), "Back": back,
 	}
 }
 
@@ -226,16 +226,18 @@ type link struct{ Href, Text string }
 
 // manageLink is where someone without a session goes to manage their
 // subscriptions.
-var manageLink = link{"/email/manage/authenticate", "Manage your GOV.UK email subscriptions"}
+func (p *Pages) manageLink(c *gin.Context) link {
+	return link{"/email/manage/authenticate", p.t(c, "common.manage_subscriptions")}
+}
 
 // notSubscribed answers an emailed unsubscribe link when nothing is active
 // for its list (unsubscribed already, by this link or another way): it
 // says so, and never that an unsubscription happened.
 func (p *Pages) notSubscribed(c *gin.Context, list subscribers.List) {
 	p.render(c, http.StatusOK, "message", map[string]any{
-		"Heading": "You’re not subscribed to " + list.Title,
-		"Message": "You’re not getting emails about " + list.Title + ", so there is nothing to unsubscribe from.",
-		"Links":   []link{manageLink},
+		"Heading": p.t(c, "unsubscribe.not_subscribed", "Title", list.Title),
+		"Message": p.t(c, "unsubscribe.not_subscribed_message", "Title", list.Title),
+		"Links":   []link{p.manageLink(c)},
 	})
 }
 
@@ -276,9 +278,9 @@ func (p *Pages) Unsubscribe(c *gin.Context) {
 // unsubscribed is the page after an emailed link has ended sub.
 func (p *Pages) unsubscribed(c *gin.Context, sub subscribers.Subscription) {
 	p.render(c, http.StatusOK, "done", map[string]any{
-		"Heading": "You’ve unsubscribed", "PanelBody": "from " + sub.List.Title,
-		"Message": "You’ll no longer get emails about " + sub.List.Title + ".",
-		"Link":    "/email/manage/authenticate", "LinkText": "Manage your other GOV.UK email subscriptions",
+		"Heading": p.t(c, "unsubscribe.done"), "PanelBody": p.t(c, "unsubscribe.done_from", "Title", sub.List.Title),
+		"Message": p.t(c, "unsubscribe.done_message", "Title", sub.List.Title),
+		"Link":    "/email/manage/authenticate", "LinkText": p.t(c, "unsubscribe.other_subscriptions"),
 	})
 }
 
@@ -288,9 +290,9 @@ func (p *Pages) UnsubscribeAllForm(c *gin.Context) {
 		return
 	}
 	p.render(c, http.StatusOK, "confirm_action", map[string]any{
-		"Heading": "Are you sure you want to unsubscribe from everything?",
-		"Message": "You’ll stop getting all GOV.UK emails you’ve subscribed to.",
-		"Action":  "/email/manage/unsubscribe-all", "Button": "Unsubscribe from everything", "Back": "/email/manage",
+		"Heading": p.t(c, "unsubscribe.all_heading"),
+		"Message": p.t(c, "unsubscribe.all_message"),
+		"Action":  "/email/manage/unsubscribe-all", "Button": p.t(c, "manage.unsubscribe_all"), "Back": "/email/manage",
 	})
 }
 
@@ -306,10 +308,6 @@ func (p *Pages) UnsubscribeAll(c *gin.Context) {
 	}
 	c.Redirect(http.StatusSeeOther, manageWithNotice(noticeUnsubscribedAll, ""))
 }
-
-// addressManagedByAccount says why an address change onto an address held
-// by a linked subscriber is refused: that person manages it in One Login.
-const addressManagedByAccount = "That email address is managed through GOV.UK One Login"
 
 // addressSession is requireSession for the address pages, which are for
 // magic-link sessions only: account users change their email in One Login.
@@ -342,17 +340,17 @@ func (p *Pages) RequestAddressChange(c *gin.Context) {
 	address, valid := subscribers.NormalizeAddress(raw)
 	if !valid {
 		p.render(c, http.StatusUnprocessableEntity, "address", map[string]any{
-			"Current": *s.Subscriber.Address, "Address": raw, "Error": addressProblem(raw), "ErrorField": "address",
+			"Current": *s.Subscriber.Address, "Address": raw, "Error": p.addressProblem(c, raw), "ErrorField": "address",
 		})
 		return
 	}
 	if !p.allow(c, address) {
 		return
 	}
-	err := p.magic.RequestAddressChange(c.Request.Context(), s.Subscriber, address)
+	err := p.magic.RequestAddressChange(c.Request.Context(), s.Subscriber, address, p.lang(c))
 	if errors.Is(err, subscribers.ErrAddressLinked) {
 		p.render(c, http.StatusUnprocessableEntity, "address", map[string]any{
-			"Current": *s.Subscriber.Address, "Address": raw, "Error": addressManagedByAccount + ". Enter a different email address.", "ErrorField": "address",
+			"Current": *s.Subscriber.Address, "Address": raw, "Error": p.t(c, "address.managed_error"), "ErrorField": "address",
 		})
 		return
 	}
@@ -362,7 +360,7 @@ func (p *Pages) RequestAddressChange(c *gin.Context) {
 	}
 	p.render(c, http.StatusOK, "check_email_confirm", map[string]any{
 		"Address":     address,
-		"Instruction": "Click the link in it to start getting your GOV.UK emails there.",
+		"Instruction": p.t(c, "address.instruction"),
 		"Expiry":      magiclink.ChangeAddressTTL,
 	})
 }
@@ -377,7 +375,7 @@ func (p *Pages) ConfirmAddressChange(c *gin.Context) {
 	subscriber, err := p.magic.ConfirmAddressChange(c.Request.Context(), c.Query("token"))
 	if errors.Is(err, subscribers.ErrAddressLinked) {
 		p.render(c, http.StatusUnprocessableEntity, "error", map[string]any{
-			"Heading": "Your email address has not been changed", "Message": addressManagedByAccount + ", so your emails cannot move to it.",
+			"Heading": p.t(c, "address.not_changed"), "Message": p.t(c, "address.not_changed_message"),
 		})
 		return
 	}
@@ -392,9 +390,9 @@ func (p *Pages) ConfirmAddressChange(c *gin.Context) {
 		return
 	}
 	p.render(c, http.StatusOK, "done", map[string]any{
-		"Heading": "Your email address has been changed", "PanelBody": "to " + *subscriber.Address,
-		"Message": "Your GOV.UK emails will go to your new address.",
-		"Link":    "/email/manage/authenticate", "LinkText": "Manage your subscriptions",
+		"Heading": p.t(c, "address.changed"), "PanelBody": p.t(c, "address.changed_to", "Address", *subscriber.Address),
+		"Message": p.t(c, "address.changed_message"),
+		"Link":    "/email/manage/authenticate", "LinkText": p.t(c, "address.manage_link"),
 	})
 }
 

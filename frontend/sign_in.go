@@ -46,14 +46,14 @@ func (p *Pages) Authenticate(c *gin.Context) {
 	address, ok := subscribers.NormalizeAddress(raw)
 	if !ok {
 		data := signInPage(redirectPath)
-		data["Address"], data["Error"], data["ErrorField"] = raw, addressProblem(raw), "address"
+		data["Address"], data["Error"], data["ErrorField"] = raw, p.addressProblem(c, raw), "address"
 		p.render(c, http.StatusUnprocessableEntity, "authenticate", data)
 		return
 	}
 	if !p.allow(c, address) {
 		return
 	}
-	if err := p.magic.RequestManageLink(c.Request.Context(), address, redirectPath); err != nil {
+	if err := p.magic.RequestManageLink(c.Request.Context(), address, redirectPath, p.lang(c)); err != nil {
 		p.fail(c, err)
 		return
 	}
@@ -63,8 +63,7 @@ func (p *Pages) Authenticate(c *gin.Context) {
 		again += "?" + url.Values{"redirect_path": {redirectPath}}.Encode()
 	}
 	p.render(c, http.StatusOK, "check_email", map[string]any{
-		"Address": address, "Purpose": "with a link to manage your subscriptions",
-		"Again": again,
+		"Address": address, "Again": again,
 	})
 }
 
@@ -96,7 +95,7 @@ func (p *Pages) ProcessSignIn(c *gin.Context) {
 	if !p.allowRedeem(c) {
 		return
 	}
-	session, _, err := p.magic.RedeemSignIn(c.Request.Context(), c.Query("token"))
+	session, _, err := p.magic.RedeemSignIn(c.Request.Context(), c.Query("token"), p.lang(c))
 	if errors.Is(err, magiclink.ErrTokenInvalid) {
 		p.render(c, http.StatusGone, "expired", map[string]any{"Again": "/email/manage/authenticate"})
 		return
@@ -132,26 +131,17 @@ func (p *Pages) allowRedeem(c *gin.Context) bool {
 	return p.within(c, limitCheck{p.perClient, "redeem:" + c.ClientIP(), limitLinks})
 }
 
-// limit is one of the limits, as its 429 page names it: what was counted,
-// and why the person must wait.
+// limit is one of the limits, as its 429 page names it: the message keys
+// of what was counted, and of why the person must wait.
 type limit struct {
 	heading string
-	message string // with %s for how long to wait
+	message string // with {{.Wait}} for how long to wait
 }
 
 var (
-	limitPerAddress = limit{
-		heading: "You have asked for too many emails to this address",
-		message: "To protect your email address, you need to wait %s before you ask for another email to it.",
-	}
-	limitPerClient = limit{
-		heading: "There have been too many requests from your device or network",
-		message: "Too many emails have been asked for from your internet connection. You need to wait %s before you try again.",
-	}
-	limitLinks = limit{
-		heading: "You have tried too many links",
-		message: "To protect your subscriptions, you need to wait %s before you try again.",
-	}
+	limitPerAddress = limit{heading: "limit.address", message: "limit.address_message"}
+	limitPerClient  = limit{heading: "limit.client", message: "limit.client_message"}
+	limitLinks      = limit{heading: "limit.links", message: "limit.links_message"}
 )
 
 // limitCheck is one limit to apply: a limiter, the key to count and what
@@ -178,8 +168,8 @@ func (p *Pages) within(c *gin.Context, checks ...limitCheck) bool {
 			seconds := int(math.Ceil(retryAfter.Seconds()))
 			c.Header("Retry-After", fmt.Sprint(seconds))
 			p.render(c, http.StatusTooManyRequests, "too_many_requests", map[string]any{
-				"Heading": check.limit.heading,
-				"Message": fmt.Sprintf(check.limit.message, waitText(retryAfter)),
+				"Heading": p.t(c, check.limit.heading),
+				"Message": p.t(c, check.limit.message, "Wait", p.waitText(c, retryAfter)),
 			})
 			return false
 		}
@@ -187,21 +177,23 @@ func (p *Pages) within(c *gin.Context, checks ...limitCheck) bool {
 	return true
 }
 
-func waitText(d time.Duration) string {
+// waitText is how long the 429 page asks the person to wait: a minute, N
+// minutes or an hour.
+func (p *Pages) waitText(c *gin.Context, d time.Duration) string {
 	switch minutes := int(math.Ceil(d.Minutes())); {
 	case minutes <= 1:
-		return "a minute"
+		return p.t(c, "limit.a_minute")
 	case minutes < 60:
-		return fmt.Sprintf("%d minutes", minutes)
+		return p.locales.Lifetime(p.lang(c), time.Duration(minutes)*time.Minute)
 	default:
-		return "an hour"
+		return p.t(c, "limit.an_hour")
 	}
 }
 
 // addressProblem is the error message for an address that did not parse.
-func addressProblem(raw string) string {
+func (p *Pages) addressProblem(c *gin.Context, raw string) string {
 	if strings.TrimSpace(raw) == "" {
-		return "Enter your email address"
+		return p.t(c, "address.enter")
 	}
-	return "Enter an email address in the correct format, like name@example.com"
+	return p.t(c, "address.format")
 }

@@ -36,20 +36,20 @@ func (p *Pages) Verify(c *gin.Context) {
 	if !valid {
 		p.render(c, http.StatusUnprocessableEntity, "verify", map[string]any{
 			"Title": list.Title, "TopicID": list.Slug, "Frequency": string(frequency), "Address": raw,
-			"Error": addressProblem(raw), "ErrorField": "address",
+			"Error": p.addressProblem(c, raw), "ErrorField": "address",
 		})
 		return
 	}
 	if !p.allow(c, address) {
 		return
 	}
-	if err := p.magic.RequestConfirmation(c.Request.Context(), address, list.Slug, frequency); err != nil {
+	if err := p.magic.RequestConfirmation(c.Request.Context(), address, list.Slug, frequency, p.lang(c)); err != nil {
 		p.fail(c, err)
 		return
 	}
 	p.render(c, http.StatusOK, "check_email_confirm", map[string]any{
 		"Address":     address,
-		"Instruction": "Click the link in it to confirm that you want to get emails about " + list.Title + ".",
+		"Instruction": p.t(c, "verify.instruction", "Title", list.Title),
 		"Expiry":      magiclink.ConfirmTTL,
 	})
 }
@@ -64,7 +64,7 @@ func (p *Pages) ConfirmSubscription(c *gin.Context) {
 		return
 	}
 	topicID := c.Query("topic_id")
-	confirmed, err := p.magic.RedeemConfirmation(c.Request.Context(), c.Query("token"), topicID, c.Query("frequency"))
+	confirmed, err := p.magic.RedeemConfirmation(c.Request.Context(), c.Query("token"), topicID, c.Query("frequency"), p.lang(c))
 	switch {
 	case errors.Is(err, magiclink.ErrTokenInvalid), errors.Is(err, subscribers.ErrListNotFound):
 		again := "/email/manage/authenticate"
@@ -97,18 +97,18 @@ func (p *Pages) confirmationUsed(c *gin.Context, sub subscribers.Subscription) {
 	title := sub.List.Title
 	if sub.Active() {
 		p.render(c, http.StatusOK, "message", map[string]any{
-			"Heading": "You’re already subscribed to " + title,
-			"Message": "You’ve used this link before, so it has not signed you in again. Sign in to change or cancel your subscriptions.",
-			"Links":   []link{{"/email/manage/authenticate", "Sign in to manage your subscriptions"}},
+			"Heading": p.t(c, "notice.already", "Title", title),
+			"Message": p.t(c, "confirm.used_active_message"),
+			"Links":   []link{{"/email/manage/authenticate", p.t(c, "common.sign_in_to_manage")}},
 		})
 		return
 	}
 	p.render(c, http.StatusGone, "message", map[string]any{
-		"Heading": "This link has already been used",
-		"Message": "You’re not subscribed to " + title + " now. A confirmation link subscribes you only once.",
+		"Heading": p.t(c, "confirm.used"),
+		"Message": p.t(c, "confirm.used_message", "Title", title),
 		"Links": []link{
-			{"/email/subscriptions/new?" + url.Values{"topic_id": {sub.List.Slug}}.Encode(), "Subscribe to " + title + " again"},
-			{"/email/manage/authenticate", "Sign in to manage your subscriptions"},
+			{"/email/subscriptions/new?" + url.Values{"topic_id": {sub.List.Slug}}.Encode(), p.t(c, "confirm.subscribe_again", "Title", title)},
+			{"/email/manage/authenticate", p.t(c, "common.sign_in_to_manage")},
 		},
 	})
 }
@@ -120,8 +120,8 @@ func (p *Pages) NewSubscription(c *gin.Context) {
 	if !ok {
 		return
 	}
-	p.render(c, http.StatusOK, "frequency", frequencyPage(list.Title, "", "", "/email/subscriptions/new",
-		map[string]string{"topic_id": list.Slug}, "Continue", "https://www.gov.uk"+deref(list.URL)))
+	p.render(c, http.StatusOK, "frequency", p.frequencyPage(c, list.Title, "", "", "/email/subscriptions/new",
+		map[string]string{"topic_id": list.Slug}, "common.continue", "https://www.gov.uk"+deref(list.URL)))
 }
 
 // ChooseFrequency handles POST /email/subscriptions/new: someone signed in
@@ -174,7 +174,7 @@ func (p *Pages) AccountConfirmForm(c *gin.Context) {
 		return
 	}
 	p.render(c, http.StatusOK, "account_confirm", map[string]any{
-		"Title": list.Title, "TopicID": list.Slug, "Frequency": string(f), "FrequencyLabel": frequencyLabel(f),
+		"Title": list.Title, "TopicID": list.Slug, "Frequency": string(f), "FrequencyLabel": p.frequencyLabel(c, f),
 		"Address": *s.Subscriber.Address,
 	})
 }
@@ -211,9 +211,7 @@ func (p *Pages) accountSession(c *gin.Context, list subscribers.List, f subscrib
 		return session.Session{}, false
 	}
 	if !linkedAccount(s) {
-		p.render(c, http.StatusForbidden, "unverified", map[string]any{
-			"Message": "Confirm your email address in your GOV.UK One Login, then sign in again to subscribe to " + list.Title + ".",
-		})
+		p.render(c, http.StatusForbidden, "unverified", map[string]any{"Message": p.t(c, "unverified.subscribe", "Title", list.Title)})
 		return session.Session{}, false
 	}
 	return s, true
@@ -230,7 +228,7 @@ func linkedAccount(s session.Session) bool {
 // it had another frequency) its frequency changed.
 func (p *Pages) subscribeNow(c *gin.Context, s session.Session, list subscribers.List, f subscribers.Frequency) {
 	sub, created, err := p.subs.Subscribe(c.Request.Context(), subscribers.SubscribeRequest{
-		Address: *s.Subscriber.Address, ListID: list.ID, Frequency: f, Cause: s.Cause(),
+		Address: *s.Subscriber.Address, ListID: list.ID, Frequency: f, Locale: p.lang(c), Cause: s.Cause(),
 	})
 	if err != nil {
 		p.fail(c, err)
@@ -259,8 +257,8 @@ func journeyQuery(list subscribers.List, f subscribers.Frequency) string {
 // frequencyQuestion shows the first step again, asking how often: the
 // answer to a frequency that is missing or not one of the choices.
 func (p *Pages) frequencyQuestion(c *gin.Context, list subscribers.List) {
-	p.render(c, http.StatusUnprocessableEntity, "frequency", frequencyPage(list.Title, "", "Select how often you want to get emails",
-		"/email/subscriptions/new", map[string]string{"topic_id": list.Slug}, "Continue", "https://www.gov.uk"+deref(list.URL)))
+	p.render(c, http.StatusUnprocessableEntity, "frequency", p.frequencyPage(c, list.Title, "", "frequency.select",
+		"/email/subscriptions/new", map[string]string{"topic_id": list.Slug}, "common.continue", "https://www.gov.uk"+deref(list.URL)))
 }
 
 func deref(s *string) string {

@@ -27,7 +27,8 @@ const signInTTL = 15 * time.Minute
 // to send the browser to, and the browser token to set in a cookie: the
 // callback is accepted only from the browser holding it. redirectPath must
 // be a local path (magiclink.CheckDestination); mfa false asks for the "Cl" level.
-func (s *Service) StartSignIn(ctx context.Context, redirectPath string, mfa bool) (authURL, browser string, err error) {
+// One Login shows its pages in lang (en or cy, as ui_locales).
+func (s *Service) StartSignIn(ctx context.Context, redirectPath string, mfa bool, lang string) (authURL, browser string, err error) {
 	if s.rp == nil {
 		return "", "", fmt.Errorf("%w: One Login is not configured", onelogin.ErrSignIn)
 	}
@@ -44,7 +45,7 @@ func (s *Service) StartSignIn(ctx context.Context, redirectPath string, mfa bool
 		joined := strings.Join(vtr, " ")
 		vtrText = &joined
 	}
-	authURL, err = s.rp.AuthCodeURL(ctx, state, nonce, verifier, vtr)
+	authURL, err = s.rp.AuthCodeURL(ctx, state, nonce, verifier, vtr, lang)
 	if err != nil {
 		return "", "", err
 	}
@@ -72,7 +73,10 @@ type SignedIn struct {
 // this browser started (once), the code is exchanged and the tokens
 // checked, the account linked (when its email is verified) and a session
 // opened. Every failure wraps onelogin.ErrSignIn; nothing is left half made.
-func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string) (SignedIn, error) {
+//
+// lang, the language of the page the person signed in on, becomes the
+// linked subscriber's locale.
+func (s *Service) FinishSignIn(ctx context.Context, state, code, browser, lang string) (SignedIn, error) {
 	if s.rp == nil || !secret.WellFormed(state) || !secret.WellFormed(browser) || code == "" {
 		return SignedIn{}, fmt.Errorf("%w: missing or malformed state, code or browser cookie", onelogin.ErrSignIn)
 	}
@@ -120,7 +124,7 @@ func (s *Service) FinishSignIn(ctx context.Context, state, code, browser string)
 		if err != nil {
 			return err
 		}
-		_, err = s.linkIn(ctx, tx, account, subscribers.SessionCause(sessionID))
+		_, err = s.linkIn(ctx, tx, account, subscribers.SessionCause(sessionID), lang)
 		result.Linked = err == nil
 		if errors.Is(err, ErrEmailUnverified) {
 			return nil // signed in, but not linked

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"email-alert/internal/lib/locale"
 	"email-alert/internal/lib/textcheck"
 	"email-alert/jsonapi"
 	"email-alert/linking/magiclink"
@@ -41,6 +42,7 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 	var body struct {
 		Address     *string `json:"address"`
 		Destination *string `json:"destination"`
+		Locale      *string `json:"locale"`
 	}
 	if !jsonapi.Decode(c, &body) ||
 		!jsonapi.Require(c, map[string]bool{"address": body.Address != nil, "destination": body.Destination != nil}) {
@@ -51,6 +53,7 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 	if magiclink.CheckDestination(*body.Destination) != nil {
 		problems["destination"] = append(problems["destination"], textcheck.ErrNotRootPath.Error())
 	}
+	lang := subscribers.CheckLocale(body.Locale, problems)
 	if len(problems) > 0 {
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Request is not valid", problems)
 		return
@@ -58,7 +61,7 @@ func (a *API) CreateSignInToken(c *gin.Context) {
 	if !a.allow(c, address) {
 		return
 	}
-	subscriber, err := a.service.MagicLinks.RequestSignIn(c.Request.Context(), address, *body.Destination)
+	subscriber, err := a.service.MagicLinks.RequestSignIn(c.Request.Context(), address, *body.Destination, lang)
 	if err != nil {
 		signInErrors.Fail(c, err)
 		return
@@ -80,6 +83,7 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 		Address   *string `json:"address"`
 		TopicID   *string `json:"topic_id"`
 		Frequency *string `json:"frequency"`
+		Locale    *string `json:"locale"`
 	}
 	if !jsonapi.Decode(c, &body) {
 		return
@@ -97,6 +101,10 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 	} else {
 		frequency = f
 	}
+	lang := subscribers.CheckLocale(body.Locale, problems)
+	if lang == "" {
+		lang = locale.English
+	}
 	if len(problems) > 0 {
 		jsonapi.Abort(c, http.StatusUnprocessableEntity, "Request is not valid", problems)
 		return
@@ -104,7 +112,7 @@ func (a *API) CreateConfirmationToken(c *gin.Context) {
 	if !a.allow(c, address) {
 		return
 	}
-	err := a.service.MagicLinks.RequestConfirmation(c.Request.Context(), address, *body.TopicID, frequency)
+	err := a.service.MagicLinks.RequestConfirmation(c.Request.Context(), address, *body.TopicID, frequency, lang)
 	if err != nil {
 		confirmationErrors.Fail(c, err)
 		return

@@ -101,18 +101,18 @@ func (f *fixture) tokenID(t *testing.T, purpose magiclink.Purpose) string {
 func TestAuditEmailLinks(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
-	if err := f.service.MagicLinks.RequestConfirmation(ctx, "carol@example.com", "tax-news", subscribers.Daily); err != nil {
+	if err := f.service.MagicLinks.RequestConfirmation(ctx, "carol@example.com", "tax-news", subscribers.Daily, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, token := f.lastLink(t)
-	confirmed, err := f.service.MagicLinks.RedeemConfirmation(ctx, token, "tax-news", "daily")
+	confirmed, err := f.service.MagicLinks.RedeemConfirmation(ctx, token, "tax-news", "daily", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	carol := confirmed.Subscription.Subscriber
 	confirmation := subscribers.Cause{Kind: subscribers.CauseEmailLink, ID: f.tokenID(t, magiclink.PurposeConfirmSubscription)}
 
-	if err := f.service.MagicLinks.RequestAddressChange(ctx, carol, "carol@new.example.com"); err != nil {
+	if err := f.service.MagicLinks.RequestAddressChange(ctx, carol, "carol@new.example.com", ""); err != nil {
 		t.Fatal(err)
 	}
 	_, token = f.lastLink(t)

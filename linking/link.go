@@ -46,14 +46,16 @@ func accountAddress(a onelogin.Account) (string, error) {
 func (s *Service) Link(ctx context.Context, a onelogin.Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
 	var result subscribers.Subscriber
 	err := s.subs.InTx(ctx, func(tx *sqlx.Tx) (err error) {
-		result, err = s.linkIn(ctx, tx, a, cause)
+		result, err = s.linkIn(ctx, tx, a, cause, "")
 		return err
 	})
 	return result, err
 }
 
-// linkIn is Link inside the caller's transaction.
-func (s *Service) linkIn(ctx context.Context, tx *sqlx.Tx, a onelogin.Account, cause subscribers.Cause) (subscribers.Subscriber, error) {
+// linkIn is Link inside the caller's transaction. lang, unless "", becomes
+// the linked subscriber's locale (the language of the page signed in on),
+// before the "now linked" email is written in it.
+func (s *Service) linkIn(ctx context.Context, tx *sqlx.Tx, a onelogin.Account, cause subscribers.Cause, lang string) (subscribers.Subscriber, error) {
 	address, err := accountAddress(a)
 	if err != nil {
 		return subscribers.Subscriber{}, err
@@ -63,6 +65,9 @@ func (s *Service) linkIn(ctx context.Context, tx *sqlx.Tx, a onelogin.Account, c
 	// difference of case alone is the same address (EmailAtSignIn).
 	linked, err := subscribers.ChangeAccountAddressIn(ctx, tx, a.Sub, address, subscribers.EmailAtSignIn, cause)
 	if !errors.Is(err, subscribers.ErrNotFound) {
+		if err == nil {
+			linked, err = withLocale(ctx, tx, linked, lang)
+		}
 		return linked, err
 	}
 
@@ -72,6 +77,9 @@ func (s *Service) linkIn(ctx context.Context, tx *sqlx.Tx, a onelogin.Account, c
 	}
 	result, err := subscribers.LinkAccountIn(ctx, tx, owner, a.Sub, cause)
 	if err != nil {
+		return subscribers.Subscriber{}, err
+	}
+	if result, err = withLocale(ctx, tx, result, lang); err != nil {
 		return subscribers.Subscriber{}, err
 	}
 	if err := magiclink.EndSignIns(ctx, tx, owner.ID); err != nil {
@@ -93,15 +101,30 @@ func (s *Service) linkedEmail(ctx context.Context, tx *sqlx.Tx, subscriber subsc
 	if err != nil || len(subs) == 0 {
 		return err
 	}
-	type line struct{ Title, FrequencySentence string }
+	type line struct {
+		Title     string
+		Frequency subscribers.Frequency
+	}
 	lines := make([]line, len(subs))
 	for i, sub := range subs {
-		lines[i] = line{Title: sub.List.Title, FrequencySentence: sub.Frequency.Sentence()}
+		lines[i] = line{Title: sub.List.Title, Frequency: sub.Frequency}
 	}
-	return s.writeEmail(ctx, tx, mail.KindAccountLinked, *subscriber.Address, map[string]any{
-		"SignInURL":     s.signInURL(),
+	return s.writeEmail(ctx, tx, mail.KindAccountLinked, subscriber.Locale, *subscriber.Address, map[string]any{
+		"SignInURL":     s.signInURL(subscriber.Locale),
 		"Subscriptions": lines,
 	})
+}
+
+// withLocale makes lang, unless "", the locale of subscriber (locked in tx).
+func withLocale(ctx context.Context, tx *sqlx.Tx, subscriber subscribers.Subscriber, lang string) (subscribers.Subscriber, error) {
+	if lang == "" || lang == subscriber.Locale {
+		return subscriber, nil
+	}
+	if err := subscribers.SetLocaleIn(ctx, tx, subscriber.ID, lang); err != nil {
+		return subscribers.Subscriber{}, err
+	}
+	subscriber.Locale = lang
+	return subscriber, nil
 }
 
 // FindOrCreateForAccount returns the subscriber of the account, by link,

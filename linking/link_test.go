@@ -131,15 +131,15 @@ func TestLinkEndsMagicLinksAndSendsOneEmail(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	f.subscriber(t, "ann@example.com")
-	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
+	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage", ""); err != nil {
 		t.Fatal(err)
 	}
 	_, used := f.lastLink(t)
-	sessionToken, _, err := f.service.MagicLinks.RedeemSignIn(ctx, used)
+	sessionToken, _, err := f.service.MagicLinks.RedeemSignIn(ctx, used, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
+	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage", ""); err != nil {
 		t.Fatal(err)
 	}
 	_, unused := f.lastLink(t)
@@ -150,13 +150,13 @@ func TestLinkEndsMagicLinksAndSendsOneEmail(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := f.service.MagicLinks.RedeemSignIn(ctx, unused); !errors.Is(err, magiclink.ErrTokenInvalid) {
+	if _, _, err := f.service.MagicLinks.RedeemSignIn(ctx, unused, ""); !errors.Is(err, magiclink.ErrTokenInvalid) {
 		t.Errorf("sign-in token issued before the link: err = %v, want ErrTokenInvalid", err)
 	}
 	if _, err := f.service.Sessions.Get(ctx, sessionToken); !errors.Is(err, session.ErrNoSession) {
 		t.Errorf("magic-link session after the link: err = %v, want ErrNoSession", err)
 	}
-	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage"); !errors.Is(err, magiclink.ErrLinked) {
+	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage", ""); !errors.Is(err, magiclink.ErrLinked) {
 		t.Errorf("magic link for a linked subscriber: err = %v, want ErrLinked", err)
 	}
 	var linkedEmails int

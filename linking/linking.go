@@ -18,6 +18,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/internal/lib/locale"
 	"email-alert/linking/magiclink"
 	"email-alert/linking/onelogin"
 	"email-alert/linking/session"
@@ -49,9 +50,10 @@ func NewService(db *sqlx.DB, subs *subscribers.Store, templates *mail.Templates,
 	}
 }
 
-// writeEmail renders the email of kind and writes it to the outbox in tx.
-func (s *Service) writeEmail(ctx context.Context, tx *sqlx.Tx, kind, to string, data any) error {
-	e, err := s.templates.Render(kind, to, data)
+// writeEmail renders the email of kind in lang and writes it to the outbox
+// in tx.
+func (s *Service) writeEmail(ctx context.Context, tx *sqlx.Tx, kind, lang, to string, data any) error {
+	e, err := s.templates.Render(kind, lang, to, data)
 	if err != nil {
 		return err
 	}
@@ -59,7 +61,12 @@ func (s *Service) writeEmail(ctx context.Context, tx *sqlx.Tx, kind, to string, 
 	return err
 }
 
-// signInURL is the page that starts a One Login sign-in.
-func (s *Service) signInURL() string {
-	return strings.TrimSuffix(s.publicURL.String(), "/") + "/email/manage/authenticate/account"
+// signInURL is the page that starts a One Login sign-in, for an email in
+// lang: a Welsh one opens it in Welsh.
+func (s *Service) signInURL(lang string) string {
+	u := strings.TrimSuffix(s.publicURL.String(), "/") + "/email/manage/authenticate/account"
+	if lang == locale.Welsh {
+		u += "?lang=" + lang
+	}
+	return u
 }

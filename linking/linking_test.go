@@ -102,11 +102,11 @@ func TestMagicLinkSessionEndsWhenLinked(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	ann := f.subscriber(t, "ann@example.com")
-	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
+	if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage", ""); err != nil {
 		t.Fatal(err)
 	}
 	_, token := f.lastLink(t)
-	sessionToken, _, err := f.service.MagicLinks.RedeemSignIn(ctx, token)
+	sessionToken, _, err := f.service.MagicLinks.RedeemSignIn(ctx, token, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,12 +121,12 @@ func TestPurge(t *testing.T) {
 	f := setup(t)
 	f.subscriber(t, "ann@example.com")
 	for range 2 {
-		if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
+		if _, err := f.service.MagicLinks.RequestSignIn(ctx, "ann@example.com", "/email/manage", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	_, token := f.lastLink(t)
-	if _, _, err := f.service.MagicLinks.RedeemSignIn(ctx, token); err != nil {
+	if _, _, err := f.service.MagicLinks.RedeemSignIn(ctx, token, ""); err != nil {
 		t.Fatal(err)
 	}
 	// One token and the session expired two days ago; the other token is live.

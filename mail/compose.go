@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"email-alert/internal/lib/locale"
 )
 
 // Composer renders, when it is sent, an email whose body the outbox does
@@ -48,7 +50,7 @@ func (d *Deliverer) compose(ctx context.Context, kind string, m Message) (Messag
 // missing.
 func (t *Templates) Require(kinds ...string) error {
 	for _, kind := range kinds {
-		if t.set.Lookup(kind+".txt") == nil {
+		if t.sets[locale.English].Lookup(kind+".txt") == nil {
 			return fmt.Errorf("email templates: %s.txt is missing", kind)
 		}
 	}

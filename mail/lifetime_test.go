@@ -26,24 +26,24 @@ func TestEmailLinkLifetime(t *testing.T) {
 		{mail.KindSignIn, "The link will stop working after %s and can only be used once.",
 			map[string]any{"Link": "http://localhost:3000/l", "ManageURL": "http://localhost:3000/m"}},
 		{mail.KindConfirmSubscription, "The link will stop working after %s.",
-			map[string]any{"Link": "http://localhost:3000/l", "Title": "Tax", "FrequencySentence": "once a day"}},
+			map[string]any{"Link": "http://localhost:3000/l", "Title": "Tax", "Frequency": "daily"}},
 		{mail.KindConfirmAddress, "The link will stop working after %s. Until you click it, your emails keep going to your old address.",
 			map[string]any{"Link": "http://localhost:3000/l", "OldAddress": "ann@example.com"}},
 	}
 	for _, k := range kinds {
 		for _, d := range []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 3 * 24 * time.Hour, 90 * time.Minute} {
 			k.data["Expiry"] = d
-			e, err := set.Render(k.kind, "ann@example.com", k.data)
+			e, err := set.Render(k.kind, "en", "ann@example.com", k.data)
 			if err != nil {
 				t.Fatalf("%s, %v: %v", k.kind, d, err)
 			}
-			want := strings.Replace(k.sentence, "%s", templates.Lifetime(d), 1)
+			want := strings.Replace(k.sentence, "%s", set.Locales().Lifetime("en", d), 1)
 			if !strings.Contains(e.Body, "\n"+want+"\n") {
 				t.Errorf("%s with a %v link: body lacks the line %q:\n%s", k.kind, d, want, e.Body)
 			}
 		}
 		k.data["Expiry"] = "24 hours"
-		if _, err := set.Render(k.kind, "ann@example.com", k.data); err == nil {
+		if _, err := set.Render(k.kind, "en", "ann@example.com", k.data); err == nil {
 			t.Errorf("%s rendered with the lifetime as text; want an error asking for the duration", k.kind)
 		}
 	}
@@ -63,12 +63,20 @@ func TestEmailLinkLifetimeToday(t *testing.T) {
 	}{
 		{mail.KindSignIn, map[string]any{"Link": "l", "ManageURL": "m", "Expiry": magiclink.SignInTTL},
 			"The link will stop working after 24 hours and can only be used once."},
-		{mail.KindConfirmSubscription, map[string]any{"Link": "l", "Title": "Tax", "FrequencySentence": "once a day", "Expiry": magiclink.ConfirmTTL},
+		{mail.KindConfirmSubscription, map[string]any{"Link": "l", "Title": "Tax", "Frequency": "daily", "Expiry": magiclink.ConfirmTTL},
 			"The link will stop working after 7 days."},
 		{mail.KindConfirmAddress, map[string]any{"Link": "l", "OldAddress": "ann@example.com", "Expiry": magiclink.ChangeAddressTTL},
 			"The link will stop working after 24 hours. Until you click it, your emails keep going to your old address."},
+		{mail.KindSignIn, map[string]any{"Link": "l", "ManageURL": "m", "Expiry": magiclink.SignInTTL, "lang": "cy"},
+			"Bydd y ddolen yn stopio gweithio ar ôl 24 awr a dim ond unwaith y gellir ei defnyddio."},
+		{mail.KindConfirmSubscription, map[string]any{"Link": "l", "Title": "Tax", "Frequency": "daily", "Expiry": magiclink.ConfirmTTL, "lang": "cy"},
+			"Bydd y ddolen yn stopio gweithio ar ôl 7 diwrnod."},
 	} {
-		e, err := set.Render(c.kind, "ann@example.com", c.data)
+		lang, _ := c.data["lang"].(string)
+		if lang == "" {
+			lang = "en"
+		}
+		e, err := set.Render(c.kind, lang, "ann@example.com", c.data)
 		if err != nil {
 			t.Fatal(err)
 		}

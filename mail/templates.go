@@ -10,6 +10,7 @@ import (
 	"text/template/parse"
 	"unicode"
 
+	"email-alert/internal/lib/locale"
 	"email-alert/internal/lib/textcheck"
 	"email-alert/templates"
 )
@@ -27,36 +28,52 @@ const (
 var kinds = []string{KindSignIn, KindConfirmSubscription, KindSubscribed, KindUseOneLogin, KindAccountLinked, KindConfirmAddress}
 
 // Templates renders emails from plain-text templates whose first line is
-// "Subject: …" and the rest the body.
+// "Subject: …" and the rest the body, in English or Welsh: a template's
+// words are messages of the catalogues (templates.Locales), called as
+// {{t "key"}} (see locale.Catalogue.Funcs).
 type Templates struct {
-	set *template.Template
+	sets    map[string]*template.Template // by language
+	locales *locale.Catalogue
 }
 
-// ParseTemplates parses every template in fsys (templates.Email) and fails
-// if one of the kinds above is missing, so a bad build stops at start.
+// ParseTemplates parses every template in fsys (templates.Email), once for
+// each language, and fails if one of the kinds above is missing or a
+// catalogue is incomplete, so a bad build stops at start.
 //
 // Every value a template prints goes through oneLine: the template's own
 // text makes the lines of an email, never the data. A title that holds
 // "\r\nBcc: …\r\n\r\nYour account is locked" stays one line of the body
 // (or of the subject) instead of becoming lines of its own.
 func ParseTemplates(fsys fs.FS) (*Templates, error) {
-	set, err := template.New("").Option("missingkey=error").Funcs(templates.Funcs()).Funcs(template.FuncMap{valueFunc: oneLine}).
-		ParseFS(fsys, "email/*.txt")
+	locales, err := locale.Parse(templates.Locales)
 	if err != nil {
-		return nil, fmt.Errorf("email templates: %w", err)
+		return nil, err
 	}
-	for _, kind := range kinds {
-		if set.Lookup(kind+".txt") == nil {
-			return nil, fmt.Errorf("email templates: %s.txt is missing", kind)
+	t := &Templates{sets: map[string]*template.Template{}, locales: locales}
+	for _, lang := range locale.Languages {
+		set, err := template.New("").Option("missingkey=error").Funcs(locales.Funcs(lang)).Funcs(template.FuncMap{valueFunc: oneLine}).
+			ParseFS(fsys, "email/*.txt")
+		if err != nil {
+			return nil, fmt.Errorf("email templates: %w", err)
 		}
-	}
-	for _, t := range set.Templates() {
-		if t.Tree != nil {
-			printValues(t.Tree, t.Root)
+		for _, kind := range kinds {
+			if set.Lookup(kind+".txt") == nil {
+				return nil, fmt.Errorf("email templates: %s.txt is missing", kind)
+			}
 		}
+		for _, t := range set.Templates() {
+			if t.Tree != nil {
+				printValues(t.Tree, t.Root)
+			}
+		}
+		t.sets[lang] = set
 	}
-	return &Templates{set: set}, nil
+	return t, nil
 }
+
+// Locales is the message catalogues the emails are written with, for the
+// words their data carries (dates, say).
+func (t *Templates) Locales() *locale.Catalogue { return t.locales }
 
 // valueFunc is the name under which templates know oneLine.
 const valueFunc = "mailValue"
@@ -108,10 +125,15 @@ func oneLine(v any) string {
 	}, s)
 }
 
-// Render renders the email of kind to address with data.
-func (t *Templates) Render(kind, to string, data any) (Email, error) {
+// Render renders the email of kind to address with data, in lang (en or
+// cy; anything else is English).
+func (t *Templates) Render(kind, lang, to string, data any) (Email, error) {
+	set, ok := t.sets[lang]
+	if !ok {
+		set = t.sets[locale.English]
+	}
 	var buf bytes.Buffer
-	if err := t.set.ExecuteTemplate(&buf, kind+".txt", data); err != nil {
+	if err := set.ExecuteTemplate(&buf, kind+".txt", data); err != nil {
 		return Email{}, fmt.Errorf("render %s email: %w", kind, err)
 	}
 	first, body, _ := strings.Cut(buf.String(), "\n")

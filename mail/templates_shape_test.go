@@ -24,7 +24,7 @@ func TestEmailTemplatesShape(t *testing.T) {
 			t.Errorf("%s and %s share the subject %q", kind, other, subject)
 		}
 		subjects[subject] = kind
-		if !strings.HasSuffix(strings.TrimSpace(string(raw)), "\n\nGOV.UK emails") {
+		if !strings.HasSuffix(strings.TrimSpace(string(raw)), "\n\n{{t \"email.signature\"}}") {
 			t.Errorf("%s.txt does not end with the sign-off, GOV.UK emails", kind)
 		}
 	}

@@ -18,8 +18,8 @@ func TestRenderHostileValues(t *testing.T) {
 	}
 	hostile := "Tax\r\nBcc: eve@example.com\r\n\r\nYour account is locked, visit http://evil.example\u2028\u202e"
 	url := "/tax\nSee http://evil.example"
-	e, err := set.Render(mail.KindSubscribed, "ann@example.com", map[string]any{
-		"Title": hostile, "URL": &url, "FrequencySentence": "once a day",
+	e, err := set.Render(mail.KindSubscribed, "en", "ann@example.com", map[string]any{
+		"Title": hostile, "URL": &url, "Frequency": "daily",
 		"ManageURL": "http://localhost:3000/email/manage", "UnsubscribeURL": "http://localhost:3000/u",
 	})
 	if err != nil {

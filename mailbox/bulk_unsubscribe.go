@@ -175,23 +175,30 @@ func (s *Service) bulkStep(ctx context.Context, id int64) (done bool, err error)
 
 // bulkEmails are the emails of the subscriptions a batch ended: the
 // sender's message to each subscriber with an address, when the job has
-// one. The message is the same for everyone, so it is rendered once.
+// one, in the subscriber's language. The message is the same for everyone
+// of a language, so it is rendered once for each.
 func (s *Service) bulkEmails(job bulkJob, ended []subscribers.EndedSubscription) ([]mail.Email, error) {
 	if job.Body == nil || len(ended) == 0 {
 		return nil, nil
 	}
-	e, err := s.templates.Render(KindBulkUnsubscribed, "", struct {
-		Title string
-		Lines []string
-	}{job.Title, strings.Split(strings.TrimSpace(*job.Body), "\n")})
-	if err != nil {
-		return nil, err
-	}
-	e.Priority = mail.Normal
+	rendered := map[string]mail.Email{}
 	emails := make([]mail.Email, 0, len(ended))
 	for _, sub := range ended {
 		if sub.Address == "" {
 			continue
+		}
+		e, ok := rendered[sub.Locale]
+		if !ok {
+			var err error
+			e, err = s.templates.Render(KindBulkUnsubscribed, sub.Locale, "", struct {
+				Title string
+				Lines []string
+			}{job.Title, strings.Split(strings.TrimSpace(*job.Body), "\n")})
+			if err != nil {
+				return nil, err
+			}
+			e.Priority = mail.Normal
+			rendered[sub.Locale] = e
 		}
 		e.To = sub.Address
 		emails = append(emails, e)

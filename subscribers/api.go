@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"email-alert/internal/lib/locale"
 	"email-alert/jsonapi"
 )
 
@@ -74,6 +75,23 @@ func subscriptionID(c *gin.Context) (uuid.UUID, bool) {
 		return uuid.UUID{}, false
 	}
 	return id, true
+}
+
+// InvalidLocale is the problem of a locale field that is not one of the
+// languages, as the APIs write it after the field name.
+const InvalidLocale = "must be one of en or cy"
+
+// CheckLocale validates an optional locale field (the language of the
+// subscriber's emails), adding to problems; absent is "".
+func CheckLocale(value *string, problems jsonapi.Details) string {
+	if value == nil {
+		return ""
+	}
+	if !locale.Valid(*value) {
+		problems["locale"] = append(problems["locale"], InvalidLocale)
+		return ""
+	}
+	return *value
 }
 
 // frequency validates an optional frequency field, adding to problems.

@@ -17,6 +17,7 @@ func (a *API) Subscribe(c *gin.Context) {
 		SubscriberListID json.RawMessage `json:"subscriber_list_id"`
 		Frequency        *string         `json:"frequency"`
 		SkipConfirmation bool            `json:"skip_confirmation_email"`
+		Locale           *string         `json:"locale"`
 	}
 	if !jsonapi.Decode(c, &body) {
 		return
@@ -31,6 +32,7 @@ func (a *API) Subscribe(c *gin.Context) {
 		problems["address"] = append(problems["address"], InvalidAddress)
 	}
 	f := frequency(body.Frequency, Immediately, problems)
+	lang := CheckLocale(body.Locale, problems)
 	listID, ok := parseID(body.SubscriberListID)
 	if !ok {
 		problems["subscriber_list_id"] = append(problems["subscriber_list_id"], "must be a list id")
@@ -40,7 +42,7 @@ func (a *API) Subscribe(c *gin.Context) {
 		return
 	}
 	sub, _, err := a.store.Subscribe(c.Request.Context(), SubscribeRequest{
-		Address: address, ListID: listID, Frequency: f, SkipConfirmMail: body.SkipConfirmation, Cause: apiCause(c),
+		Address: address, ListID: listID, Frequency: f, SkipConfirmMail: body.SkipConfirmation, Locale: lang, Cause: apiCause(c),
 	})
 	if err != nil {
 		apiErrors.Fail(c, err)

@@ -29,6 +29,8 @@ func (s *Subscriber) appendJSON(b []byte) []byte {
 	b = appendStringPtr(b, s.Address)
 	b = append(b, `,"govuk_account_id":`...)
 	b = appendStringPtr(b, s.GovukAccountID)
+	b = append(b, `,"locale":`...)
+	b = appendString(b, s.Locale)
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, s.CreatedAt)
 	b = append(b, `,"updated_at":`...)

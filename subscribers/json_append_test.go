@@ -44,7 +44,7 @@ func randomTime(r *rand.Rand) time.Time {
 
 func randomSubscriber(r *rand.Rand) Subscriber {
 	return Subscriber{
-		ID: r.Int64(), Address: randomStringPtr(r), GovukAccountID: randomStringPtr(r),
+		ID: r.Int64(), Address: randomStringPtr(r), GovukAccountID: randomStringPtr(r), Locale: []string{"en", "cy"}[r.IntN(2)],
 		CreatedAt: randomTime(r), UpdatedAt: randomTime(r),
 	}
 }
@@ -100,7 +100,7 @@ func TestAppendJSONIsMarshal(t *testing.T) {
 	// A field added to one of these types must be added to its appender
 	// too (and to the random values above).
 	for typ, fields := range map[reflect.Type]int{
-		reflect.TypeFor[Subscriber](): 6, reflect.TypeFor[Subscription](): 9, reflect.TypeFor[List](): 7,
+		reflect.TypeFor[Subscriber](): 7, reflect.TypeFor[Subscription](): 9, reflect.TypeFor[List](): 7,
 		reflect.TypeFor[ListWithCriteria](): 2, reflect.TypeFor[Criteria](): 6, reflect.TypeFor[Rule](): 2,
 	} {
 		if typ.NumField() != fields {

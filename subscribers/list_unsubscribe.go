@@ -19,6 +19,7 @@ type ListCursor struct {
 type EndedSubscription struct {
 	SubscriberID int64  `db:"subscriber_id"`
 	Address      string `db:"address"` // "" for a subscriber whose address was removed
+	Locale       string `db:"locale"`  // the language of the subscriber's emails
 }
 
 // ListBatch is what one EndListBatch did.
@@ -49,13 +50,13 @@ const endListBatchSQL = `
 		       jsonb_build_object('reason', $2::text, 'count', 1, 'subscriber_list_id', $1::bigint)
 		FROM ended
 	)
-	SELECT 'ended' AS row, e.subscriber_id, coalesce(p.address, '') AS address, '' AS frequency
+	SELECT 'ended' AS row, e.subscriber_id, coalesce(p.address, '') AS address, p.locale, '' AS frequency
 	FROM ended e JOIN subscribers p ON p.id = e.subscriber_id
 	UNION ALL
-	SELECT 'last', subscriber_id, '', frequency::text
+	SELECT 'last', subscriber_id, '', '', frequency::text
 	FROM (SELECT subscriber_id, frequency FROM batch ORDER BY frequency DESC, subscriber_id DESC LIMIT 1) l
 	UNION ALL
-	SELECT 'read', count(*), '', '' FROM batch`
+	SELECT 'read', count(*), '', '', '' FROM batch`
 
 // EndListBatch ends, inside the caller's transaction, the next size active
 // subscriptions of list listID after cursor with reason, each recorded in
@@ -70,6 +71,7 @@ func EndListBatch(ctx context.Context, tx *sqlx.Tx, listID int64, after ListCurs
 		Row          string `db:"row"`
 		SubscriberID int64  `db:"subscriber_id"`
 		Address      string `db:"address"`
+		Locale       string `db:"locale"`
 		Frequency    string `db:"frequency"`
 	}
 	err := tx.SelectContext(ctx, &rows, endListBatchSQL, listID, reason, size, after.Frequency, after.SubscriberID,
@@ -81,7 +83,7 @@ func EndListBatch(ctx context.Context, tx *sqlx.Tx, listID int64, after ListCurs
 	for _, r := range rows {
 		switch r.Row {
 		case "ended":
-			b.Ended = append(b.Ended, EndedSubscription{SubscriberID: r.SubscriberID, Address: r.Address})
+			b.Ended = append(b.Ended, EndedSubscription{SubscriberID: r.SubscriberID, Address: r.Address, Locale: r.Locale})
 		case "last":
 			b.Next = ListCursor{Frequency: r.Frequency, SubscriberID: r.SubscriberID}
 		case "read":

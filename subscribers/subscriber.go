@@ -11,15 +11,28 @@ import (
 // Subscriber is a person known by an email address, and, once linked, by
 // their GOV.UK One Login account.
 type Subscriber struct {
-	ID             int64      `db:"id" json:"id"`
-	Address        *string    `db:"address" json:"address"`
-	GovukAccountID *string    `db:"govuk_account_id" json:"govuk_account_id"`
-	LinkedAt       *time.Time `db:"linked_at" json:"-"`
-	CreatedAt      time.Time  `db:"created_at" json:"created_at"`
-	UpdatedAt      time.Time  `db:"updated_at" json:"updated_at"`
+	ID             int64   `db:"id" json:"id"`
+	Address        *string `db:"address" json:"address"`
+	GovukAccountID *string `db:"govuk_account_id" json:"govuk_account_id"`
+	// Locale is the language of the subscriber's emails: en or cy.
+	Locale    string     `db:"locale" json:"locale"`
+	LinkedAt  *time.Time `db:"linked_at" json:"-"`
+	CreatedAt time.Time  `db:"created_at" json:"created_at"`
+	UpdatedAt time.Time  `db:"updated_at" json:"updated_at"`
 }
 
-const subscriberColumns = `id, address, govuk_account_id, linked_at, created_at, updated_at`
+const subscriberColumns = `id, address, govuk_account_id, locale, linked_at, created_at, updated_at`
+
+// SetLocaleIn makes locale (en or cy: the CHECK refuses anything else) the
+// language of subscriber id's emails, in the caller's transaction or on
+// the pool. Setting the locale it has writes nothing.
+func SetLocaleIn(ctx context.Context, q sqlx.ExecerContext, id int64, locale string) error {
+	_, err := q.ExecContext(ctx, `UPDATE subscribers SET locale = $2 WHERE id = $1 AND locale <> $2`, id, locale)
+	if err != nil {
+		return fmt.Errorf("set locale of %d: %w", id, err)
+	}
+	return nil
+}
 
 // SubscriberByID returns the subscriber with id, or ErrNotFound.
 func (s *Store) SubscriberByID(ctx context.Context, id int64) (Subscriber, error) {

@@ -82,7 +82,8 @@ const subscriptionSelect = `
 	       l.government_document_supertype AS "list.government_document_supertype",
 	       l.content_id AS "list.content_id",
 	       p.id AS "subscriber.id", p.address AS "subscriber.address",
-	       p.govuk_account_id AS "subscriber.govuk_account_id", p.linked_at AS "subscriber.linked_at",
+	       p.govuk_account_id AS "subscriber.govuk_account_id", p.locale AS "subscriber.locale",
+	       p.linked_at AS "subscriber.linked_at",
 	       p.created_at AS "subscriber.created_at", p.updated_at AS "subscriber.updated_at"
 	FROM subscriptions s
 	JOIN subscriber_lists l ON l.id = s.subscriber_list_id
@@ -233,17 +234,4 @@ func insertSubscription(ctx context.Context, tx *sqlx.Tx, subscriberID, listID i
 		return Subscription{}, fmt.Errorf("insert subscription: %w", err)
 	}
 	return sub, nil
-}
-
-// Sentence describes the frequency for emails and pages: "You'll get an
-// email <sentence>."
-func (f Frequency) Sentence() string {
-	switch f {
-	case Daily:
-		return "once a day, with all the updates from that day"
-	case Weekly:
-		return "once a week, with all the updates from that week"
-	default:
-		return "every time there’s an update"
-	}
 }

@@ -13,6 +13,9 @@ type SubscribeRequest struct {
 	ListID          int64
 	Frequency       Frequency
 	SkipConfirmMail bool
+	// Locale, when not "", becomes the language of the subscriber's emails
+	// (en or cy), the "You've subscribed" email's included.
+	Locale string
 	// Cause is recorded in the audit trail if the subscriber is created.
 	Cause Cause
 }
@@ -40,15 +43,23 @@ func (s *Store) SubscribeIn(ctx context.Context, tx *sqlx.Tx, req SubscribeReque
 	// take more.
 	got, err := subscribeExisting(ctx, tx, req.Address, req.ListID, req.Frequency)
 	switch {
-	case err == nil && got.Inserted:
-		return s.subscribed(ctx, tx, req, got.Subscription)
 	case err == nil:
-		return s.replace(ctx, tx, req, got.Subscription)
+		sub := got.Subscription
+		if err := setLocale(ctx, tx, req, &sub.Subscriber); err != nil {
+			return Subscription{}, false, err
+		}
+		if got.Inserted {
+			return s.subscribed(ctx, tx, req, sub)
+		}
+		return s.replace(ctx, tx, req, sub)
 	case !isNotFound(err):
 		return Subscription{}, false, err
 	}
 	subscriber, err := FindOrCreateSubscriber(ctx, tx, req.Address, req.Cause)
 	if err != nil {
+		return Subscription{}, false, err
+	}
+	if err := setLocale(ctx, tx, req, &subscriber); err != nil {
 		return Subscription{}, false, err
 	}
 	existing, err := activeSubscription(ctx, tx, subscriber.ID, req.ListID)
@@ -90,4 +101,17 @@ func (s *Store) subscribed(ctx context.Context, tx *sqlx.Tx, req SubscribeReques
 		}
 	}
 	return sub, true, nil
+}
+
+// setLocale makes req.Locale, when given, the language of sub's emails,
+// the "You've subscribed" email of this request's included.
+func setLocale(ctx context.Context, tx *sqlx.Tx, req SubscribeRequest, sub *Subscriber) error {
+	if req.Locale == "" || req.Locale == sub.Locale {
+		return nil
+	}
+	if err := SetLocaleIn(ctx, tx, sub.ID, req.Locale); err != nil {
+		return err
+	}
+	sub.Locale = req.Locale
+	return nil
 }

@@ -56,7 +56,7 @@ func activeSubscriptionsQuery(order string) (string, bool) {
 		return "", false
 	}
 	return `
-		SELECT p.id, p.address, p.govuk_account_id, p.linked_at, p.created_at, p.updated_at,
+		SELECT p.id, p.address, p.govuk_account_id, p.locale, p.linked_at, p.created_at, p.updated_at,
 		       s.id, s.frequency, s.source, s.created_at, s.updated_at,
 		       l.id, l.slug, l.title, l.url, l.description, l.created_at, l.updated_at,
 		       l.tags, l.links, l.document_type, l.email_document_supertype, l.government_document_supertype,
@@ -90,7 +90,7 @@ func scanActiveSubscriptions(rows *sqlx.Rows, id int64) (Subscriber, []Subscript
 			governmentType               sql.NullString
 			contentID                    uuid.NullUUID
 		)
-		err := rows.Scan(&subscriber.ID, &subscriber.Address, &subscriber.GovukAccountID, &subscriber.LinkedAt,
+		err := rows.Scan(&subscriber.ID, &subscriber.Address, &subscriber.GovukAccountID, &subscriber.Locale, &subscriber.LinkedAt,
 			&subscriber.CreatedAt, &subscriber.UpdatedAt,
 			&subID, &frequency, &source, &createdAt, &updatedAt,
 			&listID, &slug, &title, &url, &description, &listCreatedAt, &listUpdatedAt,

@@ -33,3 +33,9 @@ func AssetFiles() fs.FS {
 	sub, _ := fs.Sub(assets, "assets") // "assets" is a constant, valid path
 	return sub
 }
+
+// Locales holds the message catalogues, locales/<lang>.toml, one per
+// language (see internal/lib/locale).
+//
+//go:embed locales/*.toml
+var Locales embed.FS

@@ -487,6 +487,9 @@ func badValues(kind string) ([]named, []int) {
 		return nastyStrings, is(404, 422)
 	case "destination":
 		return badDestinations, is(422)
+	case "locale":
+		return append(slices.Clone(nastyStrings), named{"English name", "Welsh"}, named{"region", "cy-GB"},
+			named{"upper case", "CY"}, named{"other language", "fr"}), is(422)
 	case "session":
 		return append(slices.Clone(nastyStrings), named{"flash keys only", "$$flash"},
 			named{"43 chars not base64", strings.Repeat("!", 43)}), is(401)
@@ -535,20 +538,21 @@ func apiEndpoints() []apiEndpoint {
 				{"email_document_supertype", "description", true}, {"government_document_supertype", "description", true},
 				{"publishing_app", "title", true}, {"priority", "enum", false}, {"footnote", "description", false}}},
 		{method: "POST", route: "/subscriptions", page: "json",
-			valid: map[string]string{"address": `"new@example.com"`, "subscriber_list_id": `{list}`, "frequency": `"daily"`, "skip_confirmation_email": `true`},
+			valid: map[string]string{"address": `"new@example.com"`, "subscriber_list_id": `{list}`, "frequency": `"daily"`, "skip_confirmation_email": `true`, "locale": `"cy"`},
 			fields: []apiField{address("address", true), {"subscriber_list_id", "list_id", true}, {"frequency", "frequency", false},
-				{"skip_confirmation_email", "bool", false}}},
+				{"skip_confirmation_email", "bool", false}, {"locale", "locale", false}}},
 		{method: "PATCH", route: "/subscriptions/:id", page: "json",
 			valid: map[string]string{"frequency": `"weekly"`}, fields: []apiField{{"frequency", "frequency", true}}},
 		{method: "PATCH", route: "/subscribers/:id", page: "json",
 			valid:  map[string]string{"new_address": `"ann@new.example.com"`, "on_conflict": `"merge"`},
 			fields: []apiField{address("new_address", true), {"on_conflict", "enum", false}}},
 		{method: "POST", route: "/subscribers/auth-token", page: "json",
-			valid:  map[string]string{"address": `"ann@example.com"`, "destination": `"/email/manage"`},
-			fields: []apiField{address("address", true), {"destination", "destination", true}}},
+			valid:  map[string]string{"address": `"ann@example.com"`, "destination": `"/email/manage"`, "locale": `"cy"`},
+			fields: []apiField{address("address", true), {"destination", "destination", true}, {"locale", "locale", false}}},
 		{method: "POST", route: "/subscriptions/auth-token", page: "json",
-			valid:  map[string]string{"address": `"new@example.com"`, "topic_id": `"{slug}"`, "frequency": `"weekly"`},
-			fields: []apiField{address("address", true), {"topic_id", "topic", true}, {"frequency", "frequency", true}}},
+			valid: map[string]string{"address": `"new@example.com"`, "topic_id": `"{slug}"`, "frequency": `"weekly"`, "locale": `"en"`},
+			fields: []apiField{address("address", true), {"topic_id", "topic", true}, {"frequency", "frequency", true},
+				{"locale", "locale", false}}},
 		{method: "POST", route: "/subscribers/govuk-account", page: "json",
 			valid:  map[string]string{"govuk_account_session": jsonString(strings.Repeat("A", 43))},
 			fields: []apiField{{"govuk_account_session", "session", true}}},

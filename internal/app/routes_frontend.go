@@ -18,7 +18,7 @@ func frontendRouter(a *app) *gin.Engine {
 	trustProxies(r, a.cfg)
 	p := a.pages
 	r.Use(requestLog("frontend"), a.metrics.HTTP("frontend"), frontend.SecurityHeaders(origin(a.cfg.OIDCIssuerURL)), gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }), withDeadline)
-	r.Use(p.ReadForm, uncompressedWithSecret)
+	r.Use(p.Language, p.ReadForm, uncompressedWithSecret)
 	r.NoRoute(p.NotFound)
 	r.HandleMethodNotAllowed = true
 	r.NoMethod(p.MethodNotAllowed)

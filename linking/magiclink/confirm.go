@@ -19,7 +19,8 @@ const ConfirmPath = "/email/subscriptions/authenticate"
 // RequestConfirmation emails address a link that subscribes it to the list
 // with slug topicID at frequency. It creates no subscriber or subscription:
 // those wait for the click. An unknown list is subscribers.ErrListNotFound.
-func (s *Service) RequestConfirmation(ctx context.Context, address, topicID string, f subscribers.Frequency) error {
+// The email is in lang, and so is the page its link opens.
+func (s *Service) RequestConfirmation(ctx context.Context, address, topicID string, f subscribers.Frequency, lang string) error {
 	list, err := s.subs.ListBySlug(ctx, topicID)
 	if err != nil {
 		return err
@@ -31,13 +32,13 @@ func (s *Service) RequestConfirmation(ctx context.Context, address, topicID stri
 		if err != nil {
 			return err
 		}
-		return s.writeEmail(ctx, tx, mail.KindConfirmSubscription, address, map[string]any{
-			"Title":             list.Title,
-			"FrequencySentence": f.Sentence(),
-			"Expiry":            ConfirmTTL,
-			"Link": s.link(ConfirmPath, url.Values{
+		return s.writeEmail(ctx, tx, mail.KindConfirmSubscription, lang, address, map[string]any{
+			"Title":     list.Title,
+			"Frequency": f,
+			"Expiry":    ConfirmTTL,
+			"Link": s.link(ConfirmPath, inLanguage(url.Values{
 				"token": {token}, "topic_id": {list.Slug}, "frequency": {string(f)},
-			}),
+			}, lang)),
 		})
 	})
 }
@@ -67,8 +68,9 @@ type Confirmed struct {
 // expires, changes nothing and opens no session: it reports the
 // subscription as it is now (Used), so a person who has since unsubscribed
 // is not subscribed again by an old email, and an old email is not a
-// 7-day login.
-func (s *Service) RedeemConfirmation(ctx context.Context, token, topicID, frequency string) (Confirmed, error) {
+// 7-day login. The first click makes lang (the language of the page it
+// opened; "" keeps it) the subscriber's locale.
+func (s *Service) RedeemConfirmation(ctx context.Context, token, topicID, frequency, lang string) (Confirmed, error) {
 	if !secret.WellFormed(token) { // before a transaction is begun for it
 		return Confirmed{}, ErrTokenInvalid
 	}
@@ -98,7 +100,7 @@ func (s *Service) RedeemConfirmation(ctx context.Context, token, topicID, freque
 		}
 		sub, created, err := s.subs.SubscribeIn(ctx, tx, subscribers.SubscribeRequest{
 			Address: t.Address, ListID: list.ID, Frequency: subscribers.Frequency(t.Frequency),
-			Cause: subscribers.EmailLinkCause(t.ID),
+			Locale: lang, Cause: subscribers.EmailLinkCause(t.ID),
 		})
 		if err != nil {
 			return err

@@ -15,7 +15,7 @@ import (
 func TestConfirmationLinkSignsInOnce(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
-	if err := f.service.RequestConfirmation(ctx, "carol@example.com", "tax-news", subscribers.Weekly); err != nil {
+	if err := f.service.RequestConfirmation(ctx, "carol@example.com", "tax-news", subscribers.Weekly, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, token := f.lastLink(t)
@@ -28,7 +28,7 @@ func TestConfirmationLinkSignsInOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range clicks {
 		wg.Go(func() {
-			c, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly")
+			c, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly", "")
 			results[i].session, results[i].err = c.Session, err
 		})
 	}
@@ -59,7 +59,7 @@ func TestConfirmationLinkSignsInOnce(t *testing.T) {
 	if _, err := f.store.ChangeAddress(ctx, changed.Subscriber.ID, "carol@new.example.com", subscribers.Refuse, testCause); err != nil {
 		t.Fatal(err)
 	}
-	later, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly")
+	later, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly", "")
 	if err != nil || !later.Used || later.Session != "" || later.Subscription.ID != changed.ID || !later.Subscription.Active() {
 		t.Errorf("click after changes: %+v, %v; want used, the daily subscription, no session", later, err)
 	}
@@ -68,7 +68,7 @@ func TestConfirmationLinkSignsInOnce(t *testing.T) {
 	if _, err := f.store.UnsubscribeAll(ctx, changed.Subscriber.ID, subscribers.EndedUnsubscribed, testCause); err != nil {
 		t.Fatal(err)
 	}
-	later, err = f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly")
+	later, err = f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly", "")
 	if err != nil || !later.Used || later.Session != "" || later.Subscription.Active() {
 		t.Errorf("click after unsubscribing: %+v, %v; want used, not subscribed, no session", later, err)
 	}

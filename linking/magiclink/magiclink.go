@@ -17,6 +17,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"email-alert/internal/lib/locale"
 	"email-alert/mail"
 	"email-alert/subscribers"
 )
@@ -87,9 +88,25 @@ func (s *Service) link(path string, params url.Values) string {
 	return strings.TrimSuffix(s.publicURL.String(), "/") + u.RequestURI()
 }
 
-// writeEmail renders the email of kind and writes it to the outbox in tx.
-func (s *Service) writeEmail(ctx context.Context, tx *sqlx.Tx, kind, to string, data any) error {
-	e, err := s.templates.Render(kind, to, data)
+// inLanguage returns params with lang=cy added for a Welsh email (params
+// itself is left alone), so that its links open the pages in Welsh, and a
+// confirmation link subscribes with Welsh emails. English links carry no
+// lang: the pages follow the person's own choice.
+func inLanguage(params url.Values, lang string) url.Values {
+	if lang != locale.Welsh {
+		return params
+	}
+	q := url.Values{"lang": {lang}}
+	for k, v := range params {
+		q[k] = v
+	}
+	return q
+}
+
+// writeEmail renders the email of kind in lang and writes it to the outbox
+// in tx.
+func (s *Service) writeEmail(ctx context.Context, tx *sqlx.Tx, kind, lang, to string, data any) error {
+	e, err := s.templates.Render(kind, lang, to, data)
 	if err != nil {
 		return err
 	}

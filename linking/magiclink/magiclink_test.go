@@ -17,7 +17,7 @@ func TestSignInToken(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	ann := f.subscriber(t, "ann@example.com")
-	if _, err := f.service.RequestSignIn(ctx, "ANN@example.com", "/email/manage/authenticate/process?from=api"); err != nil {
+	if _, err := f.service.RequestSignIn(ctx, "ANN@example.com", "/email/manage/authenticate/process?from=api", ""); err != nil {
 		t.Fatal(err)
 	}
 	u, token := f.lastLink(t)
@@ -29,7 +29,7 @@ func TestSignInToken(t *testing.T) {
 		t.Errorf("the token is stored in clear (%d rows, %v)", stored, err)
 	}
 
-	sessionToken, got, err := f.service.RedeemSignIn(ctx, token)
+	sessionToken, got, err := f.service.RedeemSignIn(ctx, token, "")
 	if err != nil || got.ID != ann.ID || sessionToken == "" {
 		t.Fatalf("redeem: %v, subscriber %d, session %q", err, got.ID, sessionToken)
 	}
@@ -37,7 +37,7 @@ func TestSignInToken(t *testing.T) {
 	if err != nil || s.Subscriber.ID != ann.ID || s.Method != session.MethodMagicLink {
 		t.Errorf("session: %+v, %v", s, err)
 	}
-	if _, _, err := f.service.RedeemSignIn(ctx, token); !errors.Is(err, magiclink.ErrTokenInvalid) {
+	if _, _, err := f.service.RedeemSignIn(ctx, token, ""); !errors.Is(err, magiclink.ErrTokenInvalid) {
 		t.Errorf("second use: err = %v, want ErrTokenInvalid", err)
 	}
 	if err := f.sessions.End(ctx, sessionToken); err != nil {
@@ -79,7 +79,7 @@ func TestSignInTokenRejected(t *testing.T) {
 			return token
 		}},
 		{"confirmation token used to sign in", func(t *testing.T, f *fixture, token string) string {
-			if err := f.service.RequestConfirmation(ctx, "ann@example.com", "tax-news", subscribers.Weekly); err != nil {
+			if err := f.service.RequestConfirmation(ctx, "ann@example.com", "tax-news", subscribers.Weekly, ""); err != nil {
 				t.Fatal(err)
 			}
 			_, confirm := f.lastLink(t)
@@ -90,11 +90,11 @@ func TestSignInTokenRejected(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := setup(t)
 			f.subscriber(t, "ann@example.com")
-			if _, err := f.service.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
+			if _, err := f.service.RequestSignIn(ctx, "ann@example.com", "/email/manage", ""); err != nil {
 				t.Fatal(err)
 			}
 			_, token := f.lastLink(t)
-			if _, _, err := f.service.RedeemSignIn(ctx, tt.spoil(t, f, token)); !errors.Is(err, magiclink.ErrTokenInvalid) {
+			if _, _, err := f.service.RedeemSignIn(ctx, tt.spoil(t, f, token), ""); !errors.Is(err, magiclink.ErrTokenInvalid) {
 				t.Errorf("err = %v, want ErrTokenInvalid", err)
 			}
 		})
@@ -108,21 +108,21 @@ func TestRequestSignIn(t *testing.T) {
 	bob := f.subscriber(t, "bob@example.com")
 	f.link(t, bob.ID, "urn:fdc:gov.uk:2022:bob")
 
-	if _, err := f.service.RequestSignIn(ctx, "nobody@example.com", "/email/manage"); !errors.Is(err, subscribers.ErrNotFound) {
+	if _, err := f.service.RequestSignIn(ctx, "nobody@example.com", "/email/manage", ""); !errors.Is(err, subscribers.ErrNotFound) {
 		t.Errorf("unknown address: err = %v, want ErrNotFound", err)
 	}
-	if _, err := f.service.RequestSignIn(ctx, "bob@example.com", "/email/manage"); !errors.Is(err, magiclink.ErrLinked) {
+	if _, err := f.service.RequestSignIn(ctx, "bob@example.com", "/email/manage", ""); !errors.Is(err, magiclink.ErrLinked) {
 		t.Errorf("linked subscriber: err = %v, want ErrLinked", err)
 	}
 	for _, bad := range []string{"//evil.example/x", "http://evil.example", "/\\evil.example", "evil", "", "/a#b", "/a\nb", "https:/evil"} {
-		if _, err := f.service.RequestSignIn(ctx, "ann@example.com", bad); !errors.Is(err, magiclink.ErrBadDestination) {
+		if _, err := f.service.RequestSignIn(ctx, "ann@example.com", bad, ""); !errors.Is(err, magiclink.ErrBadDestination) {
 			t.Errorf("destination %q: err = %v, want ErrBadDestination", bad, err)
 		}
 	}
 	if n := len(f.emails(t)); n != 0 {
 		t.Errorf("%d emails written, want none", n)
 	}
-	if _, err := f.service.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
+	if _, err := f.service.RequestSignIn(ctx, "ann@example.com", "/email/manage", ""); err != nil {
 		t.Fatal(err)
 	}
 	got := f.emails(t)
@@ -140,7 +140,7 @@ func TestRequestManageLink(t *testing.T) {
 	f.link(t, bob.ID, "urn:fdc:gov.uk:2022:bob")
 
 	for _, address := range []string{"ann@example.com", "bob@example.com", "nobody@example.com"} {
-		if err := f.service.RequestManageLink(ctx, address, ""); err != nil {
+		if err := f.service.RequestManageLink(ctx, address, "", ""); err != nil {
 			t.Fatalf("%s: %v", address, err)
 		}
 	}
@@ -172,7 +172,7 @@ func TestRequestManageLinkReturnsToRedirectPath(t *testing.T) {
 	f.link(t, bob.ID, "urn:fdc:gov.uk:2022:bob")
 	const back = "/email/manage/frequency/5b7f?x=1"
 	for _, address := range []string{"ann@example.com", "bob@example.com"} {
-		if err := f.service.RequestManageLink(ctx, address, back); err != nil {
+		if err := f.service.RequestManageLink(ctx, address, back, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,7 +186,7 @@ func TestRequestManageLinkReturnsToRedirectPath(t *testing.T) {
 			t.Errorf("%s's email does not return to %s:\n%s", e.Address, back, e.Body)
 		}
 	}
-	if err := f.service.RequestManageLink(ctx, "ann@example.com", "//evil.example/"); err != nil {
+	if err := f.service.RequestManageLink(ctx, "ann@example.com", "//evil.example/", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.emails(t); strings.Contains(got[len(got)-1].Body, "evil") {
@@ -197,7 +197,7 @@ func TestRequestManageLinkReturnsToRedirectPath(t *testing.T) {
 func TestConfirmSubscription(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
-	if err := f.service.RequestConfirmation(ctx, "Carol@example.com", "tax-news", subscribers.Weekly); err != nil {
+	if err := f.service.RequestConfirmation(ctx, "Carol@example.com", "tax-news", subscribers.Weekly, ""); err != nil {
 		t.Fatal(err)
 	}
 	var n int
@@ -208,20 +208,20 @@ func TestConfirmSubscription(t *testing.T) {
 	if u.Path != magiclink.ConfirmPath || u.Query().Get("topic_id") != "tax-news" || u.Query().Get("frequency") != "weekly" {
 		t.Errorf("link %s", u)
 	}
-	if _, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "daily"); !errors.Is(err, magiclink.ErrTokenInvalid) {
+	if _, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "daily", ""); !errors.Is(err, magiclink.ErrTokenInvalid) {
 		t.Errorf("frequency changed in the link: err = %v, want ErrTokenInvalid", err)
 	}
-	if _, _, err := f.service.RedeemSignIn(ctx, token); !errors.Is(err, magiclink.ErrTokenInvalid) {
+	if _, _, err := f.service.RedeemSignIn(ctx, token, ""); !errors.Is(err, magiclink.ErrTokenInvalid) {
 		t.Errorf("confirmation token as a sign-in token: err = %v, want ErrTokenInvalid", err)
 	}
-	got, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly")
+	got, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Session == "" || got.Subscription.Frequency != subscribers.Weekly || *got.Subscription.Subscriber.Address != "Carol@example.com" {
 		t.Errorf("confirmed %+v", got)
 	}
-	again, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly")
+	again, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly", "")
 	if err != nil || !again.Used || again.Session != "" || again.Subscription.ID != got.Subscription.ID || !again.Subscription.Active() {
 		t.Errorf("second click: %+v, %v; want the same subscription, used, and no session", again, err)
 	}
@@ -233,10 +233,10 @@ func TestConfirmSubscription(t *testing.T) {
 	if _, err := f.db.Exec(`UPDATE auth_tokens SET expires_at = now() - interval '1 second'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly"); !errors.Is(err, magiclink.ErrTokenInvalid) {
+	if _, err := f.service.RedeemConfirmation(ctx, token, "tax-news", "weekly", ""); !errors.Is(err, magiclink.ErrTokenInvalid) {
 		t.Errorf("expired: err = %v, want ErrTokenInvalid", err)
 	}
-	if err := f.service.RequestConfirmation(ctx, "carol@example.com", "nope", subscribers.Weekly); !errors.Is(err, subscribers.ErrListNotFound) {
+	if err := f.service.RequestConfirmation(ctx, "carol@example.com", "nope", subscribers.Weekly, ""); !errors.Is(err, subscribers.ErrListNotFound) {
 		t.Errorf("unknown list: err = %v, want ErrListNotFound", err)
 	}
 }
@@ -250,11 +250,11 @@ func TestConfirmSubscriptionOfLinkedSubscriberOpensNoSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.service.RequestConfirmation(ctx, "dan@example.com", other.Slug, subscribers.Daily); err != nil {
+	if err := f.service.RequestConfirmation(ctx, "dan@example.com", other.Slug, subscribers.Daily, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, token := f.lastLink(t)
-	got, err := f.service.RedeemConfirmation(ctx, token, other.Slug, "daily")
+	got, err := f.service.RedeemConfirmation(ctx, token, other.Slug, "daily", "")
 	if err != nil || got.Session != "" || got.Subscription.List.ID != other.ID {
 		t.Errorf("linked subscriber: %+v, %v; want subscribed and no session", got, err)
 	}

@@ -38,13 +38,14 @@ func SubscribedEmail(templates *mail.Templates, publicURL *url.URL) subscribers.
 		if sub.List.URL != nil {
 			pageURL = "https://www.gov.uk" + *sub.List.URL
 		}
-		unsubscribe, oneClick := s.unsubscribeLinks(sub.ID, token)
-		e, err := s.templates.Render(mail.KindSubscribed, *sub.Subscriber.Address, map[string]any{
-			"Title":             sub.List.Title,
-			"FrequencySentence": sub.Frequency.Sentence(),
-			"URL":               pageURL,
-			"ManageURL":         s.link("/email/manage/authenticate", nil),
-			"UnsubscribeURL":    unsubscribe,
+		lang := sub.Subscriber.Locale
+		_, oneClick := s.unsubscribeLinks(sub.ID, token)
+		e, err := s.templates.Render(mail.KindSubscribed, lang, *sub.Subscriber.Address, map[string]any{
+			"Title":          sub.List.Title,
+			"Frequency":      sub.Frequency,
+			"URL":            pageURL,
+			"ManageURL":      s.link("/email/manage/authenticate", inLanguage(nil, lang)),
+			"UnsubscribeURL": s.link("/email/unsubscribe/"+sub.ID.String(), inLanguage(url.Values{"token": {token}}, lang)),
 		})
 		if err != nil {
 			return err
@@ -148,8 +149,9 @@ func (s *Service) unsubscribe(ctx context.Context, t redeemed, cause subscribers
 // it the subscriber's address. Until then nothing changes. A linked
 // subscriber changes its address in One Login instead: ErrLinked. An
 // address held by a linked subscriber is managed through that account:
-// subscribers.ErrAddressLinked, and nothing is sent to it.
-func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribers.Subscriber, newAddress string) error {
+// subscribers.ErrAddressLinked, and nothing is sent to it. The email is in
+// lang, the language of the page that asked.
+func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribers.Subscriber, newAddress, lang string) error {
 	if subscriber.Linked() {
 		return ErrLinked
 	}
@@ -167,9 +169,9 @@ func (s *Service) RequestAddressChange(ctx context.Context, subscriber subscribe
 		if err != nil {
 			return err
 		}
-		return s.writeEmail(ctx, tx, mail.KindConfirmAddress, newAddress, map[string]any{
+		return s.writeEmail(ctx, tx, mail.KindConfirmAddress, lang, newAddress, map[string]any{
 			"OldAddress": old,
-			"Link":       s.link("/email/manage/address/confirm", url.Values{"token": {token}}),
+			"Link":       s.link("/email/manage/address/confirm", inLanguage(url.Values{"token": {token}}, lang)),
 			"Expiry":     ChangeAddressTTL,
 		})
 	})

@@ -46,7 +46,7 @@ func TestSubscribedEmailOneClick(t *testing.T) {
 	if got := u.Query().Get("token"); got != token {
 		t.Errorf("one-click token %q, want the unsubscribe link's %q", got, token)
 	}
-	if err := f.service.RequestConfirmation(ctx, "bob@example.com", f.list.Slug, subscribers.Daily); err != nil {
+	if err := f.service.RequestConfirmation(ctx, "bob@example.com", f.list.Slug, subscribers.Daily, "en"); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.count(t, `SELECT count(*) FROM emails WHERE kind = 'confirm_subscription' AND list_unsubscribe_url IS NOT NULL`); n != 0 {
@@ -102,7 +102,7 @@ func TestOneClickRefusesAnotherURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	signIn := func() string {
-		if _, err := f.service.RequestSignIn(ctx, "ann@example.com", "/email/manage"); err != nil {
+		if _, err := f.service.RequestSignIn(ctx, "ann@example.com", "/email/manage", "en"); err != nil {
 			t.Fatal(err)
 		}
 		_, tok := f.lastLink(t)

@@ -20,8 +20,9 @@ const ManagePath = "/email/manage/authenticate/process"
 // RequestSignIn emails the subscriber with address a sign-in link to
 // PUBLIC_URL + destination + ?token=…, for the JSON API. An unknown
 // address is subscribers.ErrNotFound; a linked subscriber is ErrLinked and
-// gets no email.
-func (s *Service) RequestSignIn(ctx context.Context, address, destination string) (subscribers.Subscriber, error) {
+// gets no email. The email is in lang, or when that is "" in the
+// subscriber's locale.
+func (s *Service) RequestSignIn(ctx context.Context, address, destination, lang string) (subscribers.Subscriber, error) {
 	if err := CheckDestination(destination); err != nil {
 		return subscribers.Subscriber{}, err
 	}
@@ -34,7 +35,10 @@ func (s *Service) RequestSignIn(ctx context.Context, address, destination string
 		if subscriber.Linked() {
 			return ErrLinked
 		}
-		return s.sendSignIn(ctx, tx, subscriber, destination, nil)
+		if lang == "" {
+			lang = subscriber.Locale
+		}
+		return s.sendSignIn(ctx, tx, subscriber, destination, nil, lang)
 	})
 	return subscriber, err
 }
@@ -44,8 +48,9 @@ func (s *Service) RequestSignIn(ctx context.Context, address, destination string
 // Login" email for a linked one, and nothing at all for an unknown
 // address. The caller answers the same way in every case. Either link
 // returns the person to redirectPath once signed in, when it is a path on
-// this site ("" or any other: the manage page).
-func (s *Service) RequestManageLink(ctx context.Context, address, redirectPath string) error {
+// this site ("" or any other: the manage page). The email is in lang, the
+// language of the page that asked.
+func (s *Service) RequestManageLink(ctx context.Context, address, redirectPath, lang string) error {
 	var back url.Values
 	if redirectPath != "" && CheckDestination(redirectPath) == nil {
 		back = url.Values{"redirect_path": {redirectPath}}
@@ -58,26 +63,26 @@ func (s *Service) RequestManageLink(ctx context.Context, address, redirectPath s
 		case err != nil:
 			return err
 		case subscriber.Linked():
-			return s.writeEmail(ctx, tx, mail.KindUseOneLogin, *subscriber.Address, map[string]any{
-				"SignInURL": s.link("/email/manage/authenticate/account", back),
+			return s.writeEmail(ctx, tx, mail.KindUseOneLogin, lang, *subscriber.Address, map[string]any{
+				"SignInURL": s.link("/email/manage/authenticate/account", inLanguage(back, lang)),
 			})
 		}
-		return s.sendSignIn(ctx, tx, subscriber, ManagePath, back)
+		return s.sendSignIn(ctx, tx, subscriber, ManagePath, back, lang)
 	})
 }
 
 // sendSignIn emails subscriber a sign-in link: PUBLIC_URL + destination
-// with the token and params in its query.
-func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscribers.Subscriber, destination string, params url.Values) error {
+// with the token and params in its query, in lang.
+func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscribers.Subscriber, destination string, params url.Values, lang string) error {
 	token, err := issue(ctx, tx, grant{
 		Purpose: PurposeSignIn, SubscriberID: &subscriber.ID, Address: *subscriber.Address, TTL: SignInTTL,
 	})
 	if err != nil {
 		return err
 	}
-	return s.writeEmail(ctx, tx, mail.KindSignIn, *subscriber.Address, map[string]any{
-		"Link":      s.link(destination, withToken(params, token)),
-		"ManageURL": s.link("/email/manage/authenticate", nil),
+	return s.writeEmail(ctx, tx, mail.KindSignIn, lang, *subscriber.Address, map[string]any{
+		"Link":      s.link(destination, inLanguage(withToken(params, token), lang)),
+		"ManageURL": s.link("/email/manage/authenticate", inLanguage(nil, lang)),
 		"Expiry":    SignInTTL,
 	})
 }
@@ -85,8 +90,9 @@ func (s *Service) sendSignIn(ctx context.Context, tx *sqlx.Tx, subscriber subscr
 // RedeemSignIn uses a sign-in token once and opens a magic-link session
 // for its subscriber, returning the session token. A token that is unknown,
 // used, expired, for another purpose, or whose subscriber has since been
-// linked to an account, is ErrTokenInvalid.
-func (s *Service) RedeemSignIn(ctx context.Context, token string) (string, subscribers.Subscriber, error) {
+// linked to an account, is ErrTokenInvalid. lang, the language of the page
+// the link opened, becomes the subscriber's locale (unless "").
+func (s *Service) RedeemSignIn(ctx context.Context, token, lang string) (string, subscribers.Subscriber, error) {
 	if !secret.WellFormed(token) { // before a transaction is begun for it
 		return "", subscribers.Subscriber{}, ErrTokenInvalid
 	}
@@ -104,6 +110,12 @@ func (s *Service) RedeemSignIn(ctx context.Context, token string) (string, subsc
 		}
 		if subscriber.Linked() || subscriber.Address == nil {
 			return ErrTokenInvalid
+		}
+		if lang != "" && lang != subscriber.Locale {
+			if err := subscribers.SetLocaleIn(ctx, tx, subscriber.ID, lang); err != nil {
+				return err
+			}
+			subscriber.Locale = lang
 		}
 		sessionToken, err = session.CreateMagicLink(ctx, tx, subscriber.ID)
 		return err

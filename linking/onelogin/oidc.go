@@ -155,8 +155,9 @@ func (rp *RelyingParty) LevelFor(mfa bool) []string {
 	return rp.cfg.VTR
 }
 
-// AuthCodeURL returns the provider URL that starts a sign-in.
-func (rp *RelyingParty) AuthCodeURL(ctx context.Context, state, nonce, verifier string, vtr []string) (string, error) {
+// AuthCodeURL returns the provider URL that starts a sign-in, whose pages
+// are in uiLocales (One Login's ui_locales: en or cy).
+func (rp *RelyingParty) AuthCodeURL(ctx context.Context, state, nonce, verifier string, vtr []string, uiLocales string) (string, error) {
 	p, err := rp.discover(ctx)
 	if err != nil {
 		return "", err
@@ -164,7 +165,7 @@ func (rp *RelyingParty) AuthCodeURL(ctx context.Context, state, nonce, verifier 
 	opts := []oauth2.AuthCodeOption{
 		oidc.Nonce(nonce),
 		oauth2.S256ChallengeOption(verifier),
-		oauth2.SetAuthURLParam("ui_locales", "en"),
+		oauth2.SetAuthURLParam("ui_locales", uiLocales),
 	}
 	if vtr != nil {
 		raw, _ := json.Marshal(vtr)

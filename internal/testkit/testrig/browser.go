@@ -8,12 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"email-alert/internal/lib/locale"
 )
 
 // axeSource is axe-core, injected into every page the browser visits.
@@ -29,6 +33,82 @@ type Browser struct {
 	ctx  context.Context
 	site *AccountSite
 	shot int
+	// lang is the language every page must be in (<html lang>); on a
+	// Welsh page none of english may appear (see InLanguage).
+	lang    string
+	english []string
+}
+
+// InLanguage makes every page Check sees be in lang, and, for Welsh, hold
+// none of the English catalogue's words (see EnglishFragments), outside
+// elements marked lang="en" (the header's link to the English page).
+func (b *Browser) InLanguage(lang string, c *locale.Catalogue) {
+	b.lang = lang
+	if lang == locale.Welsh {
+		b.english = EnglishFragments(c)
+	}
+}
+
+// placeholder matches a message's {{…}} actions.
+var placeholder = regexp.MustCompile(`\{\{[^}]*\}\}`)
+
+// EnglishFragments returns the pieces of English text in the catalogue:
+// each message split at its placeholders, trimmed, keeping those of four
+// letters or more that no Welsh message holds too ("GOV.UK One Login" is
+// the same in both).
+func EnglishFragments(c *locale.Catalogue) []string {
+	welsh := strings.Join(c.Sources(locale.Welsh), "\n")
+	seen := map[string]bool{}
+	var out []string
+	for _, text := range c.Sources(locale.English) {
+		for _, piece := range placeholder.Split(text, -1) {
+			piece = strings.Trim(piece, " .,:;?!–-")
+			letters := 0
+			for _, r := range piece {
+				if unicode.IsLetter(r) {
+					letters++
+				}
+			}
+			if letters < 4 || strings.HasPrefix(piece, "http") || strings.Contains(welsh, piece) || seen[piece] {
+				continue
+			}
+			seen[piece] = true
+			out = append(out, piece)
+		}
+	}
+	return out
+}
+
+// pageText is the page's title, text and labels, but for elements in
+// another language than the page's own, code (identifiers) and URLs.
+const pageText = `(() => {
+  const page = document.documentElement.lang;
+  const body = document.body.cloneNode(true);
+  body.querySelectorAll("[lang]").forEach(e => { if (e.lang !== page) e.remove(); });
+  body.querySelectorAll("code").forEach(e => e.remove()); // identifiers, such as an email's kind
+  const labels = [...body.querySelectorAll("[aria-label]")].map(e => e.getAttribute("aria-label"));
+  const meta = document.querySelector('meta[name="description"]');
+  // Links (in the dev outbox's emails) are paths, not words.
+  return [document.title, meta ? meta.content : "", body.textContent, ...labels].join("\n").replace(/https?:\/\/\S+/g, "");
+})()`
+
+// checkLanguage fails the test when the page is not in b.lang, or when a
+// Welsh page holds English from the catalogue.
+func (b *Browser) checkLanguage(step, location string) {
+	b.t.Helper()
+	if b.lang == "" {
+		return
+	}
+	var lang, text string
+	b.Run(chromedp.Evaluate(`document.documentElement.lang`, &lang), chromedp.Evaluate(pageText, &text))
+	if lang != b.lang {
+		b.t.Errorf("%s (%s): <html lang=%q>, want %q", step, location, lang, b.lang)
+	}
+	for _, english := range b.english {
+		if strings.Contains(text, english) {
+			b.t.Errorf("%s (%s): the %s page has the English %q", step, location, b.lang, english)
+		}
+	}
 }
 
 func chromiumPath(t *testing.T) string {
@@ -108,6 +188,7 @@ func (b *Browser) Check(step, heading string) {
 		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d-%s.png", b.shot, step)), png, 0o644)
 	}
 	b.axe(step, location)
+	b.checkLanguage(step, location)
 }
 
 // repositoryRoot is the directory of go.mod above the test's package.
