@@ -289,8 +289,12 @@ func TestBulkUnsubscribeRefusals(t *testing.T) {
 func TestBulkUnsubscribeEndsTheListInBatches(t *testing.T) {
 	r := newRig(t)
 	for i := range 8 {
-		r.MustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"s%d@example.com","subscriber_list_id":{list},"frequency":%q}`,
-			i, []string{"immediately", "daily", "weekly"}[i%3]), nil)
+		locale := "en"
+		if i == 1 {
+			locale = "cy" // s1's emails are in Welsh
+		}
+		r.MustDo(t, "POST", "/subscriptions", fmt.Sprintf(`{"address":"s%d@example.com","subscriber_list_id":{list},"frequency":%q,"locale":%q}`,
+			i, []string{"immediately", "daily", "weekly"}[i%3], locale), nil)
 	}
 	const listMembers = 10 // ann, bob and the 8
 	svc := r.app.Mailbox()
@@ -343,6 +347,15 @@ func TestBulkUnsubscribeEndsTheListInBatches(t *testing.T) {
 		if e.N != 1 || e.Subject != "Tax news" || e.Priority != "normal" ||
 			!strings.HasPrefix(e.Body, "This list is closing.\nSee GOV.UK for news.\n") {
 			t.Errorf("email to %s: %+v", e.Address, e)
+		}
+		// The sender's message as it was given; the rest in the
+		// subscriber's language.
+		want, other := "You’ve been unsubscribed from GOV.UK emails about:", "Rydych wedi cael eich dad-danysgrifio"
+		if e.Address == "s1@example.com" {
+			want, other = other, want
+		}
+		if !strings.Contains(e.Body, want) || strings.Contains(e.Body, other) {
+			t.Errorf("email to %s is not in its language (want %q):\n%s", e.Address, want, e.Body)
 		}
 	}
 	var job struct {
