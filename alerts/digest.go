@@ -166,10 +166,15 @@ const digestBatchSQL = `
 		WHERE m.received_at >= run.starts_at AND m.received_at < run.ends_at AND m.subscriber_list_id >= $2
 		ORDER BY m.subscriber_list_id LIMIT 1
 	), batch AS (
+		-- LATERAL, so that the cursor's list and subscriber bound an index
+		-- range scan; as a join the planner, not knowing them, walked every
+		-- subscription in subscriber id order from the start, each batch.
 		SELECT s.subscriber_id, s.subscriber_list_id, greatest(run.starts_at, s.created_at) AS covers_from
-		FROM cur JOIN subscriptions s ON s.subscriber_list_id = cur.list_id, run
-		WHERE s.frequency = $4 AND s.ended_at IS NULL AND s.subscriber_id > cur.after AND s.created_at < run.ends_at
-		ORDER BY s.subscriber_id LIMIT $5
+		FROM cur CROSS JOIN run CROSS JOIN LATERAL (
+			SELECT s.subscriber_id, s.subscriber_list_id, s.created_at FROM subscriptions s
+			WHERE s.subscriber_list_id = cur.list_id AND s.frequency = $4 AND s.ended_at IS NULL
+			  AND s.subscriber_id > cur.after AND s.created_at < run.ends_at
+			ORDER BY s.subscriber_id LIMIT $5) s
 	), written AS (
 		INSERT INTO emails (kind, priority, address, subject, body, digest_run_id, subscriber_id, subscriber_list_id, covers_from)
 		SELECT 'digest', 'normal', p.address, $6 || l.title, '', $1, b.subscriber_id, b.subscriber_list_id, b.covers_from

@@ -58,10 +58,14 @@ const fanOutBatchSQL = `
 		WHERE m.content_change_id = $1 AND m.subscriber_list_id >= $2
 		ORDER BY m.subscriber_list_id LIMIT 1
 	), batch AS (
+		-- LATERAL, so that the cursor bounds an index range scan (see
+		-- digestBatchSQL).
 		SELECT s.subscriber_id, s.subscriber_list_id
-		FROM cur JOIN subscriptions s ON s.subscriber_list_id = cur.list_id
-		WHERE s.frequency = 'immediately' AND s.ended_at IS NULL AND s.subscriber_id > cur.after
-		ORDER BY s.subscriber_id LIMIT $4
+		FROM cur CROSS JOIN LATERAL (
+			SELECT s.subscriber_id, s.subscriber_list_id FROM subscriptions s
+			WHERE s.subscriber_list_id = cur.list_id AND s.frequency = 'immediately' AND s.ended_at IS NULL
+			  AND s.subscriber_id > cur.after
+			ORDER BY s.subscriber_id LIMIT $4) s
 	), written AS (
 		INSERT INTO emails (kind, priority, address, subject, body, content_change_id, subscriber_id, subscriber_list_id)
 		SELECT 'alert', (SELECT CASE c.priority WHEN 'high' THEN 'high' ELSE 'normal' END FROM content_changes c WHERE c.id = $1),
