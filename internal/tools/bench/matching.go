@@ -173,8 +173,8 @@ func seedMatching(ctx context.Context, db *sqlx.DB, criteria []subscribers.Crite
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	lists, err := tx.PrepareContext(ctx, pq.CopyIn("subscriber_lists", "id", "slug", "title", "tags", "links",
-		"document_type", "email_document_supertype", "content_id", "criteria_digest", "match_keys"))
+	lists, err := tx.PrepareContext(ctx, `COPY subscriber_lists (id, slug, title, tags, links, document_type,
+		email_document_supertype, content_id, criteria_digest, match_keys) FROM STDIN`)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func seedMatching(ctx context.Context, db *sqlx.DB, criteria []subscribers.Crite
 	if err := lists.Close(); err != nil {
 		return err
 	}
-	rulesCopy, err := tx.PrepareContext(ctx, pq.CopyIn("norm_rules", "list_id", "field", "key", "all_of", "nvalues"))
+	rulesCopy, err := tx.PrepareContext(ctx, `COPY norm_rules (list_id, field, key, all_of, nvalues) FROM STDIN`)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func seedMatching(ctx context.Context, db *sqlx.DB, criteria []subscribers.Crite
 	if err := rulesCopy.Close(); err != nil {
 		return err
 	}
-	values, err := tx.PrepareContext(ctx, pq.CopyIn("norm_values", "field", "key", "value", "list_id"))
+	values, err := tx.PrepareContext(ctx, `COPY norm_values (field, key, value, list_id) FROM STDIN`)
 	if err != nil {
 		return err
 	}
