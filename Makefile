@@ -8,11 +8,15 @@ run:
 	@scripts/run.sh
 
 ## test: start PostgreSQL and Redis and install Chromium if needed, then run
-## every test (race detector on); browser screenshots land in test-output/
+## every test (race detector on); browser screenshots land in test-output/.
+## The whole-system tests (internal/app) run alone first: the real workers
+## they start, beside another package's tests, took more than PostgreSQL's
+## default 100 connections.
 test:
 	@scripts/services.sh email_alert_test
 	@scripts/chromium.sh
-	go test -race -count=1 ./...
+	go test -race -count=1 ./internal/app/
+	go test -race -count=1 $$(go list ./... | grep -v '^email-alert/internal/app$$')
 
 ## lint: gofmt, go vet, golangci-lint (.golangci.yml) and openapi-lint
 lint: openapi-lint
