@@ -249,15 +249,7 @@ func (p *Pages) Unsubscribe(c *gin.Context) {
 			return
 		}
 		sub, ended, err := p.magic.UnsubscribeByToken(c.Request.Context(), token)
-		if err != nil {
-			p.linkProblem(c, err)
-			return
-		}
-		if !ended {
-			p.notSubscribed(c, sub.List.List)
-			return
-		}
-		p.unsubscribed(c, sub)
+		p.unsubscribeAnswer(c, sub, ended, err)
 		return
 	}
 	s, ok := p.requireSession(c)
@@ -436,13 +428,19 @@ func (p *Pages) OneClickUnsubscribe(c *gin.Context) {
 		return
 	}
 	sub, ended, err := p.magic.OneClickUnsubscribe(c.Request.Context(), id, c.Query("token"))
-	if err != nil {
+	p.unsubscribeAnswer(c, sub, ended, err)
+}
+
+// unsubscribeAnswer answers an unsubscribe by emailed token: the link's
+// problem, "You're not subscribed" when nothing was active to end, else
+// "You've unsubscribed".
+func (p *Pages) unsubscribeAnswer(c *gin.Context, sub subscribers.Subscription, ended bool, err error) {
+	switch {
+	case err != nil:
 		p.linkProblem(c, err)
-		return
-	}
-	if !ended {
+	case !ended:
 		p.notSubscribed(c, sub.List.List)
-		return
+	default:
+		p.unsubscribed(c, sub)
 	}
-	p.unsubscribed(c, sub)
 }
