@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"email-alert/alerts"
-	"email-alert/internal/testkit/testrig/proc"
 	"email-alert/linking/magiclink"
 	"email-alert/mail"
 	"email-alert/templates"
@@ -141,15 +140,11 @@ func alertsBench(ctx context.Context, n int) (string, error) {
 // runDigestCommand builds the binary and runs `email-alert digest daily`
 // for a window ending now, returning its time and peak RSS.
 func runDigestCommand(ctx context.Context, dsn string) (time.Duration, float64, string, error) {
-	work, err := os.MkdirTemp("", "email-alert-bench-")
+	_, bin, remove, err := buildService()
 	if err != nil {
 		return 0, 0, "", err
 	}
-	defer os.RemoveAll(work)
-	bin, err := proc.BuildBinary(work)
-	if err != nil {
-		return 0, 0, "", err
-	}
+	defer remove()
 	cmd := exec.CommandContext(ctx, bin, "digest", "daily", "--at", time.Now().Format(time.RFC3339))
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dsn)
 	var out bytes.Buffer

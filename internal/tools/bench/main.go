@@ -65,22 +65,13 @@ func main() {
 	matchingOnly := flag.Bool("matching-only", false, "measure only list matching (jsonb or a normalised table) and print the section")
 	alertsOnly := flag.Int("alerts", 0, "measure only the alert workloads, at this many subscribers per list, and print the section")
 	flag.Parse()
+	ctx := context.Background()
 	if *matchingOnly {
-		section, err := matchingBench(context.Background(), o.matchLists, o.matchChanges)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		fmt.Print(section)
+		printSection(matchingBench(ctx, o.matchLists, o.matchChanges))
 		return
 	}
 	if *alertsOnly > 0 {
-		section, err := alertsBench(context.Background(), *alertsOnly)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		fmt.Print(section)
+		printSection(alertsBench(ctx, *alertsOnly))
 		return
 	}
 	if *quick {
@@ -90,29 +81,48 @@ func main() {
 		o.matchLists, o.matchChanges = 10_000, 200
 	}
 	if *deliveryOnly {
-		if err := runDelivery(context.Background(), o); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
+		exitOn(runDelivery(ctx, o))
 		return
 	}
-	if err := run(context.Background(), o); err != nil {
+	exitOn(run(ctx, o))
+}
+
+// printSection prints a workload's report section, or stops on its error.
+func printSection(section string, err error) {
+	exitOn(err)
+	fmt.Print(section)
+}
+
+// exitOn stops the benchmark with err, if there is one.
+func exitOn(err error) {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, o options) error {
-	work, err := os.MkdirTemp("", "email-alert-bench-")
+// buildService builds the service's binary into a new work directory,
+// which remove deletes.
+func buildService() (work, bin string, remove func(), err error) {
+	work, err = os.MkdirTemp("", "email-alert-bench-")
 	if err != nil {
-		return err
+		return "", "", nil, err
 	}
-	defer os.RemoveAll(work)
+	remove = func() { os.RemoveAll(work) }
 	step("building the service")
-	bin, err := proc.BuildBinary(work)
+	if bin, err = proc.BuildBinary(work); err != nil {
+		remove()
+		return "", "", nil, err
+	}
+	return work, bin, remove, nil
+}
+
+func run(ctx context.Context, o options) error {
+	work, bin, remove, err := buildService()
 	if err != nil {
 		return err
 	}
+	defer remove()
 
 	r := &report{opts: o, started: time.Now()}
 	big, err := freshDB(ctx, "email_alert_bench")
@@ -208,16 +218,11 @@ func run(ctx context.Context, o options) error {
 
 // runDelivery runs only the delivery workload and prints its figures.
 func runDelivery(ctx context.Context, o options) error {
-	work, err := os.MkdirTemp("", "email-alert-bench-")
+	work, bin, remove, err := buildService()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	step("building the service")
-	bin, err := proc.BuildBinary(work)
-	if err != nil {
-		return err
-	}
+	defer remove()
 	results, err := deliveryCasesLoad(ctx, bin, work, o)
 	if err != nil {
 		return err
