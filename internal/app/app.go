@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -129,7 +130,7 @@ func runWithOutput(ctx context.Context, args []string, getenv func(string) strin
 	}
 	defer rdb.Close()
 
-	a, err := newApp(cfg, db, rdb, defaultNamespace)
+	a, err := newApp(cfg, db, rdb, defaultNamespace, rolesOf(command))
 	if err != nil {
 		return err
 	}
@@ -193,7 +194,26 @@ func digest(ctx context.Context, cfg *config.Config, db *sqlx.DB, args []string,
 // rate-limit keys in Redis. Tests use one of their own.
 const defaultNamespace = "email-alert"
 
-// app holds what the routers and the worker are built from.
+// roles are the processes one run of the command serves, and so what
+// newApp builds: the page templates and assets only where pages are
+// served. What a process does not serve, it does not hold in memory.
+type roles struct{ api, frontend, worker bool }
+
+// allRoles is the `all` command's: the api, frontend and worker together.
+var allRoles = roles{api: true, frontend: true, worker: true}
+
+// rolesOf returns the roles of a serving command (api, frontend, worker,
+// all).
+func rolesOf(command string) roles {
+	if command == "all" {
+		return allRoles
+	}
+	return roles{api: command == "api", frontend: command == "frontend", worker: command == "worker"}
+}
+
+// app holds what the routers and the worker are built from. pages and
+// assets are nil in a process that serves no pages, compress in one that
+// serves no HTTP but metrics.
 type app struct {
 	cfg         *config.Config
 	db          *sqlx.DB
@@ -214,7 +234,7 @@ type app struct {
 	mailbox     *mailbox.Service
 	mailboxAPI  *mailbox.API
 	metrics     *metrics.Metrics
-	queueUI     *asynqmon.HTTPHandler
+	queueUI     *queueUI
 	compress    func(http.Handler) http.HandlerFunc
 }
 
@@ -223,7 +243,7 @@ type app struct {
 // rank them.
 func (a *app) queue(kind string) string { return a.namespace + ":" + kind }
 
-func newApp(cfg *config.Config, db *sqlx.DB, rdb redis.UniversalClient, namespace string) (*app, error) {
+func newApp(cfg *config.Config, db *sqlx.DB, rdb redis.UniversalClient, namespace string, serves roles) (*app, error) {
 	emails, err := mail.ParseTemplates(templates.Email)
 	if err != nil {
 		return nil, err
@@ -247,18 +267,21 @@ func newApp(cfg *config.Config, db *sqlx.DB, rdb redis.UniversalClient, namespac
 	signIn := linking.NewService(db, store, emails, cfg.PublicURL, rp)
 	perAddress := ratelimit.New(rdb, "address", cfg.RateLimitPerAddress).WithPrefix(namespace + ":")
 	perClient := ratelimit.New(rdb, "client", cfg.RateLimitPerClient).WithPrefix(namespace + ":")
-	assets, err := frontend.NewAssets(templates.AssetFiles())
-	if err != nil {
-		return nil, err
-	}
-	pages, err := frontend.New(frontend.Config{
-		SecureCookies: cfg.PublicURL.Scheme == "https",
-		DevOutbox:     cfg.Local && cfg.EmailDelivery == "log",
-		SignInFloor:   signInFloor,
-		AccountURL:    cfg.OneLoginAccountURL,
-	}, db, signIn, store, perAddress, perClient, templates.Pages, assets)
-	if err != nil {
-		return nil, err
+	var assets *frontend.Assets
+	var pages *frontend.Pages
+	if serves.frontend {
+		if assets, err = frontend.NewAssets(templates.AssetFiles()); err != nil {
+			return nil, err
+		}
+		pages, err = frontend.New(frontend.Config{
+			SecureCookies: cfg.PublicURL.Scheme == "https",
+			DevOutbox:     cfg.Local && cfg.EmailDelivery == "log",
+			SignInFloor:   signInFloor,
+			AccountURL:    cfg.OneLoginAccountURL,
+		}, db, signIn, store, perAddress, perClient, templates.Pages, assets)
+		if err != nil {
+			return nil, err
+		}
 	}
 	client := asynq.NewClientFromRedisClient(rdb)
 	var queues []string
@@ -278,9 +301,11 @@ func newApp(cfg *config.Config, db *sqlx.DB, rdb redis.UniversalClient, namespac
 	dispatcher := mail.NewDispatcher(db, client, namespace+":email").
 		Route(mail.High, namespace+":bulk-high").
 		Route(mail.Normal, namespace+":bulk")
-	compress, err := newCompressor()
-	if err != nil {
-		return nil, err
+	var compress func(http.Handler) http.HandlerFunc
+	if serves.api || serves.frontend {
+		if compress, err = newCompressor(); err != nil {
+			return nil, err
+		}
 	}
 	alertService, err := newAlerts(cfg, db, client, emails, namespace)
 	if err != nil {
@@ -321,10 +346,8 @@ func newApp(cfg *config.Config, db *sqlx.DB, rdb redis.UniversalClient, namespac
 		mailbox:     box,
 		mailboxAPI:  mailbox.NewAPI(box),
 		metrics:     m,
-		queueUI: asynqmon.New(asynqmon.Options{
-			RootPath: "/admin/queues", RedisConnOpt: cfg.Redis, ReadOnly: true,
-		}),
-		compress: compress,
+		queueUI:     &queueUI{redis: cfg.Redis},
+		compress:    compress,
 	}, nil
 }
 
@@ -346,7 +369,44 @@ const signInFloor = 250 * time.Millisecond
 
 func (a *app) close() {
 	_ = a.asynq.Close()
-	_ = a.queueUI.Close()
+	a.queueUI.close()
+}
+
+// queueUI serves asynqmon's read-only pages of the queues, built at their
+// first request: asynqmon's router and its two Redis clients are not held
+// by an api process (or a test) that nobody reads the queues through.
+type queueUI struct {
+	redis asynq.RedisConnOpt
+	mu    sync.Mutex
+	ui    *asynqmon.HTTPHandler
+}
+
+func (q *queueUI) ServeHTTP(w http.ResponseWriter, r *http.Request) { q.handler().ServeHTTP(w, r) }
+
+func (q *queueUI) handler() *asynqmon.HTTPHandler {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ui == nil {
+		q.ui = asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: q.redis, ReadOnly: true})
+	}
+	return q.ui
+}
+
+// built reports whether the pages have been built, by a request.
+func (q *queueUI) built() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ui != nil
+}
+
+// close closes the Redis clients of the pages, if they were built.
+func (q *queueUI) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ui != nil {
+		_ = q.ui.Close()
+		q.ui = nil
+	}
 }
 
 // newSender returns the email sender EMAIL_DELIVERY names.

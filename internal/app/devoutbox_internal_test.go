@@ -24,7 +24,7 @@ func TestDevOutboxOnlyOnALocalSetup(t *testing.T) {
 		t.Fatalf("test settings: local %v, delivery %q; want a local setup that logs emails", cfg.Local, cfg.EmailDelivery)
 	}
 	cfg.Local = false
-	a, err := newApp(cfg, db, testdb.Redis(t), testdb.Queue(t))
+	a, err := newApp(cfg, db, testdb.Redis(t), testdb.Queue(t), allRoles)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func New(getenv func(string) string, db *sqlx.DB, rdb redis.UniversalClient, nam
 	if err != nil {
 		return nil, err
 	}
-	a, err := newApp(cfg, db, rdb, namespace)
+	a, err := newApp(cfg, db, rdb, namespace, allRoles)
 	if err != nil {
 		return nil, err
 	}
