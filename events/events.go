@@ -1,10 +1,11 @@
 // Package events receives account lifecycle events from the account
 // service (email changed, account deleted) and applies them in the
 // background. An event is acknowledged only once its row is committed in
-// the inbox (account_events); an asynq task whose TaskID is the event id
-// then applies it, in one transaction that also marks it done, so every
-// event is applied exactly once however often it is delivered or retried,
-// and a periodic sweep re-enqueues whatever Redis lost. Events of one
+// the inbox (account_events); the worker polls the inbox for new events
+// and enqueues them in batches, and an asynq task applies a batch in one
+// transaction that also marks its events done, so every event is applied
+// exactly once however often it is delivered or retried; a periodic sweep
+// re-enqueues whatever Redis lost. Events of one
 // account are serialised, and an email change older than the last event
 // applied is recorded as superseded; a deletion never is.
 package events
@@ -14,11 +15,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
+
+	"email-alert/internal/lib/txpoll"
 )
 
 // RISC event types (OpenID RISC profile).
@@ -83,9 +85,9 @@ var ErrIDReused = errors.New("event id already used by an event with another pay
 
 // Record stores e unless an event with its id is stored already, and
 // reports whether it was new; when the stored one has another payload it
-// returns ErrIDReused. Once Record returns nil the event is durable: it is
-// then enqueued, and if that fails (Redis down) the sweep enqueues it
-// later, so the caller may acknowledge either way.
+// returns ErrIDReused. Once Record returns nil the event is durable, and
+// the caller may acknowledge it: the worker's poll finds it and enqueues
+// it (Poll), and the sweep again if Redis loses it.
 func (in *Inbox) Record(ctx context.Context, e Event) (bool, error) {
 	status, outcome := "pending", (*string)(nil)
 	if e.Kind == KindUnknown {
@@ -114,32 +116,26 @@ func (in *Inbox) Record(ctx context.Context, e Event) (bool, error) {
 	if in.onReceived != nil {
 		in.onReceived(e.Kind)
 	}
-	if e.Kind == KindUnknown {
-		return true, nil
-	}
-	// Stored is what counts: Redis gets a short while to take the task,
-	// and if it cannot (down, hanging) the sweep will enqueue it.
-	enqueueCtx, cancel := context.WithTimeout(ctx, enqueueTimeout)
-	defer cancel()
-	if err := in.Enqueue(enqueueCtx, e.ID, e.Kind); err != nil {
-		slog.WarnContext(ctx, "event stored but not enqueued", "event_id", e.ID, "error", err)
-	}
 	return true, nil
 }
 
-// enqueueTimeout is how long Record waits for Redis after the event is
-// stored, so that a Redis that hangs does not hold up the acknowledgement.
-const enqueueTimeout = 2 * time.Second
-
-// Enqueue enqueues the processing of event id; one already waiting in the
-// queue is left as it is.
-func (in *Inbox) Enqueue(ctx context.Context, id, kind string) error {
-	task, err := newTask(id, kind, in.queue)
-	if err != nil {
-		return err
-	}
-	if _, err := in.client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue event %s: %w", id, err)
+// Enqueue enqueues the application of the events ids, in batches of
+// BatchSize; a batch already waiting in the queue is left as it is.
+func (in *Inbox) Enqueue(ctx context.Context, ids []string) error {
+	for len(ids) > 0 {
+		n := min(len(ids), BatchSize)
+		if _, err := in.client.EnqueueContext(ctx, newBatchTask(ids[:n], in.queue)); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("enqueue events %s…: %w", ids[0], err)
+		}
+		ids = ids[n:]
 	}
 	return nil
+}
+
+// Poll enqueues each new event soon after it is stored, checking every
+// interval until ctx ends: the inbox is polled by the transaction id of
+// each row (internal/lib/txpoll), and its events handed over in batches.
+func (in *Inbox) Poll(ctx context.Context, interval time.Duration) {
+	txpoll.New(in.db, txpoll.Source{Table: "account_events", IDType: "text", Where: "status = 'pending'"},
+		BatchSize, in.Enqueue).Run(ctx, interval, "event inbox")
 }

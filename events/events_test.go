@@ -41,6 +41,8 @@ type fixture struct {
 	router    *gin.Engine
 	key       *ecdsa.PrivateKey
 	list      subscribers.List
+	queue     string
+	inspector *asynq.Inspector
 }
 
 func setup(t *testing.T) *fixture {
@@ -63,7 +65,8 @@ func setup(t *testing.T) *fixture {
 	g.PUT("/api/oidc-users/:sub", api.PutOIDCUser)
 	g.DELETE("/api/oidc-users/:sub", api.DeleteOIDCUser)
 
-	f := &fixture{db: db, store: store, inbox: inbox, processor: events.NewProcessor(db, store), router: r, key: key}
+	f := &fixture{db: db, store: store, inbox: inbox, processor: events.NewProcessor(db, store), router: r, key: key,
+		queue: queue, inspector: inspector}
 	var err error
 	f.list, _, err = store.FindOrCreateList(context.Background(), subscribers.NewList{Title: "News", Slug: "news"})
 	if err != nil {

@@ -16,22 +16,22 @@ import (
 // received_at, then id.
 type pendingEvent struct {
 	ID         string    `db:"id"`
-	Kind       string    `db:"kind"`
 	ReceivedAt time.Time `db:"received_at"`
 }
 
 // Sweep enqueues every pending event received more than olderThan ago
-// (0: all), oldest first, and returns how many it handed over. With
-// limit > 0 it hands over at most limit events: a bounded look that can
-// run every few seconds. Events still waiting in the queue are not
-// duplicated (TaskID).
+// (0: all), oldest first, in batches, and returns how many it handed
+// over. With limit > 0 it hands over at most limit events: a bounded look
+// that can run every few seconds. A batch still waiting in the queue is
+// not duplicated (TaskID).
 func (in *Inbox) Sweep(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
 	age := fmt.Sprintf("%d milliseconds", olderThan.Milliseconds())
-	return keyset.Walk(ctx, limit,
+	var batch []string
+	n, err := keyset.Walk(ctx, limit,
 		func(ctx context.Context, after pendingEvent, size int) ([]pendingEvent, error) {
 			var page []pendingEvent
 			err := in.db.SelectContext(ctx, &page, `
-				SELECT id, kind, received_at FROM account_events
+				SELECT id, received_at FROM account_events
 				WHERE status = 'pending' AND received_at <= now() - $1::interval
 				  AND (received_at, id) > ($2, $3)
 				ORDER BY received_at, id LIMIT $4`,
@@ -41,7 +41,17 @@ func (in *Inbox) Sweep(ctx context.Context, olderThan time.Duration, limit int) 
 			}
 			return page, nil
 		},
-		func(ctx context.Context, e pendingEvent) error { return in.Enqueue(ctx, e.ID, e.Kind) })
+		func(ctx context.Context, e pendingEvent) error {
+			if batch = append(batch, e.ID); len(batch) < BatchSize {
+				return nil
+			}
+			defer func() { batch = batch[:0] }()
+			return in.Enqueue(ctx, batch)
+		})
+	if err == nil {
+		err = in.Enqueue(ctx, batch)
+	}
+	return n, err
 }
 
 // SweepHandler handles TypeSweep: events pending for a minute are

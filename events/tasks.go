@@ -1,8 +1,9 @@
 package events
 
 import (
+	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -10,8 +11,9 @@ import (
 
 // Task types.
 const (
-	TypeAccountEmailChanged = "events:account-email-changed"
-	TypeAccountDeleted      = "events:account-deleted"
+	TypeApply               = "events:apply"                 // a batch of events
+	TypeAccountEmailChanged = "events:account-email-changed" // one event: tasks queued before batches
+	TypeAccountDeleted      = "events:account-deleted"       // one event: tasks queued before batches
 	TypeSweep               = "events:sweep"
 	TypeForgetInactive      = "events:forget-inactive"
 )
@@ -19,26 +21,31 @@ const (
 // MaxAttempts is how often an event is tried before it is marked failed.
 const MaxAttempts = 12
 
+// BatchSize is the most events one TypeApply task applies, in one
+// transaction.
+const BatchSize = 50
+
 type taskPayload struct {
 	EventID string `json:"event_id"`
 }
 
-// newTask returns the task applying event id of kind. Its TaskID is the
-// event id, so an event waiting in the queue is never queued twice.
-func newTask(id, kind, queue string) (*asynq.Task, error) {
-	typ := TypeAccountEmailChanged
-	switch kind {
-	case KindEmailChanged:
-	case KindDeleted:
-		typ = TypeAccountDeleted
-	default:
-		return nil, fmt.Errorf("event %s: kind %q has no task", id, kind)
+type batchPayload struct {
+	EventIDs []string `json:"event_ids"`
+}
+
+// newBatchTask returns the task applying the events ids. Its TaskID is
+// theirs, so the same batch waiting in the queue is never queued twice.
+func newBatchTask(ids []string, queue string) *asynq.Task {
+	payload, _ := json.Marshal(batchPayload{EventIDs: ids}) // cannot fail
+	h := fnv.New128a()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
 	}
-	payload, _ := json.Marshal(taskPayload{EventID: id}) // cannot fail
-	return asynq.NewTask(typ, payload,
-		asynq.TaskID("event:"+id),
+	return asynq.NewTask(TypeApply, payload,
+		asynq.TaskID("events:"+hex.EncodeToString(h.Sum(nil))),
 		asynq.Queue(queue),
 		asynq.MaxRetry(MaxAttempts),
 		asynq.Timeout(time.Minute),
-	), nil
+	)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"email-alert/internal/lib/keyset"
+	"email-alert/internal/lib/txpoll"
 )
 
 // Periodic tasks of the outbox, scheduled by the worker.
@@ -79,129 +79,21 @@ func (d *Dispatcher) enqueue(ctx context.Context, ids []uuid.UUID, p Priority, v
 	return nil
 }
 
-// pollBatch is the most rows one poll query reads.
-const pollBatch = 1000
-
-// Poll enqueues each new email soon after its transaction commits, checking
-// every interval until ctx ends. Every email row carries the id of the
-// transaction that wrote it (txid); no transaction older than the oldest
-// one still running (the snapshot's xmin) can commit a row any more, so
-// the poller keeps that horizon as its cursor and reads only rows at or
-// above it. Rows above it that are already committed are read again until
-// the horizon passes them, and skipped when already enqueued. The first
-// poll starts from zero and so enqueues every pending email.
+// Poll enqueues each new email soon after its transaction commits,
+// checking every interval until ctx ends: the outbox is polled by the
+// transaction id of each row (internal/lib/txpoll).
 //
 // Each priority has a poller of its own, so that enqueueing a fan-out of a
 // million alerts never delays the sign-in email committed after it.
 func (d *Dispatcher) Poll(ctx context.Context, interval time.Duration) error {
 	var wg sync.WaitGroup
 	for _, priority := range Priorities {
-		wg.Go(func() {
-			p := poller{d: d, priority: priority, enqueued: map[uuid.UUID]uint64{}}
-			ticker := time.NewTicker(interval)
-			defer ticker.Stop()
-			for {
-				if err := p.poll(ctx); err != nil && ctx.Err() == nil {
-					slog.Warn("email outbox poll", "priority", priority, "error", err) // tried again at the next tick
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-ticker.C:
-				}
-			}
-		})
+		p := txpoll.New(d.db, txpoll.Source{Table: "emails", IDType: "uuid", Where: "status = 'pending' AND priority = $5", Args: []any{priority}},
+			BatchSize, func(ctx context.Context, ids []uuid.UUID) error { return d.EnqueueBatch(ctx, ids, priority) })
+		wg.Go(func() { p.Run(ctx, interval, "email outbox ("+string(priority)+")") })
 	}
 	wg.Wait()
 	return nil
-}
-
-type poller struct {
-	d        *Dispatcher
-	priority Priority
-	horizon  uint64               // every email of a lower txid is enqueued
-	enqueued map[uuid.UUID]uint64 // emails at or above the horizon already enqueued, with their txid
-}
-
-type pendingRow struct {
-	Horizon uint64     `db:"horizon"`
-	ID      *uuid.UUID `db:"id"` // nil when nothing is pending
-	TxID    *uint64    `db:"txid"`
-}
-
-// poll enqueues the pending emails at or above the horizon, in batches,
-// and then moves the horizon up. It stops at the first failure, leaving
-// the horizon where it was so that the next poll tries again.
-func (p *poller) poll(ctx context.Context) error {
-	var (
-		afterTx uint64
-		afterID uuid.UUID
-		horizon uint64 // of the first page: rows that commit meanwhile may sort before later pages
-	)
-	for page := 0; ; page++ {
-		var rows []pendingRow
-		err := p.d.db.SelectContext(ctx, &rows, `
-			SELECT h.horizon, e.id, e.txid::text::numeric::bigint AS txid
-			FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::numeric::bigint AS horizon) h
-			LEFT JOIN LATERAL (
-				SELECT id, txid FROM emails
-				WHERE status = 'pending' AND priority = $5
-				  AND txid >= $1::text::xid8 AND (txid, id) > ($2::text::xid8, $3::uuid)
-				ORDER BY txid, id LIMIT $4
-			) e ON true`, strconv.FormatUint(p.horizon, 10), strconv.FormatUint(afterTx, 10), afterID, pollBatch, p.priority)
-		if err != nil {
-			return fmt.Errorf("poll emails: %w", err)
-		}
-		if len(rows) == 0 {
-			return errors.New("poll emails: no horizon")
-		}
-		if page == 0 {
-			horizon = rows[0].Horizon
-		}
-		var fresh []pendingRow
-		for _, r := range rows {
-			if r.ID == nil {
-				break
-			}
-			if _, done := p.enqueued[*r.ID]; !done {
-				fresh = append(fresh, r)
-			}
-		}
-		for len(fresh) > 0 {
-			batch := fresh[:min(len(fresh), BatchSize)]
-			ids := make([]uuid.UUID, len(batch))
-			for i, r := range batch {
-				ids[i] = *r.ID
-			}
-			if err := p.d.EnqueueBatch(ctx, ids, p.priority); err != nil {
-				return err
-			}
-			for _, r := range batch {
-				p.enqueued[*r.ID] = *r.TxID
-			}
-			fresh = fresh[len(batch):]
-		}
-		if n := len(rows); n > 0 && rows[n-1].ID != nil {
-			afterTx, afterID = *rows[n-1].TxID, *rows[n-1].ID
-		}
-		if len(rows) < pollBatch {
-			p.advance(horizon)
-			return nil
-		}
-	}
-}
-
-// advance moves the horizon up to h and forgets the emails below it.
-func (p *poller) advance(h uint64) {
-	if h <= p.horizon {
-		return
-	}
-	p.horizon = h
-	for id, txid := range p.enqueued {
-		if txid < h {
-			delete(p.enqueued, id)
-		}
-	}
 }
 
 // Sweep enqueues every unfinished email last touched more than olderThan

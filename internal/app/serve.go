@@ -23,9 +23,9 @@ import (
 // shutdownGrace is how long in-flight requests and jobs get after a signal.
 const shutdownGrace = 20 * time.Second
 
-// emailPollInterval is how often the worker looks for newly committed
-// emails, and so the most an email waits before it is queued for delivery.
-const emailPollInterval = 100 * time.Millisecond
+// pollInterval is how often the worker looks for newly committed emails
+// and account events, and so the most one waits before it is queued.
+const pollInterval = 100 * time.Millisecond
 
 // serve runs an HTTP server on addr until ctx is cancelled, then lets
 // in-flight requests finish.
@@ -81,10 +81,11 @@ func work(ctx context.Context, a *app) error {
 		LogLevel:                 asynq.WarnLevel,
 		// An idle worker looks for new tasks this often (asynq's default
 		// is a second), so a sign-in email leaves within a fraction of it.
-		TaskCheckInterval: emailPollInterval,
+		TaskCheckInterval: pollInterval,
 	})
 	mux := asynq.NewServeMux()
-	mux.Handle(events.TypeAccountEmailChanged, a.processor)
+	mux.HandleFunc(events.TypeApply, a.processor.BatchTask)
+	mux.Handle(events.TypeAccountEmailChanged, a.processor) // tasks queued one event each, before batches
 	mux.Handle(events.TypeAccountDeleted, a.processor)
 	mux.HandleFunc(events.TypeSweep, a.inbox.SweepHandler)
 	mux.Handle(events.TypeForgetInactive, events.ForgetInactiveHandler(subscribers.NewStore(a.db, nil), a.cfg.AddressRetention))
@@ -144,7 +145,8 @@ func work(ctx context.Context, a *app) error {
 	watcher.Recover(ctx)
 	go watcher.Watch(ctx)
 	pollDone := make(chan error, 1)
-	go func() { pollDone <- a.dispatcher.Poll(ctx, emailPollInterval) }()
+	go func() { pollDone <- a.dispatcher.Poll(ctx, pollInterval) }()
+	go a.inbox.Poll(ctx, pollInterval)
 	slog.Info("worker started", "queues", queues, "concurrency", a.cfg.WorkerConcurrency)
 
 	var err error

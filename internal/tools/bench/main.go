@@ -64,6 +64,7 @@ func main() {
 	flag.IntVar(&o.matchChanges, "matching-changes", 1_000, "content changes matched in the matching comparison")
 	matchingOnly := flag.Bool("matching-only", false, "measure only list matching (jsonb or a normalised table) and print the section")
 	alertsOnly := flag.Int("alerts", 0, "measure only the alert workloads, at this many subscribers per list, and print the section")
+	eventsOnly := flag.Bool("events-only", false, "measure only account events (in their own database, -subscribers and -linked as given) and print their figures")
 	flag.Parse()
 	ctx := context.Background()
 	if *matchingOnly {
@@ -82,6 +83,10 @@ func main() {
 	}
 	if *deliveryOnly {
 		exitOn(runDelivery(ctx, o))
+		return
+	}
+	if *eventsOnly {
+		exitOn(runEvents(ctx, o))
 		return
 	}
 	exitOn(run(ctx, o))
@@ -230,6 +235,46 @@ func runDelivery(ctx context.Context, o options) error {
 	fmt.Print(deliveryMarkdown(results, o.deliveryConcurrency))
 	for _, t := range deliveryTargets(results) {
 		fmt.Printf("%-60s %-24s %18s  %v\n", t.What, t.Goal, t.Got, t.Met)
+	}
+	return nil
+}
+
+// runEvents runs only the account events workload, in a database of its
+// own, and prints its figures.
+func runEvents(ctx context.Context, o options) error {
+	work, bin, remove, err := buildService()
+	if err != nil {
+		return err
+	}
+	defer remove()
+	db, err := freshDB(ctx, "email_alert_bench_events")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	step(fmt.Sprintf("seeding %d subscribers, %d linked accounts", o.sizes.Subscribers, o.sizes.Linked))
+	if _, err := seed(ctx, db, o.sizes, "events"); err != nil {
+		return err
+	}
+	svc, err := startService(ctx, bin, "email_alert_bench_events", work)
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+	step(fmt.Sprintf("account events: %d as fast as accepted, then %d at 500/s", o.events, o.steady))
+	res, err := svc.eventsLoad(ctx, db, o)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("in %.0f/s (%d in %.1f s), applied %.0f/s, p99 burst %s, p99 steady %s at %.0f/s, errors %d %s\n",
+		res.InPerSecond, res.Pushed, res.PushSeconds, res.AppliedPerSecond, ms(res.P99Burst), ms(res.P99Steady), res.SteadyRate, res.Errors, res.FirstFail)
+	fmt.Print("CPU ms per event:")
+	for _, k := range sortedKeys(res.CPU) {
+		fmt.Printf(" %s %.3f;", k, 1000*res.CPU[k]/float64(res.Pushed))
+	}
+	fmt.Println()
+	for k, v := range svc.peakRSS() {
+		fmt.Printf("peak RSS %s %.0f MB\n", k, v)
 	}
 	return nil
 }
