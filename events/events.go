@@ -12,6 +12,7 @@ package events
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,7 @@ type Inbox struct {
 	client     *asynq.Client
 	queue      string
 	onReceived func(kind string)
+	intake     intake
 }
 
 // OnReceived has fn called for every newly stored event (for metrics).
@@ -75,7 +77,9 @@ func (in *Inbox) OnReceived(fn func(kind string)) { in.onReceived = fn }
 
 // NewInbox returns an inbox enqueueing into queue.
 func NewInbox(db *sqlx.DB, client *asynq.Client, queue string) *Inbox {
-	return &Inbox{db: db, client: client, queue: queue}
+	in := &Inbox{db: db, client: client, queue: queue}
+	in.intake.in = in
+	return in
 }
 
 // ErrIDReused is returned by Record for an event whose id is stored
@@ -87,22 +91,18 @@ var ErrIDReused = errors.New("event id already used by an event with another pay
 // reports whether it was new; when the stored one has another payload it
 // returns ErrIDReused. Once Record returns nil the event is durable, and
 // the caller may acknowledge it: the worker's poll finds it and enqueues
-// it (Poll), and the sweep again if Redis loses it.
+// it (Poll), and the sweep again if Redis loses it. Concurrent Records
+// share one INSERT (intake.go).
 func (in *Inbox) Record(ctx context.Context, e Event) (bool, error) {
-	status, outcome := "pending", (*string)(nil)
+	w := &write{e: e, status: "pending"}
 	if e.Kind == KindUnknown {
-		notProcessed := OutcomeNotProcessed
-		status, outcome = "done", &notProcessed
+		w.status, w.outcome = "done", sql.NullString{String: OutcomeNotProcessed, Valid: true}
 	}
-	res, err := in.db.ExecContext(ctx, `
-		INSERT INTO account_events (id, kind, event_type, sub, payload, occurred_at, status, outcome)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-		e.ID, e.Kind, e.EventType, e.Sub, string(e.Payload), e.OccurredAt, status, outcome)
+	inserted, err := in.intake.store(ctx, w)
 	if err != nil {
-		return false, fmt.Errorf("record event %s: %w", e.ID, err)
+		return false, err
 	}
-	n, _ := res.RowsAffected()
-	if n == 0 {
+	if !inserted {
 		var same bool
 		if err := in.db.GetContext(ctx, &same, `SELECT payload = $2::jsonb FROM account_events WHERE id = $1`,
 			e.ID, string(e.Payload)); err != nil {
