@@ -295,8 +295,11 @@ func deliveryCasesLoad(ctx context.Context, bin, work string, o options) ([]deli
 
 func step(s string) { fmt.Fprintf(os.Stderr, "bench: %s\n", s) }
 
-// adminURL connects to the server's postgres database over the Unix
-// socket, as the service's default DATABASE_URL does.
+// adminURL connects to the server's postgres database as the service's
+// default DATABASE_URL does: lib/pq's default host is localhost, so over
+// loopback TCP. (pgbench, with no -h, uses the Unix socket. Measured on
+// this machine, the service over the socket was slower, not faster:
+// BENCHMARKS.notes.md, change 22.)
 const adminURL = "postgres:///postgres?sslmode=disable"
 
 func dbURL(name string) string { return "postgres:///" + name + "?sslmode=disable" }
