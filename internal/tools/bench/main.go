@@ -2,7 +2,7 @@
 // writes BENCHMARKS.md: it seeds its own databases with COPY, runs the api,
 // frontend and worker as separate processes, drives them over HTTP from
 // this process, measures PostgreSQL's own ceiling with pgbench the same
-// way (Unix socket, same connection count), and reports every figure with
+// way (same connection count), and reports every figure with
 // its ratio to that ceiling, CPU per request and peak RSS per process.
 //
 //	go run ./internal/tools/bench            # the full run (make bench)
@@ -328,7 +328,7 @@ func freshDB(ctx context.Context, name string) (*sqlx.DB, error) {
 }
 
 // pgbenchCeiling runs pgbench select-only and a one-row insert script with
-// the benchmark's connection count, over the same Unix socket.
+// the benchmark's connection count, over the Unix socket.
 func pgbenchCeiling(ctx context.Context, o options) (selectTPS, insertTPS float64, err error) {
 	db, err := freshDB(ctx, "email_alert_pgbench")
 	if err != nil {

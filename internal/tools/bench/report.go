@@ -81,7 +81,7 @@ func (r *report) markdown() string {
 	w("- CPU: %s, %d cores; memory: %s", cpuModel(), runtime.NumCPU(), memTotal())
 	w("- %s; %s; %s", runtime.Version(), command("psql", "--version"), command("redis-server", "--version"))
 	w("- Load generator, api, frontend, worker, PostgreSQL and Redis all on this machine.")
-	w("- Service and pgbench both reach PostgreSQL over its Unix socket, with %d connections.", r.opts.conns)
+	w("- pgbench reaches PostgreSQL over its Unix socket, the service over loopback TCP (lib/pq's default host; the faster of the two for each, BENCHMARKS.notes.md change 22), each with %d connections.", r.opts.conns)
 	w("")
 	w("## What ran")
 	w("")
