@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 export DATABASE_URL="${DATABASE_URL:-postgres:///email_alert?sslmode=disable}"
 
 scripts/services.sh email_alert
-go build -o bin/ ./cmd/...
+# Built as every build of the service is (internal/testkit/testrig/proc.BuildTags).
+CGO_ENABLED=0 go build -tags nomsgpack -o bin/ ./cmd/...
 bin/email-alert migrate
 psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -f scripts/demo-lists.sql
 

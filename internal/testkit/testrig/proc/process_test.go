@@ -2,11 +2,14 @@ package proc
 
 import (
 	"context"
+	"debug/buildinfo"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +26,26 @@ func TestBinaryIsBuiltOnce(t *testing.T) {
 	}
 	if again := Binary(t); again != first {
 		t.Errorf("second Binary = %s, want the first build %s", again, first)
+	}
+}
+
+// TestBinaryIsBuiltLean checks the service is built with BuildTags and
+// without cgo: without nomsgpack gin links the MessagePack codec in, and
+// with cgo the binary loads libc.
+func TestBinaryIsBuiltLean(t *testing.T) {
+	info, err := buildinfo.ReadFile(Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == "github.com/ugorji/go/codec" {
+			t.Errorf("the binary links %s %s: build it with -tags %s", dep.Path, dep.Version, BuildTags)
+		}
+	}
+	for _, want := range []debug.BuildSetting{{Key: "-tags", Value: BuildTags}, {Key: "CGO_ENABLED", Value: "0"}} {
+		if !slices.Contains(info.Settings, want) {
+			t.Errorf("build settings %v, want %s=%s", info.Settings, want.Key, want.Value)
+		}
 	}
 }
 
