@@ -102,3 +102,69 @@ func summarise(name string, latencies []time.Duration, errors int, seconds float
 	}
 	return r
 }
+
+// paced is the open-loop counterpart of load: it calls the op newOp gives
+// rate times a second on a fixed schedule, warmup first and then duration,
+// with up to conns calls in flight. Each call's latency runs from when it
+// was due, not from when a goroutine was free to make it, so a slow answer
+// counts against every call queued behind it (no coordinated omission).
+func paced(name string, rate, conns int, warmup, duration time.Duration, meter *cpuMeter, newOp func() op) result {
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	from, to := start.Add(warmup), start.Add(warmup+duration)
+	due := make(chan time.Time, rate) // up to a second behind before the schedule waits
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		errors    int
+		firstFail string
+		wg        sync.WaitGroup
+	)
+	for c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(c)+1, uint64(time.Now().UnixNano())))
+			op := newOp()
+			var local []time.Duration
+			localErrors, localFail := 0, ""
+			for d := range due {
+				fail := op(rng)
+				if d.Before(from) {
+					continue
+				}
+				local = append(local, time.Since(d))
+				if fail != "" {
+					localErrors++
+					if localFail == "" {
+						localFail = fail
+					}
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, local...)
+			errors += localErrors
+			if firstFail == "" {
+				firstFail = localFail
+			}
+			mu.Unlock()
+		}()
+	}
+	go func() {
+		defer close(due)
+		for i := time.Duration(0); ; i++ {
+			d := start.Add(i * interval)
+			if !d.Before(to) {
+				return
+			}
+			time.Sleep(time.Until(d))
+			due <- d
+		}
+	}()
+	time.Sleep(time.Until(from))
+	meter.begin()
+	time.Sleep(time.Until(to))
+	cpu := meter.end()
+	wg.Wait()
+	return summarise(name, latencies, errors, duration.Seconds(), cpu, firstFail)
+}

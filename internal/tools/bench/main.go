@@ -34,6 +34,7 @@ type options struct {
 	conns            int
 	warmup, duration time.Duration
 	events, steady   int
+	readRate         int
 	out              string
 	// The delivery workload: emails in the backlog of each case, and each
 	// worker's WORKER_CONCURRENCY.
@@ -55,6 +56,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "each measurement")
 	flag.IntVar(&o.events, "events", 100_000, "account events pushed as fast as accepted")
 	flag.IntVar(&o.steady, "steady", 10_000, "account events pushed at a steady 500/s")
+	flag.IntVar(&o.readRate, "read-rate", 1_000, "reads a second of the steady (open-loop) read")
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "report to write")
 	flag.IntVar(&o.deliveryEmails, "delivery-emails", 30_000, "emails in the backlog of each delivery case")
 	flag.IntVar(&o.deliveryConcurrency, "delivery-concurrency", 36, "WORKER_CONCURRENCY of the delivery workload (the pool has 40 connections)")
@@ -158,6 +160,8 @@ func run(ctx context.Context, o options) error {
 
 	step("read: GET /subscribers/:id/subscriptions")
 	r.read = svc.readLoad(o, o.sizes.Subscribers)
+	step(fmt.Sprintf("read at a steady %d/s", o.readRate))
+	r.readPaced = svc.readPaced(o, o.sizes.Subscribers)
 	step("subscribe: POST /subscriptions")
 	r.subscribe = svc.subscribeLoad(o)
 	// Each new subscription emails; let the worker finish them before the

@@ -24,6 +24,7 @@ type report struct {
 	subscribeBacklog                   int           // emails not yet delivered when the subscribe load stopped
 	subscribeDrain                     time.Duration // and the time the worker took to deliver them
 	readSmall                          result
+	readPaced                          result // the read at a steady rate (open loop)
 	events                             eventResult
 	delivery                           []deliveryResult
 	rss                                map[string]float64
@@ -41,7 +42,8 @@ func (r *report) targets() []target {
 	// subscribe goal beside the older 25%).
 	t := []target{
 		{"read throughput", "≥ 25% of pgbench select-only", fmt.Sprintf("%.1f%%", pct(r.read.RPS, r.pgSelect)), pct(r.read.RPS, r.pgSelect) >= 25},
-		{"read p99", "≤ 10 ms", ms(r.read.P99), r.read.P99 <= 10*time.Millisecond},
+		{"read p99, closed loop at the ceiling", "≤ 10 ms", ms(r.read.P99), r.read.P99 <= 10*time.Millisecond},
+		{fmt.Sprintf("read p99 at a steady %d/s", r.opts.readRate), "≤ 10 ms", ms(r.readPaced.P99), r.readPaced.Requests > 0 && r.readPaced.P99 <= 10*time.Millisecond},
 		{"subscribe throughput", "≥ 10.5% of pgbench insert", fmt.Sprintf("%.1f%%", pct(r.subscribe.RPS, r.pgInsert)), pct(r.subscribe.RPS, r.pgInsert) >= 10.5},
 		{"subscribe throughput", "≥ 25% of pgbench insert", fmt.Sprintf("%.1f%%", pct(r.subscribe.RPS, r.pgInsert)), pct(r.subscribe.RPS, r.pgInsert) >= 25},
 		{"events applied", "≥ 2,500/s", fmt.Sprintf("%.0f/s", r.events.AppliedPerSecond), r.events.AppliedPerSecond >= 2500},
@@ -108,13 +110,16 @@ func (r *report) markdown() string {
 		w("| %s (%d conns) | %.0f | %s | %s | %s | %d |", res.Name, connsOf(res, r.opts), res.RPS, vs, ms(res.P50), ms(res.P99), res.Errors)
 	}
 	row(r.read, r.pgSelect, "select")
+	row(r.readPaced, r.pgSelect, "select")
 	row(r.readSmall, r.pgSelect, "select")
 	row(r.subscribe, r.pgInsert, "insert")
 	row(r.magic, r.pgInsert, "insert")
 	w("")
 	w("The third pgbench row is select-only again, after every workload: how far the machine's own speed moved during the run (it is a virtual machine on a shared host), and so how far apart figures from its start and its end can be compared.")
 	w("The two floor rows are pgbench doing only the core of `POST /subscriptions` as the service is built, against its own tables (their indexes, foreign keys and triggers), freshly made and small: insert the subscription and its email in one statement, then the same while each email is also marked sent, one by one as the worker delivers them (subscriptions per second). No HTTP, Go, Redis, audit record or unsubscribe token: built this way, the service's subscribe cannot be faster than the second row.")
-	w("The second read row is the same workload against a database of %d subscribers, to show how the cost grows with size.", r.opts.small)
+	w("The first read row is a closed loop: each of the %d connections sends its next read when the last is answered, so the rate is the ceiling and, by Little's law, the mean latency is %d divided by it (%.1f ms at %.0f/s): a p99 of 10 ms needs at least %d reads/s, whatever the service does. The second is the same read sent on a schedule, %d a second whatever the answers' speed (up to %d in flight; each latency counted from when the read was due), which shows the latency below the ceiling.",
+		r.opts.conns, r.opts.conns, 1000*float64(r.opts.conns)/max(r.read.RPS, 1), r.read.RPS, r.opts.conns*100, r.opts.readRate, r.opts.conns)
+	w("The third read row is the closed-loop read against a database of %d subscribers, to show how the cost grows with size.", r.opts.small)
 	w("Every new subscription writes a \"You've subscribed\" email, which the worker delivers (to the log sender) during the measurement: when the subscribe load stopped, %d emails were still to be delivered, and the worker delivered them in %s.",
 		r.subscribeBacklog, r.subscribeDrain.Round(10*time.Millisecond))
 	w("Magic-link sign-in is one `POST /subscribers/auth-token`, reading the token from the outbox row, and the redemption `GET /email/manage/authenticate/process`; email delivery is not part of it.")
@@ -147,7 +152,7 @@ func (r *report) markdown() string {
 		w("| %s | %s | %s | %s | %s | %s | %s | %s |", name, f("api"), f("frontend"), f("worker"), f("postgres"), f("redis-server"),
 			f(cpuLoadGenerator), f(cpuMachine))
 	}
-	for _, res := range []result{r.read, r.readSmall, r.subscribe, r.magic} {
+	for _, res := range []result{r.read, r.readPaced, r.readSmall, r.subscribe, r.magic} {
 		cpuRow(res.Name, res.CPU, float64(res.Requests))
 	}
 	cpuRow("account event (intake and applying)", r.events.CPU, float64(r.events.Pushed))

@@ -140,8 +140,20 @@ func call(method, url, token, contentType string, body []byte, want int) (string
 }
 
 func (s *service) readLoad(o options, subscribers int) result {
+	return load("read", o.conns, o.warmup, o.duration, s.meter, s.readOp(subscribers))
+}
+
+// readPaced is the read at a steady o.readRate a second (open loop), with
+// up to o.conns in flight: its latency at a load below the ceiling, which
+// the closed loop of readLoad cannot show (BENCHMARKS.notes.md, change 25).
+func (s *service) readPaced(o options, subscribers int) result {
+	return paced(fmt.Sprintf("read, steady %d/s", o.readRate), o.readRate, o.conns, o.warmup, o.duration, s.meter, s.readOp(subscribers))
+}
+
+// readOp is one GET /subscribers/:id/subscriptions of a random subscriber.
+func (s *service) readOp(subscribers int) func() op {
 	addr := strings.TrimPrefix(s.api, "http://")
-	return load("read", o.conns, o.warmup, o.duration, s.meter, func() op {
+	return func() op {
 		g, path := newGetter(addr, apiToken), []byte("/subscribers/")
 		return func(rng *rand.Rand) string {
 			path = append(strconv.AppendInt(path[:len("/subscribers/")], int64(1+rng.IntN(subscribers)), 10), "/subscriptions"...)
@@ -154,7 +166,7 @@ func (s *service) readLoad(o options, subscribers int) result {
 			}
 			return ""
 		}
-	})
+	}
 }
 
 func (s *service) subscribeLoad(o options) result {
