@@ -66,6 +66,7 @@ func main() {
 	flag.IntVar(&o.matchChanges, "matching-changes", 1_000, "content changes matched in the matching comparison")
 	matchingOnly := flag.Bool("matching-only", false, "measure only list matching (jsonb or a normalised table) and print the section")
 	alertsOnly := flag.Int("alerts", 0, "measure only the alert workloads, at this many subscribers per list, and print the section")
+	readOnly := flag.Bool("read-only", false, "measure only the read, closed loop and at -read-rate (in its own database, -subscribers as given), and print its figures")
 	eventsOnly := flag.Bool("events-only", false, "measure only account events (in their own database, -subscribers and -linked as given) and print their figures")
 	flag.Parse()
 	ctx := context.Background()
@@ -89,6 +90,10 @@ func main() {
 	}
 	if *eventsOnly {
 		exitOn(runEvents(ctx, o))
+		return
+	}
+	if *readOnly {
+		exitOn(runRead(ctx, o))
 		return
 	}
 	exitOn(run(ctx, o))
@@ -277,6 +282,45 @@ func runEvents(ctx context.Context, o options) error {
 		fmt.Printf(" %s %.3f;", k, 1000*res.CPU[k]/float64(res.Pushed))
 	}
 	fmt.Println()
+	for k, v := range svc.peakRSS() {
+		fmt.Printf("peak RSS %s %.0f MB\n", k, v)
+	}
+	return nil
+}
+
+// runRead runs only the read, closed loop and then at a steady rate, in a
+// database of its own, and prints their figures.
+func runRead(ctx context.Context, o options) error {
+	work, bin, remove, err := buildService()
+	if err != nil {
+		return err
+	}
+	defer remove()
+	db, err := freshDB(ctx, "email_alert_bench_read")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	step(fmt.Sprintf("seeding %d subscribers", o.sizes.Subscribers))
+	if _, err := seed(ctx, db, o.sizes, "read"); err != nil {
+		return err
+	}
+	svc, err := startService(ctx, bin, "email_alert_bench_read", work)
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+	step("read: GET /subscribers/:id/subscriptions, closed loop")
+	closed := svc.readLoad(o, o.sizes.Subscribers)
+	step(fmt.Sprintf("read at a steady %d/s", o.readRate))
+	steady := svc.readPaced(o, o.sizes.Subscribers)
+	for _, res := range []result{closed, steady} {
+		fmt.Printf("%s: %.0f/s, p50 %s, p99 %s, errors %d %s; CPU ms per read:", res.Name, res.RPS, ms(res.P50), ms(res.P99), res.Errors, res.FirstFail)
+		for _, k := range sortedKeys(res.CPU) {
+			fmt.Printf(" %s %.3f;", k, 1000*res.CPU[k]/float64(max(res.Requests, 1)))
+		}
+		fmt.Println()
+	}
 	for k, v := range svc.peakRSS() {
 		fmt.Printf("peak RSS %s %.0f MB\n", k, v)
 	}
