@@ -424,11 +424,20 @@ func (p *Pages) OneClickUnsubscribe(c *gin.Context) {
 		p.badRequest(c, http.StatusBadRequest)
 		return
 	}
-	if !p.allowRedeem(c) {
+	if !p.allowOneClick(c, id) {
 		return
 	}
 	sub, ended, err := p.magic.OneClickUnsubscribe(c.Request.Context(), id, c.Query("token"))
 	p.unsubscribeAnswer(c, sub, ended, err)
+}
+
+// allowOneClick is allowRedeem for a one-click unsubscribe of the
+// subscription id, whose budget is counted per client and subscription.
+// Mail providers post their users' one-click unsubscribes from a few
+// servers, so one budget per client would refuse most of them after a big
+// alert; per subscription, a token still cannot be guessed at speed.
+func (p *Pages) allowOneClick(c *gin.Context, id uuid.UUID) bool {
+	return p.within(c, limitCheck{p.perClient, "redeem:" + c.ClientIP() + ":one-click:" + id.String(), limitLinks})
 }
 
 // unsubscribeAnswer answers an unsubscribe by emailed token: the link's

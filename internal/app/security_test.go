@@ -312,22 +312,24 @@ func comparableHeader(h http.Header) http.Header {
 }
 
 // TestSecurityTokenGuessingIsRateLimited: guessing tokens of emailed links
-// (sign-in, confirmation, unsubscribe, one-click unsubscribe, address
-// change) is limited per
+// (sign-in, confirmation, unsubscribe, address change) is limited per
 // client with a budget of its own, apart from the budget for asking for
-// emails; asking for emails is limited per client and per address, in the
-// pages and in the API, whether the address is known or not.
+// emails; a one-click unsubscribe is limited per client and subscription,
+// so a mail provider's server can post its users' one-clicks while one
+// subscription's token still cannot be guessed at speed; asking for emails
+// is limited per client and per address, in the pages and in the API,
+// whether the address is known or not.
 func TestSecurityTokenGuessingIsRateLimited(t *testing.T) {
 	s := newSecuritySite(t, true, map[string]string{"RATE_LIMIT_PER_CLIENT": "10/hour"})
 	s.subscribe("ann@example.com")
 	id := uuid.NewString()
+	oneClickGuess := struct{ method, path string }{"POST", "/email/unsubscribe/one-click/" + id + "?token="} // as a mail client posts it
 	guesses := []struct{ method, path string }{
 		{"GET", "/email/manage/authenticate/process?token="},
 		{"GET", "/email/subscriptions/authenticate?topic_id=tax&frequency=daily&token="},
 		{"GET", "/email/unsubscribe/" + id + "?token="},
 		{"POST", "/email/unsubscribe/" + id},
 		{"GET", "/email/manage/address/confirm?token="},
-		{"POST", "/email/unsubscribe/one-click/" + id + "?token="}, // as a mail client posts it
 	}
 	guess := func(method, path string) hop {
 		switch {
@@ -344,7 +346,13 @@ func TestSecurityTokenGuessingIsRateLimited(t *testing.T) {
 			t.Fatalf("guess %d at %s %s: %d, want 410", i+1, g.method, g.path, h.status)
 		}
 	}
-	for _, g := range guesses {
+	// One subscription's one-click has its own budget, of the same size.
+	for i := range 10 {
+		if h := guess(oneClickGuess.method, oneClickGuess.path); h.status != http.StatusGone {
+			t.Fatalf("one-click guess %d: %d, want 410", i+1, h.status)
+		}
+	}
+	for _, g := range append(guesses, oneClickGuess) {
 		h := guess(g.method, g.path)
 		if h.status != http.StatusTooManyRequests || h.header.Get("Retry-After") == "" {
 			t.Errorf("guess 11 at %s %s: %d (Retry-After %q), want 429", g.method, g.path, h.status, h.header.Get("Retry-After"))
@@ -355,6 +363,31 @@ func TestSecurityTokenGuessingIsRateLimited(t *testing.T) {
 		if g.method == "GET" && h.header.Get("Referrer-Policy") != "no-referrer" {
 			t.Errorf("429 at a token URL: Referrer-Policy %q", h.header.Get("Referrer-Policy"))
 		}
+	}
+
+	// A mail provider's server, the same client, posts the one-click
+	// unsubscribes of more subscribers than the budget: each is ended.
+	for i := range 12 {
+		s.subscribe(fmt.Sprintf("reader%d@example.com", i))
+	}
+	var oneClicks []string
+	if err := s.App.DB().Select(&oneClicks, `SELECT list_unsubscribe_url FROM emails
+		WHERE kind = 'subscribed' AND address LIKE 'reader%@example.com'`); err != nil || len(oneClicks) != 12 {
+		t.Fatalf("one-click URLs: %d (%v), want 12", len(oneClicks), err)
+	}
+	for _, raw := range oneClicks {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := s.raw("POST", u.RequestURI(), url.Values{"List-Unsubscribe": {"One-Click"}}, nil); h.status != http.StatusOK {
+			t.Errorf("a mail server's one-click %s: %d, want 200", u.Path, h.status)
+		}
+	}
+	var active int
+	if err := s.App.DB().Get(&active, `SELECT count(*) FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id
+		WHERE p.address LIKE 'reader%@example.com' AND s.ended_at IS NULL`); err != nil || active != 0 {
+		t.Errorf("%d of the readers' subscriptions still active (%v), want 0", active, err)
 	}
 
 	// Asking for emails has a budget of its own per client: 10, then 429,
